@@ -1,0 +1,193 @@
+"""The federated catalogue: many providers searched as one."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from typing import Any
+
+from gaia_lab.catalog.entry import Entry
+from gaia_lab.catalog.federation import (
+    HUBS,
+    ProviderConfig,
+    default_federation_source,
+    load_federation,
+    parse_federation,
+)
+from gaia_lab.catalog.providers import Provider, make_provider
+from gaia_lab.catalog.query import Query
+from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
+from gaia_lab.catalog.results import SearchResults
+from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
+from gaia_lab.errors import EntryNotFound, GaiaLabError, InvalidQuery, ProviderError, ProviderTimeout
+
+DEFAULT_LIMIT = 100
+
+
+class Catalog:
+    """A federation of catalogue providers."""
+
+    def __init__(
+        self, providers: Sequence[Provider], *, source: str | None = None, thesaurus: Thesaurus | None = None
+    ) -> None:
+        self._providers = {p.name: p for p in providers}
+        self.source = source
+        self.thesaurus = thesaurus or load_thesaurus()
+
+    @classmethod
+    def from_configs(cls, configs: Sequence[ProviderConfig], *, source: str | None = None) -> Catalog:
+        return cls([make_provider(c) for c in configs], source=source)
+
+    @property
+    def providers(self) -> list[Provider]:
+        return list(self._providers.values())
+
+    def provider(self, name: str) -> Provider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            raise EntryNotFound(name, f"no provider {name!r}; providers: {sorted(self._providers)}") from None
+
+    def __getitem__(self, entry_id: str) -> Entry:
+        """The entry ``"<provider>/<collection or item id>"``."""
+        if not isinstance(entry_id, str) or "/" not in entry_id:
+            raise EntryNotFound(str(entry_id), "ids look like '<provider>/<collection id>'")
+        provider_name, local_id = entry_id.split("/", 1)
+        if provider_name not in self._providers:
+            raise EntryNotFound(entry_id, f"no provider {provider_name!r}; providers: {sorted(self._providers)}")
+        return self._providers[provider_name].get(local_id)
+
+    def __contains__(self, entry_id: object) -> bool:
+        try:
+            self[str(entry_id)]
+        except EntryNotFound:
+            return False
+        return True
+
+    def __iter__(self) -> Iterator[Provider]:
+        return iter(self._providers.values())
+
+    def __len__(self) -> int:
+        return len(self._providers)
+
+    def __repr__(self) -> str:
+        names = ", ".join(f"{p.name}({p.hub})" for p in self._providers.values())
+        return f"<Catalog {len(self._providers)} providers: {names}>"
+
+    def search(
+        self,
+        q: str | None = None,
+        *,
+        bbox: object = None,
+        datetime: object = None,
+        hubs: object = None,
+        collections: object = None,
+        variables: object = None,
+        providers: object = None,
+        limit: object = DEFAULT_LIMIT,
+    ) -> SearchResults:
+        """Query every matching provider at once; failures land in ``.errors``, never raise out of here.
+
+        The slowest provider (bounded by its ``timeout``) sets the time a search takes, not the sum of them.
+        """
+        query = Query.parse(
+            q=q, bbox=bbox, datetime=datetime, hubs=hubs, collections=collections, variables=variables, limit=limit
+        )
+        expansion = self.thesaurus.expand(query.q) if query.q else None
+        terms = expansion.terms if expansion else []
+        query = Query(**{**query.__dict__, "terms": terms})
+        selected = self._select(query.hubs, providers)
+        found, errors, timings = self._run(selected, query)
+        wanted_variables = [self._variable_alternatives(v) for v in query.variables or []]
+        kept: list[Entry] = []
+        for entry in found:
+            if wanted_variables and not matches_variables(entry, wanted_variables):
+                continue
+            if expansion is not None:
+                entry.score = score(entry, expansion)
+                if entry.score <= 0:
+                    continue
+            kept.append(entry)
+        ranked = rank(deduplicate(kept))
+        if query.limit is not None:
+            ranked = ranked[: query.limit]
+        return SearchResults(ranked, query=query, errors=errors, query_terms=terms, timings=timings)
+
+    def _variable_alternatives(self, name: str) -> list[str]:
+        concept = self.thesaurus.concept_of(name)
+        return [name, *concept.labels.get("cf", ())] if concept else [name]
+
+    def _select(self, hubs: list[str] | None, names: object) -> list[Provider]:
+        selected = self.providers
+        if hubs:
+            unknown = [h for h in hubs if h not in HUBS]
+            if unknown:
+                raise InvalidQuery("hubs", hubs, f"unknown hub(s) {unknown}; hubs are {list(HUBS)}")
+            selected = [p for p in selected if p.hub in hubs]
+        if names is not None:
+            if isinstance(names, str):
+                names = [n.strip() for n in names.split(",") if n.strip()]
+            if not isinstance(names, list | tuple) or not names:
+                raise InvalidQuery("providers", names, "expected a list of provider names")
+            unknown = [n for n in names if n not in self._providers]
+            if unknown:
+                raise InvalidQuery("providers", names, f"unknown provider(s) {unknown}; have {sorted(self._providers)}")
+            selected = [p for p in selected if p.name in names]
+        return selected
+
+    @staticmethod
+    def _run(providers: list[Provider], query: Query) -> tuple[list[Entry], dict[str, GaiaLabError], dict[str, float]]:
+        if not providers:
+            return [], {}, {}
+        started = time.monotonic()
+        finished: dict[str, float] = {}
+
+        def timed(provider: Provider) -> list[Entry]:
+            try:
+                return provider.search(query)
+            finally:
+                finished[provider.name] = time.monotonic() - started
+
+        executor = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="gaia-search")
+        futures: dict[Future[list[Entry]], Provider] = {executor.submit(timed, p): p for p in providers}
+        try:
+            # Each provider has its own deadline; waiting for the longest one bounds the whole search.
+            wait_futures(futures, timeout=max(p.timeout for p in providers))
+        finally:
+            executor.shutdown(wait=False, cancel_futures=True)
+        entries: list[Entry] = []
+        errors: dict[str, GaiaLabError] = {}
+        for future, provider in futures.items():
+            elapsed = finished.get(provider.name)
+            if not future.done() or elapsed is None or elapsed > provider.timeout:
+                errors[provider.name] = ProviderTimeout(
+                    provider.name, f"no complete answer within its timeout of {provider.timeout:g} s", url=provider.url
+                )
+                continue
+            error = future.exception()
+            if isinstance(error, GaiaLabError):
+                errors[provider.name] = error
+            elif error is not None:
+                errors[provider.name] = ProviderError(
+                    provider.name, f"search failed: {type(error).__name__}: {error}", url=provider.url
+                )
+            else:
+                entries.extend(future.result())
+        return entries, errors, finished
+
+
+def open_catalog(source: str | os.PathLike[str] | Mapping[str, Any] | None = None) -> Catalog:
+    """The federated catalogue.
+
+    ``source`` is a federation YAML (path or URL) or a dict of the same shape.
+    Without it: ``$GAIA_LAB_CATALOG``, else ``~/.config/gaia-lab/catalog.yaml``, else the demo data lake's.
+    """
+    if source is None:
+        source = default_federation_source()
+    if isinstance(source, Mapping):
+        return Catalog.from_configs(parse_federation(source), source=None)
+    location = os.fspath(source)
+    return Catalog.from_configs(load_federation(location), source=location)

@@ -1,0 +1,204 @@
+"""The federation config: which catalogues to search, validated with traitlets.
+
+The YAML format is documented in CONVENTIONS.md::
+
+    providers:
+      - name: odatis
+        hub: ocean
+        type: stac
+        url: ./odatis/catalog.json
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlparse
+
+import fsspec
+import yaml
+from traitlets import Dict, Enum, Float, HasTraits, TraitError, Unicode, validate
+
+from gaia_lab.errors import ConfigError
+from gaia_lab.paths import default_lake_dir, user_catalog_path
+
+HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity")
+PROVIDER_TYPES = ("stac", "intake", "intake-esm")
+
+_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class ProviderConfig(HasTraits):
+    """One catalogue of the federation."""
+
+    name = Unicode(help="Unique name, [a-z0-9-]+; entry ids start with it ('<name>/<id>').")
+    title = Unicode("", help="Human-readable title; defaults to the name.")
+    description = Unicode("", help="Free text shown in listings.")
+    hub = Enum(HUBS, help="The data hub (thematic pole) the catalogue belongs to.")
+    type = Enum(PROVIDER_TYPES, default_value="stac", help="stac (static or API, detected), intake or intake-esm.")
+    url = Unicode(help="http(s), s3, file URL or path; relative paths are resolved against the federation file.")
+    timeout = Float(10.0, help="Seconds a search of this provider may take before it is reported as timed out.")
+    headers = Dict(value_trait=Unicode(), help="HTTP headers sent to the provider (e.g. Authorization).")
+    storage_options = Dict(help="fsspec storage options used to read this provider's catalogue and assets.")
+
+    @validate("name")
+    def _valid_name(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not re.fullmatch(r"[a-z0-9-]+", value):
+            raise TraitError(f"name {value!r} must match [a-z0-9-]+")
+        return value
+
+    @validate("timeout")
+    def _positive_timeout(self, proposal: dict[str, Any]) -> float:
+        value = float(proposal["value"])
+        if not value > 0:
+            raise TraitError(f"timeout must be positive, got {value}")
+        return value
+
+    @validate("url")
+    def _non_empty_url(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if not value:
+            raise TraitError("url is empty")
+        return value
+
+    @property
+    def display_title(self) -> str:
+        return self.title or self.name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.trait_names()}
+
+    def __repr__(self) -> str:
+        return f"ProviderConfig(name={self.name!r}, hub={self.hub!r}, type={self.type!r}, url={self.url!r})"
+
+
+def _expand(value: Any, where: str, environ: Mapping[str, str]) -> Any:
+    """``${VAR}`` / ``${VAR:-default}`` in every string, recursively; an unset variable without default is an error."""
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(f"environment variable ${{{name}}} is not set (use ${{{name}:-default}})", source=where)
+
+        return _VARIABLE.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _expand(v, f"{where}.{k}", environ) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand(v, f"{where}[{i}]", environ) for i, v in enumerate(value)]
+    return value
+
+
+def _is_url(text: str) -> bool:
+    scheme = urlparse(text).scheme
+    return len(scheme) > 1  # a Windows drive letter is not a scheme
+
+
+def resolve_url(url: str, base: str | None) -> str:
+    """An absolute URL or path for ``url`` written in a file at ``base`` (a path or URL of that file)."""
+    if _is_url(url):
+        return url
+    expanded = os.path.expanduser(url)
+    if os.path.isabs(expanded):
+        return expanded
+    if base is None:
+        return os.path.abspath(expanded)
+    if _is_url(base):
+        return urljoin(base, url)
+    return os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(base)), expanded))
+
+
+def _environment() -> dict[str, str]:
+    environ = dict(os.environ)
+    environ.setdefault("GAIA_LAB_LAKE", str(default_lake_dir()))
+    return environ
+
+
+def parse_federation(document: object, *, source: str | None = None) -> list[ProviderConfig]:
+    """Providers from a parsed federation document; ``source`` (its path or URL) anchors relative urls."""
+    where = source or "<federation>"
+    if not isinstance(document, Mapping) or "providers" not in document:
+        raise ConfigError("expected a mapping with a 'providers' list", source=where)
+    unknown_top = set(document) - {"providers", "title", "description"}
+    if unknown_top:
+        raise ConfigError(f"unknown top-level keys {sorted(unknown_top)}", source=where)
+    raw_providers = document["providers"]
+    if not isinstance(raw_providers, list) or not raw_providers:
+        raise ConfigError("'providers' must be a non-empty list", source=where)
+    environ = _environment()
+    allowed = set(ProviderConfig.class_trait_names())
+    providers: list[ProviderConfig] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_providers):
+        label = f"{where}: providers[{index}]"
+        if not isinstance(raw, Mapping):
+            raise ConfigError("each provider must be a mapping", source=label)
+        label = f"{where}: provider {raw.get('name', index)!r}"
+        unknown = set(raw) - allowed
+        if unknown:
+            raise ConfigError(f"unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}", source=label)
+        missing = {"name", "hub", "url"} - set(raw)
+        if missing:
+            raise ConfigError(f"missing required keys {sorted(missing)}", source=label)
+        values = _expand(dict(raw), label, environ)
+        try:
+            provider = ProviderConfig(**values)
+        except TraitError as error:
+            raise ConfigError(str(error), source=label) from None
+        if provider.name in seen:
+            raise ConfigError(f"duplicate provider name {provider.name!r}", source=label)
+        seen.add(provider.name)
+        provider.url = resolve_url(provider.url, source)
+        providers.append(provider)
+    return providers
+
+
+def load_federation(source: str | os.PathLike[str]) -> list[ProviderConfig]:
+    """Providers from a federation YAML file (a path or an fsspec URL)."""
+    location = os.fspath(source)
+    if not _is_url(location):
+        location = os.path.abspath(os.path.expanduser(location))
+    try:
+        with fsspec.open(location, "rt", encoding="utf-8") as stream:
+            document = yaml.safe_load(stream)
+    except FileNotFoundError:
+        raise ConfigError("federation file not found", source=location) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"not valid YAML: {error}", source=location) from None
+    except OSError as error:
+        raise ConfigError(f"cannot read federation file: {error}", source=location) from None
+    return parse_federation(document, source=location)
+
+
+def default_federation_source() -> str:
+    """``$GAIA_LAB_CATALOG``, else the user's catalog.yaml, else the demo lake's federation.yaml."""
+    if env := os.environ.get("GAIA_LAB_CATALOG"):
+        return env
+    user = user_catalog_path()
+    if user.exists():
+        return str(user)
+    lake_federation = default_lake_dir() / "federation.yaml"
+    if not lake_federation.exists():
+        raise ConfigError(
+            "no federation configured: set $GAIA_LAB_CATALOG, write ~/.config/gaia-lab/catalog.yaml, "
+            "or build the demo data lake with `gaia-lab data build`",
+            source=str(lake_federation),
+        )
+    return str(lake_federation)
+
+
+def as_path(url: str) -> Path | None:
+    """The local path behind ``url`` when it is one (plain path or file:// URL)."""
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        return Path(parsed.path)
+    if not _is_url(url):
+        return Path(url)
+    return None

@@ -1,0 +1,77 @@
+"""The provider interface every catalogue type implements."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+
+import xarray as xr
+
+from gaia_lab.catalog.entry import Entry
+from gaia_lab.catalog.federation import ProviderConfig
+from gaia_lab.catalog.query import BBox, Interval, Query
+
+
+class Provider(abc.ABC):
+    """One catalogue of the federation: lists, searches and opens its entries."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.config = config
+
+    @property
+    def name(self) -> str:
+        return str(self.config.name)
+
+    @property
+    def hub(self) -> str:
+        return str(self.config.hub)
+
+    @property
+    def type(self) -> str:
+        return str(self.config.type)
+
+    @property
+    def url(self) -> str:
+        return str(self.config.url)
+
+    @property
+    def title(self) -> str:
+        return str(self.config.display_title)
+
+    @property
+    def timeout(self) -> float:
+        return float(self.config.timeout)
+
+    @property
+    def kind(self) -> str:
+        """What the provider really is once detected (``stac-static``, ``stac-api``, ``intake``, ``intake-esm``)."""
+        return self.type
+
+    @abc.abstractmethod
+    def search(self, query: Query) -> list[Entry]:
+        """Entries matching the structured parts of ``query`` (bbox, datetime, collections, variables).
+
+        Text relevance is scored by the federation, so a provider may return entries that do not match ``q``;
+        providers that can filter text server-side use ``query.terms``.
+        """
+
+    @abc.abstractmethod
+    def get(self, local_id: str) -> Entry:
+        """The entry ``<provider>/<local_id>``; raises EntryNotFound."""
+
+    @abc.abstractmethod
+    def open(
+        self,
+        entry: Entry,
+        *,
+        bbox: BBox | None,
+        datetime: Interval | None,
+        variables: Sequence[str] | None,
+        crs: object | None,
+        resolution: float | None,
+        chunks: Mapping[str, int] | None,
+    ) -> xr.Dataset:
+        """Open ``entry`` as a lazy Dataset."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} hub={self.hub!r} url={self.url!r}>"

@@ -1,0 +1,34 @@
+"""Entry metadata shared by the intake-style providers (free-form mappings rather than STAC)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from gaia_lab.catalog.query import BBox, Interval, parse_bbox, parse_datetime
+from gaia_lab.errors import InvalidQuery
+
+
+def bbox_from(metadata: Mapping[str, Any]) -> BBox | None:
+    try:
+        return parse_bbox(metadata.get("bbox"))
+    except InvalidQuery:
+        return None  # a catalogue's malformed bbox must not hide the entry; it just cannot be filtered on
+
+
+def interval_from(metadata: Mapping[str, Any]) -> Interval | None:
+    value = metadata.get("datetime")
+    if value is None and ("start_datetime" in metadata or "end_datetime" in metadata):
+        value = (metadata.get("start_datetime") or "..", metadata.get("end_datetime") or "..")
+    try:
+        return parse_datetime(value)
+    except InvalidQuery:
+        return None
+
+
+def string_list(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    return []

@@ -1,0 +1,79 @@
+"""Reading STAC JSON with the provider's headers, timeout and storage options (http(s), s3, local)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlparse
+
+import fsspec
+import pystac
+import requests
+from pystac.stac_io import DefaultStacIO
+
+from gaia_lab.errors import ProviderAuthError, ProviderError, ProviderTimeout
+
+
+class ProviderStacIO(DefaultStacIO):
+    """pystac I/O that speaks for one provider: its errors are ProviderErrors naming it and the href."""
+
+    def __init__(
+        self,
+        provider: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout: float = 10.0,
+        storage_options: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(headers=headers or {})
+        self.provider = provider
+        self.timeout = timeout
+        self.storage_options = storage_options or {}
+        self.session = requests.Session()
+
+    def read_text_from_href(self, href: str) -> str:
+        scheme = urlparse(href).scheme
+        if scheme in ("http", "https"):
+            return self._read_http(href)
+        try:
+            with fsspec.open(href, "rt", encoding="utf-8", **self.storage_options) as stream:
+                return str(stream.read())
+        except FileNotFoundError:
+            raise ProviderError(self.provider, "file not found", url=href) from None
+        except OSError as error:
+            raise ProviderError(self.provider, f"cannot read: {error}", url=href) from None
+
+    def _read_http(self, href: str) -> str:
+        try:
+            response = self.session.get(href, headers=self.headers, timeout=self.timeout)
+        except requests.Timeout:
+            raise ProviderTimeout(self.provider, f"no answer within {self.timeout:g} s", url=href) from None
+        except requests.RequestException as error:
+            raise ProviderError(self.provider, f"unreachable: {type(error).__name__}", url=href) from None
+        if response.status_code in (401, 403):
+            raise ProviderAuthError(
+                self.provider,
+                f"HTTP {response.status_code}: credentials refused; check the provider's headers/token",
+                url=href,
+                status=response.status_code,
+            )
+        if response.status_code >= 400:
+            raise ProviderError(self.provider, f"HTTP {response.status_code}", url=href, status=response.status_code)
+        return response.text
+
+    def json_loads(self, txt: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            document = json.loads(txt)
+        except json.JSONDecodeError as error:
+            raise ProviderError(self.provider, f"malformed JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise ProviderError(self.provider, "malformed STAC: the document is not a JSON object")
+        return document
+
+    def read_stac(self, href: str) -> pystac.STACObject:
+        try:
+            return pystac.read_file(href, stac_io=self)
+        except ProviderError:
+            raise
+        except (pystac.STACError, pystac.STACTypeError, KeyError, ValueError, TypeError) as error:
+            raise ProviderError(self.provider, f"not a valid STAC document: {error}", url=href) from None

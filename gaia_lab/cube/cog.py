@@ -1,0 +1,178 @@
+"""Cloud-Optimized GeoTIFF assets -> lazy (time, y, x) cubes.
+
+Many items become one cube per band on a common grid through odc-stac; a lone GeoTIFF opens with rioxarray.
+Read errors at compute time name the href through a thin odc-loader reader driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import odc.stac
+import pystac
+import rioxarray
+import xarray as xr
+from odc.loader._rio import RioDriver, RioReader
+from odc.loader.types import RasterLoadParams, RasterSource, ReaderSubsetSelection
+
+from gaia_lab.errors import AssetError, InvalidQuery
+
+GEOTIFF_TYPES = ("image/tiff", "image/geotiff", "image/vnd.stac.geotiff")
+_PROJ_CRS_KEYS = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
+
+
+class HrefNamingReader(RioReader):
+    def read(
+        self,
+        cfg: RasterLoadParams,
+        dst_geobox: Any,
+        *,
+        dst: np.ndarray | None = None,
+        selection: ReaderSubsetSelection | None = None,
+    ) -> tuple[tuple[slice, slice], np.ndarray]:
+        try:
+            return super().read(cfg, dst_geobox, dst=dst, selection=selection)
+        except Exception as error:
+            raise AssetError(
+                self._src.uri,
+                f"band {self._src.band}: cannot read ({type(error).__name__}: {error}); "
+                "the file may be truncated, corrupt or unreachable",
+            ) from error
+
+
+class HrefNamingDriver(RioDriver):
+    """odc-loader's rasterio driver, with read errors re-raised as AssetError naming the href."""
+
+    def open(self, src: RasterSource, ctx: Any) -> RioReader:
+        return HrefNamingReader(src, ctx)
+
+
+def is_geotiff(asset: pystac.Asset) -> bool:
+    media_type = (asset.media_type or "").lower()
+    if media_type:
+        return media_type.split(";")[0].strip() in GEOTIFF_TYPES
+    return asset.href.lower().endswith((".tif", ".tiff"))
+
+
+def data_assets(item: pystac.Item) -> dict[str, pystac.Asset]:
+    """Assets holding data (role ``data``, or no roles at all)."""
+    return {key: asset for key, asset in item.assets.items() if not asset.roles or "data" in asset.roles}
+
+
+def _has_proj(item: pystac.Item, asset: pystac.Asset) -> bool:
+    fields = {**item.properties, **asset.extra_fields}
+    return (
+        any(fields.get(k) for k in _PROJ_CRS_KEYS)
+        and bool(fields.get("proj:transform") or item.bbox)
+        and bool(fields.get("proj:shape"))
+    )
+
+
+def _nodata_and_type(asset: pystac.Asset) -> tuple[Any, str | None]:
+    bands = asset.extra_fields.get("raster:bands") or asset.extra_fields.get("bands") or [{}]
+    first = bands[0] if bands else {}
+    nodata = first.get("nodata", asset.extra_fields.get("nodata"))
+    data_type = first.get("data_type", asset.extra_fields.get("data_type"))
+    return nodata, data_type
+
+
+def check_cog_items(items: Sequence[pystac.Item], bands: Sequence[str] | None, entry_id: str) -> list[str]:
+    """The bands to load; every asset must be a GeoTIFF with enough proj metadata to open without a pixel read."""
+    available: dict[str, None] = {}
+    for item in items:
+        for key, asset in data_assets(item).items():
+            if bands and key not in bands:
+                continue
+            href = asset.get_absolute_href() or asset.href
+            if not is_geotiff(asset):
+                raise AssetError(
+                    href,
+                    f"unsupported media type {asset.media_type!r} for a raster cube (expected a GeoTIFF/COG)",
+                    entry_id=entry_id,
+                )
+            if not _has_proj(item, asset):
+                raise AssetError(
+                    href,
+                    f"item {item.id!r} lacks projection metadata (proj:code/proj:wkt2, proj:shape, proj:transform): "
+                    "opening would have to read the file; add the proj extension to the catalogue",
+                    entry_id=entry_id,
+                )
+            available[key] = None
+    if bands:
+        missing = [b for b in bands if b not in available]
+        if missing:
+            every = sorted({k for item in items for k in data_assets(item)})
+            raise InvalidQuery("variables", list(bands), f"{missing} not in {entry_id}; available: {every}")
+    if not available:
+        raise AssetError(entry_id, "no data asset to open", entry_id=entry_id)
+    return list(available)
+
+
+def open_cog_items(
+    items: Sequence[pystac.Item],
+    *,
+    entry_id: str,
+    bands: Sequence[str] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    crs: object | None = None,
+    resolution: float | None = None,
+    chunks: Mapping[str, int] | None = None,
+    resampling: str = "nearest",
+) -> xr.Dataset:
+    """One lazy cube from many COG items (odc-stac); nodata becomes NaN."""
+    selected = check_cog_items(items, bands, entry_id)
+    dtypes: dict[str, str] = {}
+    first_assets = {k: a for item in items for k, a in data_assets(item).items() if k in selected}
+    for key, asset in first_assets.items():
+        nodata, data_type = _nodata_and_type(asset)
+        if nodata is not None and not str(data_type or "").startswith("float"):
+            dtypes[key] = "float32"  # integer bands with a nodata sentinel: NaN needs a float
+    load_kwargs: dict[str, Any] = {
+        "bands": selected,
+        "chunks": dict(chunks) if chunks else {"x": 2048, "y": 2048},
+        "groupby": "time",
+        "resampling": resampling,
+        "driver": HrefNamingDriver(),
+        "fail_on_error": True,
+    }
+    if dtypes:
+        load_kwargs["dtype"] = dtypes
+    if bbox is not None:
+        load_kwargs["bbox"] = bbox
+    if crs is not None:
+        load_kwargs["crs"] = crs
+    if resolution is not None:
+        load_kwargs["resolution"] = resolution
+    try:
+        ds = odc.stac.load(items, **load_kwargs)
+    except (AssetError, InvalidQuery):
+        raise
+    except Exception as error:
+        param = "crs" if crs is not None else "resolution" if resolution is not None else "bbox"
+        raise InvalidQuery(
+            param,
+            {"crs": crs, "resolution": resolution, "bbox": bbox}[param],
+            f"odc-stac cannot build the grid for {entry_id}: {type(error).__name__}: {error}",
+        ) from None
+    return ds.rio.write_crs(ds.odc.crs.to_wkt()) if ds.rio.crs is None else ds
+
+
+def open_geotiff(
+    href: str, *, entry_id: str, chunks: Mapping[str, int] | None = None, band_names: Sequence[str] | None = None
+) -> xr.Dataset:
+    """A lone GeoTIFF without STAC metadata: rioxarray, masked, one variable per band."""
+    try:
+        array = rioxarray.open_rasterio(
+            href, chunks=dict(chunks) if chunks else {"x": 2048, "y": 2048}, lock=False, masked=True
+        )
+    except Exception as error:
+        raise AssetError(
+            href, f"cannot open as a GeoTIFF: {type(error).__name__}: {error}", entry_id=entry_id
+        ) from None
+    assert isinstance(array, xr.DataArray)
+    names = list(band_names) if band_names else [f"band_{int(b)}" for b in array["band"].values]
+    if len(names) != array.sizes["band"]:
+        raise AssetError(href, f"{array.sizes['band']} bands, but {len(names)} names given", entry_id=entry_id)
+    return xr.Dataset({name: array.isel(band=i, drop=True) for i, name in enumerate(names)})
