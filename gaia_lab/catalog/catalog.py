@@ -88,10 +88,14 @@ class Catalog:
         variables: object = None,
         providers: object = None,
         limit: object = DEFAULT_LIMIT,
+        items: bool = False,
+        filter: Mapping[str, Any] | None = None,
     ) -> SearchResults:
         """Query every matching provider at once; failures land in ``.errors``, never raise out of here.
 
         The slowest provider (bounded by its ``timeout``) sets the time a search takes, not the sum of them.
+        ``items=True`` returns STAC items rather than datasets; ``filter`` is a CQL2-JSON expression on item
+        properties (sent as CQL2 where the server conforms, as the query extension otherwise).
         """
         query = Query.parse(
             q=q, bbox=bbox, datetime=datetime, hubs=hubs, collections=collections, variables=variables, limit=limit
@@ -100,7 +104,9 @@ class Catalog:
         terms = expansion.terms if expansion else []
         query = Query(**{**query.__dict__, "terms": terms})
         selected = self._select(query.hubs, providers)
-        found, errors, timings = self._run(selected, query)
+        if filter is not None and not isinstance(filter, Mapping):
+            raise InvalidQuery("filter", filter, "expected a CQL2-JSON mapping")
+        found, errors, timings = self._run(selected, query, items=items or filter is not None, filter=filter)
         wanted_variables = [self._variable_alternatives(v) for v in query.variables or []]
         kept: list[Entry] = []
         for entry in found:
@@ -139,7 +145,9 @@ class Catalog:
         return selected
 
     @staticmethod
-    def _run(providers: list[Provider], query: Query) -> tuple[list[Entry], dict[str, GaiaLabError], dict[str, float]]:
+    def _run(
+        providers: list[Provider], query: Query, *, items: bool = False, filter: Mapping[str, Any] | None = None
+    ) -> tuple[list[Entry], dict[str, GaiaLabError], dict[str, float]]:
         if not providers:
             return [], {}, {}
         started = time.monotonic()
@@ -147,7 +155,7 @@ class Catalog:
 
         def timed(provider: Provider) -> list[Entry]:
             try:
-                return provider.search(query)
+                return provider.search_items(query, filter) if items else provider.search(query)
             finally:
                 finished[provider.name] = time.monotonic() - started
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import xarray as xr
 
@@ -54,6 +55,14 @@ class Provider(abc.ABC):
         Text relevance is scored by the federation, so a provider may return entries that do not match ``q``;
         providers that can filter text server-side use ``query.terms``.
         """
+
+    def search_items(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
+        """Item-level entries (STAC items); catalogues without items answer with their datasets."""
+        if filter:
+            from gaia_lab.errors import InvalidQuery
+
+            raise InvalidQuery("filter", dict(filter), f"provider {self.name!r} ({self.kind}) has no item properties")
+        return self.search(query)
 
     @abc.abstractmethod
     def get(self, local_id: str) -> Entry:

@@ -180,6 +180,23 @@ class StaticStacProvider(Provider):
     def search(self, query: Query) -> list[Entry]:
         return [entry for entry in self.entries() if structured_match(entry, query)]
 
+    def search_items(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
+        if filter:
+            from gaia_lab.catalog.providers.cql2 import matches
+
+            predicate = matches(filter, provider=self.name)
+        found: list[Entry] = []
+        for collection in self.collections.values():
+            if not structured_match(collection_entry(self, collection), Query(collections=query.collections)):
+                continue
+            for item in collection.get_items(recursive=True):
+                entry = item_entry(self, item, collection.id)
+                if structured_match(entry, query) and (not filter or predicate(item.properties)):
+                    found.append(entry)
+                    if query.limit is not None and len(found) >= query.limit:
+                        return found
+        return found
+
     def get(self, local_id: str) -> Entry:
         collection_id, _, item_id = local_id.partition("/")
         collection = self.collections.get(collection_id)
@@ -278,6 +295,9 @@ class LazyStacProvider(Provider):
 
     def search(self, query: Query) -> list[Entry]:
         return self.delegate.search(query)
+
+    def search_items(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
+        return self.delegate.search_items(query, filter)
 
     def get(self, local_id: str) -> Entry:
         return self.delegate.get(local_id)

@@ -120,7 +120,7 @@ class StacApiProvider(Provider):
             if structured_match(entry, query)
         ]
 
-    def search_items(
+    def fetch_items(
         self,
         *,
         collections: Sequence[str] | None = None,
@@ -148,8 +148,8 @@ class StacApiProvider(Provider):
             return {"filter": dict(cql2), "filter_lang": "cql2-json"}
         return {"query": to_query_extension(cql2, provider=self.name)}
 
-    def item_entries(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
-        items = self.search_items(
+    def search_items(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
+        items = self.fetch_items(
             collections=query.collections,
             bbox=query.bbox,
             datetime=query.datetime,
@@ -190,7 +190,7 @@ class StacApiProvider(Provider):
             "zarr" in (a.media_type or "") or "zarr" in (a.roles or []) for a in source.assets.values()
         ):
             # The server filters items by bbox and time, so only the matching footprints travel.
-            items = self.search_items(collections=[source.id], bbox=bbox, datetime=datetime)
+            items = self.fetch_items(collections=[source.id], bbox=bbox, datetime=datetime)
             if not items and (bbox or datetime):
                 raise EmptyResult(entry.id, "bbox/datetime", f"{bbox} / {datetime}: the server found no items")
         return open_stac(

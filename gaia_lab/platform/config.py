@@ -1,0 +1,281 @@
+"""PlatformConfig: every setting of `gaia-lab up`, with its default, loadable from a YAML or Python file.
+
+A Python config file is a traitlets config file (``c.PlatformConfig.port = 8000``), as for JupyterHub and
+dask-gateway. A YAML file holds the same trait names, either at the top level or under ``PlatformConfig:``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from traitlets import Bool, Dict, Float, Integer, List, TraitError, Unicode, validate
+from traitlets.config import Config, Configurable
+from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
+
+from gaia_lab.errors import ConfigError
+
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+def parse_memory(value: str | float | int) -> int:
+    """Bytes from ``"2 GiB"``, ``"512M"``, ``"4G"`` or a number of bytes."""
+    if isinstance(value, int | float):
+        return int(value)
+    match = _MEMORY.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a memory size (e.g. '2 GiB', '512 MiB')")
+    number, unit = match.group(1), (match.group(2) or "").lower()
+    binary = "i" in unit
+    letter = unit[:1]
+    factor = (1024 ** "bkmgt".index(letter)) if binary else _UNITS[letter]
+    return int(float(number) * factor)
+
+
+def default_data_dir() -> Path:
+    """``$GAIA_LAB_DATA_DIR``, else ``$XDG_DATA_HOME/gaia-lab/platform`` (``~/.local/share/gaia-lab/platform``)."""
+    if env := os.environ.get("GAIA_LAB_DATA_DIR"):
+        return Path(env).expanduser()
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home).expanduser() / "gaia-lab" / "platform"
+
+
+def is_loopback(ip: str) -> bool:
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+class PlatformConfig(Configurable):
+    """Settings of the one-machine platform. Port 0 means "pick a free port at start-up"."""
+
+    data_dir = Unicode(
+        "",
+        help="Directory holding all state: hub and gateway databases, secrets, homes, lake, logs. "
+        "Default: $GAIA_LAB_DATA_DIR, else ~/.local/share/gaia-lab/platform.",
+    ).tag(config=True)
+    lake_dir = Unicode("", help="Demo data lake served over HTTP. Default: <data_dir>/lake (built if missing).").tag(
+        config=True
+    )
+    ip = Unicode("127.0.0.1", help="Address every component listens on. Non-loopback needs explicit passwords.").tag(
+        config=True
+    )
+    port = Integer(8000, help="Public port: configurable-http-proxy (JupyterHub, the gateway API).").tag(config=True)
+    hub_port = Integer(8081, help="JupyterHub's own port, behind the proxy.").tag(config=True)
+    proxy_api_port = Integer(8001, help="configurable-http-proxy REST API port.").tag(config=True)
+    gateway_port = Integer(8002, help="dask-gateway HTTP proxy port (reached as /services/dask-gateway).").tag(
+        config=True
+    )
+    gateway_tcp_port = Integer(8003, help="dask-gateway scheduler (TLS over TCP) proxy port.").tag(config=True)
+    gateway_api_port = Integer(8004, help="dask-gateway private API port.").tag(config=True)
+    lake_port = Integer(8005, help="Lake HTTP server port (static files, Range requests).").tag(config=True)
+
+    authenticator_class = Unicode(
+        "shared-password",
+        help="JupyterHub authenticator: an entry-point name ('shared-password', 'dummy', 'github', ...) or an import "
+        "path ('oauthenticator.generic.GenericOAuthenticator').",
+    ).tag(config=True)
+    authenticator_config = Dict(
+        {}, help="Extra traits for the authenticator class, e.g. {'client_id': ..., 'oauth_callback_url': ...}."
+    ).tag(config=True)
+    admin_users = List(Unicode(), ["admin"], help="Hub admins; with shared-password they use the admin password.").tag(
+        config=True
+    )
+    allowed_users = List(Unicode(), [], help="Users allowed to log in; empty means anyone who authenticates.").tag(
+        config=True
+    )
+    user_password = Unicode(
+        "", help="Shared user password (>= 8 chars). Empty: generated at first start and stored in the data dir."
+    ).tag(config=True)
+    admin_password = Unicode(
+        "", help="Shared admin password (>= 32 chars). Empty: generated at first start and stored in the data dir."
+    ).tag(config=True)
+
+    proxy_command = List(
+        Unicode(),
+        [],
+        help="configurable-http-proxy command. Empty: found on PATH, in <data_dir>/node/bin or ./node_modules/.bin.",
+    ).tag(config=True)
+    python = Unicode("", help="Python running sessions, schedulers and workers. Default: this interpreter.").tag(
+        config=True
+    )
+
+    default_url = Unicode("/lab", help="Page a user lands on after spawn (JupyterLab).").tag(config=True)
+    spawn_timeout = Integer(120, help="Seconds a user server may take to start.").tag(config=True)
+    server_idle_timeout = Integer(3600, help="Seconds before the idle culler stops an inactive user server.").tag(
+        config=True
+    )
+    cull_every = Integer(300, help="Seconds between idle-culler passes.").tag(config=True)
+    active_server_limit = Integer(0, help="Most user servers running at once (0: no limit).").tag(config=True)
+
+    worker_cores = Integer(1, help="Default cores per Dask worker.").tag(config=True)
+    worker_cores_max = Integer(2, help="Most cores a user may ask per worker.").tag(config=True)
+    worker_memory = Unicode("2 GiB", help="Default memory per Dask worker.").tag(config=True)
+    worker_memory_max = Unicode("8 GiB", help="Most memory a user may ask per worker.").tag(config=True)
+    max_workers = Integer(8, help="Most workers in one cluster (users may ask less with the max_workers option).").tag(
+        config=True
+    )
+    max_clusters_per_user = Integer(2, help="Most running clusters per user (0: no limit).").tag(config=True)
+    cluster_max_cores = Float(8.0, help="Most cores all workers of one cluster may use together.").tag(config=True)
+    cluster_max_memory = Unicode("16 GiB", help="Most memory all workers of one cluster may use together.").tag(
+        config=True
+    )
+    cluster_idle_timeout = Float(
+        1800.0, help="Seconds after which a cluster with no client activity is shut down (0: never)."
+    ).tag(config=True)
+    stop_clusters_on_shutdown = Bool(True, help="Stop every Dask cluster when the platform stops.").tag(config=True)
+
+    @validate("port", "hub_port", "proxy_api_port", "gateway_port", "gateway_tcp_port", "gateway_api_port", "lake_port")
+    def _valid_port(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if not 0 <= value <= 65535:
+            raise TraitError(f"{proposal['trait'].name}={value}: a port is between 0 and 65535")
+        return value
+
+    @validate("ip")
+    def _valid_ip(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value != "localhost":
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise TraitError(f"ip={value!r}: not an IP address") from exc
+        return value
+
+    @validate("worker_memory", "worker_memory_max", "cluster_max_memory")
+    def _valid_memory(self, proposal: dict[str, Any]) -> str:
+        try:
+            parse_memory(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(f"{proposal['trait'].name}: {exc}") from exc
+        return str(proposal["value"])
+
+    @validate(
+        "worker_cores",
+        "worker_cores_max",
+        "max_workers",
+        "spawn_timeout",
+        "server_idle_timeout",
+        "cull_every",
+    )
+    def _valid_positive(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"{proposal['trait'].name}={proposal['value']}: must be at least 1")
+        return int(proposal["value"])
+
+    @validate("max_clusters_per_user", "active_server_limit", "cluster_idle_timeout", "cluster_max_cores")
+    def _valid_non_negative(self, proposal: dict[str, Any]) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"{proposal['trait'].name}={proposal['value']}: must not be negative")
+        return proposal["value"]
+
+    # Cross-field checks: traitlets validates one trait at a time.
+    def check(self) -> None:
+        """Raise ConfigError when settings contradict each other."""
+        if self.worker_cores > self.worker_cores_max:
+            raise ConfigError(
+                f"worker_cores={self.worker_cores} exceeds worker_cores_max={self.worker_cores_max}",
+                source="PlatformConfig",
+            )
+        if parse_memory(self.worker_memory) > parse_memory(self.worker_memory_max):
+            raise ConfigError(
+                f"worker_memory={self.worker_memory!r} exceeds worker_memory_max={self.worker_memory_max!r}",
+                source="PlatformConfig",
+            )
+        ports = {
+            name: getattr(self, name)
+            for name in (
+                "port",
+                "hub_port",
+                "proxy_api_port",
+                "gateway_port",
+                "gateway_tcp_port",
+                "gateway_api_port",
+                "lake_port",
+            )
+            if getattr(self, name)
+        }
+        seen: dict[int, str] = {}
+        for name, value in ports.items():
+            if value in seen:
+                raise ConfigError(f"{name} and {seen[value]} both use port {value}", source="PlatformConfig")
+            seen[value] = name
+        if (
+            not is_loopback(self.ip)
+            and self.authenticator_class in ("shared-password", "dummy")
+            and (not self.user_password or not self.admin_password)
+        ):
+            raise ConfigError(
+                f"ip={self.ip} is not a loopback address: anyone on the network could log in with a password printed "
+                "on this console. Set user_password and admin_password yourself (or use an SSO authenticator).",
+                source="PlatformConfig",
+            )
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir).expanduser().resolve() if self.data_dir else default_data_dir().resolve()
+
+    def resolved_lake_dir(self) -> Path:
+        return Path(self.lake_dir).expanduser().resolve() if self.lake_dir else self.resolved_data_dir() / "lake"
+
+
+def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PlatformConfig:
+    """A validated PlatformConfig from a ``.yaml``/``.yml`` or ``.py`` file, then keyword overrides."""
+    config = Config()
+    if path is not None:
+        file = Path(path).expanduser()
+        if not file.is_file():
+            raise ConfigError("no such config file", source=str(file))
+        if file.suffix in (".yaml", ".yml"):
+            config = _yaml_config(file)
+        elif file.suffix == ".py":
+            try:
+                config = PyFileConfigLoader(file.name, path=str(file.parent)).load_config()
+            except ConfigFileNotFound as exc:
+                raise ConfigError("no such config file", source=str(file)) from exc
+            except Exception as exc:
+                raise ConfigError(f"cannot load: {exc}", source=str(file)) from exc
+        else:
+            raise ConfigError("config files end in .yaml, .yml or .py", source=str(file))
+    for key, value in overrides.items():
+        if value is not None:
+            config.PlatformConfig[key] = value
+    known = set(PlatformConfig.class_trait_names(config=True))
+    unknown = sorted(set(config.get("PlatformConfig", {})) - known)
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {unknown}; known: {sorted(known)}", source=str(path or "PlatformConfig"))
+    try:
+        platform_config = PlatformConfig(config=config)
+    except TraitError as exc:
+        raise ConfigError(str(exc), source=str(path or "PlatformConfig")) from exc
+    platform_config.check()
+    return platform_config
+
+
+def _yaml_config(file: Path) -> Config:
+    try:
+        data = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"invalid YAML: {exc}", source=str(file)) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping of settings", source=str(file))
+    if set(data) == {"PlatformConfig"}:
+        data = data["PlatformConfig"]
+    if not isinstance(data, dict):
+        raise ConfigError("PlatformConfig: expected a mapping of settings", source=str(file))
+    return Config({"PlatformConfig": data})
+
+
+def describe_traits() -> list[tuple[str, str, str]]:
+    """(name, default, help) of every setting, for docs and ``gaia-lab up --help-config``."""
+    rows = []
+    for name, trait in sorted(PlatformConfig.class_traits(config=True).items()):
+        rows.append((name, repr(trait.default()), trait.help))
+    return rows
