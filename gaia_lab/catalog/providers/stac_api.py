@@ -22,7 +22,13 @@ from urllib3.util.retry import Retry
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
-from gaia_lab.catalog.providers.stac import collection_entry, item_entry, structured_match
+from gaia_lab.catalog.providers.stac import (
+    as_stac,
+    collection_entry,
+    item_entry,
+    item_entry_from_dict,
+    structured_match,
+)
 from gaia_lab.catalog.query import BBox, Interval, Query, format_interval
 from gaia_lab.cube import open_stac
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
@@ -130,6 +136,20 @@ class StacApiProvider(Provider):
         max_items: int | None = None,
     ) -> list[pystac.Item]:
         """Items matching the query, every page followed (up to ``max_items``)."""
+        kwargs = self._search_arguments(
+            collections=collections, bbox=bbox, datetime=datetime, filter=filter, max_items=max_items
+        )
+        return self._call(lambda: list(self.client.search(**kwargs).items()))  # type: ignore[no-any-return]
+
+    def _search_arguments(
+        self,
+        *,
+        collections: Sequence[str] | None,
+        bbox: BBox | None,
+        datetime: Interval | None,
+        filter: Mapping[str, Any] | None,
+        max_items: int | None,
+    ) -> dict[str, Any]:
         kwargs: dict[str, Any] = {
             "collections": list(collections) if collections else None,
             "bbox": list(bbox) if bbox else None,
@@ -139,7 +159,7 @@ class StacApiProvider(Provider):
         }
         if filter:
             kwargs.update(self._filter_arguments(filter))
-        return self._call(lambda: list(self.client.search(**kwargs).items()))  # type: ignore[no-any-return]
+        return kwargs
 
     def _filter_arguments(self, cql2: Mapping[str, Any]) -> dict[str, Any]:
         from gaia_lab.catalog.providers.cql2 import to_query_extension
@@ -149,14 +169,15 @@ class StacApiProvider(Provider):
         return {"query": to_query_extension(cql2, provider=self.name)}
 
     def search_items(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
-        items = self.fetch_items(
+        kwargs = self._search_arguments(
             collections=query.collections,
             bbox=query.bbox,
             datetime=query.datetime,
             filter=filter,
             max_items=query.limit,
         )
-        return [item_entry(self, item, item.collection_id) for item in items]
+        dicts = self._call(lambda: list(self.client.search(**kwargs).items_as_dicts()))
+        return [item_entry_from_dict(self, item) for item in dicts]
 
     def get(self, local_id: str) -> Entry:
         collection_id, _, item_id = local_id.partition("/")
@@ -184,7 +205,7 @@ class StacApiProvider(Provider):
         resolution: float | None,
         chunks: Mapping[str, int] | None,
     ) -> xr.Dataset:
-        source = entry.source
+        source = as_stac(entry.source)
         items: list[pystac.Item] | None = None
         if isinstance(source, pystac.Collection) and not any(
             "zarr" in (a.media_type or "") or "zarr" in (a.roles or []) for a in source.assets.values()
