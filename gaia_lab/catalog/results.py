@@ -74,6 +74,12 @@ class SearchResults:
         geometry = [box(*b) if b else None for b in frame["bbox"]]
         return geopandas.GeoDataFrame(frame.drop(columns=["bbox"]), geometry=geometry, crs="EPSG:4326")
 
+    def explore(self, **kwargs: Any) -> Any:
+        """Footprints on a map (holoviews); see :func:`gaia_lab.viz.explore`."""
+        from gaia_lab.viz import explore
+
+        return explore(self, **kwargs)
+
     def __repr__(self) -> str:
         failed = f", {len(self.errors)} provider(s) failed: {sorted(self.errors)}" if self.errors else ""
         return f"<SearchResults {len(self.entries)} entries from {len(self.providers)} provider(s){failed}>"

@@ -1,0 +1,80 @@
+"""Shared helpers: timing, result lines, the demo lake and servers started for a benchmark."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
+    """The best wall time of ``repeat`` runs (the least disturbed by a noisy machine) and the last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - start)
+    return min(times), result
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def record(name: str, payload: dict[str, Any]) -> None:
+    """Append one JSON line to benchmarks/results/<name>.jsonl."""
+    RESULTS.mkdir(exist_ok=True)
+    line = {"benchmark": name, "when": datetime.now(UTC).isoformat(timespec="seconds"),
+            "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
+            **payload}
+    with (RESULTS / f"{name}.jsonl").open("a", encoding="utf-8") as stream:
+        stream.write(json.dumps(line) + "\n")
+
+
+def demo_lake() -> Path:
+    from gaia_lab.datalake import build_lake, default_lake_dir
+
+    build_lake(default_lake_dir())
+    return default_lake_dir()
+
+
+@contextmanager
+def stac_api_servers(documents: list[Path], latency: float) -> Iterator[list[str]]:
+    """One benchmark STAC API process per items file, on 127.0.0.1; all stopped on exit."""
+    processes = []
+    try:
+        urls = []
+        for document in documents:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "benchmarks.stac_api_server", str(document), "--latency", str(latency)],
+                stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            if not line.startswith("listening on "):
+                raise RuntimeError(f"benchmark STAC API did not start: {line!r}")
+            urls.append(line.split()[-1])
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=10)
+
+
+def print_table(title: str, rows: list[tuple[str, str, str]]) -> None:
+    print(f"\n{title}")
+    width = max(len(r[0]) for r in rows)
+    for name, value, goal in rows:
+        print(f"  {name.ljust(width)}  {value:>12}  {goal}")

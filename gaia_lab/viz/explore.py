@@ -1,0 +1,53 @@
+"""Footprints of search results on a map (holoviews rectangles in lon/lat, coloured by hub, hover with ids)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gaia_lab.catalog import SearchResults
+
+HUB_COLOURS = {
+    "ocean": "#1f77b4",
+    "atmosphere": "#9467bd",
+    "land": "#2ca02c",
+    "solid-earth": "#8c564b",
+    "imagery": "#ff7f0e",
+    "climate": "#d62728",
+    "biodiversity": "#17becf",
+}
+
+
+def explore(results: SearchResults, *, tiles: str | None = None, width: int = 800, height: int = 420) -> Any:
+    """A holoviews overlay of result footprints; ``tiles`` names a basemap (e.g. "OSM", needs internet)."""
+    import holoviews as hv
+    import hvplot.pandas  # noqa: F401  (loads the bokeh extension holoviews renders with)
+
+    rows = []
+    for entry in results:
+        if entry.bbox is None:
+            continue
+        west, south, east, north = entry.bbox
+        pieces = [(west, 180.0), (-180.0, east)] if west > east else [(west, east)]
+        for left, right in pieces:
+            rows.append((left, south, right, north, entry.id, entry.hub, entry.title))
+    rectangles = hv.Rectangles(rows, kdims=["west", "south", "east", "north"], vdims=["id", "hub", "title"])
+    rectangles = rectangles.opts(
+        color="hub",
+        cmap=HUB_COLOURS,
+        fill_alpha=0.15,
+        line_width=2,
+        tools=["hover"],
+        width=width,
+        height=height,
+        xlim=(-180, 180),
+        ylim=(-90, 90),
+        xlabel="longitude",
+        ylabel="latitude",
+        title=f"{len(results)} entries from {len(results.providers)} provider(s)",
+    )
+    if tiles:
+        return hv.element.tiles.tile_sources[tiles]().opts(width=width, height=height) * rectangles.opts(
+            xlim=None, ylim=None
+        )
+    return rectangles
