@@ -34,9 +34,12 @@ def median(values: list[float]) -> float:
 def record(name: str, payload: dict[str, Any]) -> None:
     """Append one JSON line to benchmarks/results/<name>.jsonl."""
     RESULTS.mkdir(exist_ok=True)
-    line = {"benchmark": name, "when": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
-            **payload}
+    line = {
+        "benchmark": name,
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
+        **payload,
+    }
     with (RESULTS / f"{name}.jsonl").open("a", encoding="utf-8") as stream:
         stream.write(json.dumps(line) + "\n")
 
@@ -57,7 +60,9 @@ def stac_api_servers(documents: list[Path], latency: float) -> Iterator[list[str
         for document in documents:
             process = subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.stac_api_server", str(document), "--latency", str(latency)],
-                stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[1],
+                stdout=subprocess.PIPE,
+                text=True,
+                cwd=Path(__file__).parents[1],
             )
             processes.append(process)
             assert process.stdout is not None

@@ -54,10 +54,14 @@ def main() -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         documents = [write_items(Path(tmp), i, collection, item) for i in range(PROVIDERS)]
         with stac_api_servers(documents, LATENCY) as urls:
-            catalog = gl.open_catalog({"providers": [
-                {"name": f"api-{i}", "hub": "ocean", "type": "stac", "url": url, "timeout": 60}
-                for i, url in enumerate(urls)
-            ]})
+            catalog = gl.open_catalog(
+                {
+                    "providers": [
+                        {"name": f"api-{i}", "hub": "ocean", "type": "stac", "url": url, "timeout": 60}
+                        for i, url in enumerate(urls)
+                    ]
+                }
+            )
 
             def federated() -> int:
                 results = catalog.search(items=True, limit=PROVIDERS * ITEMS)
@@ -81,17 +85,25 @@ def main() -> dict[str, float]:
     assert n_fed == n_seq == PROVIDERS * ITEMS, (n_fed, n_seq)
     slowest = max(singles)
     result = {
-        "providers": PROVIDERS, "items_per_provider": ITEMS, "latency_s": LATENCY,
-        "federated_s": round(t_fed, 3), "slowest_single_s": round(slowest, 3), "sequential_pystac_client_s": round(t_seq, 3),
-        "federated_over_slowest": round(t_fed / slowest, 2), "sequential_over_federated": round(t_seq / t_fed, 2),
+        "providers": PROVIDERS,
+        "items_per_provider": ITEMS,
+        "latency_s": LATENCY,
+        "federated_s": round(t_fed, 3),
+        "slowest_single_s": round(slowest, 3),
+        "sequential_pystac_client_s": round(t_seq, 3),
+        "federated_over_slowest": round(t_fed / slowest, 2),
+        "sequential_over_federated": round(t_seq / t_fed, 2),
     }
-    print_table(f"federated search: {PROVIDERS} STAC APIs x {ITEMS} items, +{LATENCY * 1000:.0f} ms per request", [
-        ("federated / slowest provider", f"{result['federated_over_slowest']:.2f}", "goal <= 1.3"),
-        ("sequential pystac-client / federated", f"{result['sequential_over_federated']:.2f}", "goal >= 3"),
-        ("federated (s)", f"{t_fed:.2f}", ""),
-        ("slowest single provider (s)", f"{slowest:.2f}", ""),
-        ("sequential pystac-client (s)", f"{t_seq:.2f}", ""),
-    ])
+    print_table(
+        f"federated search: {PROVIDERS} STAC APIs x {ITEMS} items, +{LATENCY * 1000:.0f} ms per request",
+        [
+            ("federated / slowest provider", f"{result['federated_over_slowest']:.2f}", "goal <= 1.3"),
+            ("sequential pystac-client / federated", f"{result['sequential_over_federated']:.2f}", "goal >= 3"),
+            ("federated (s)", f"{t_fed:.2f}", ""),
+            ("slowest single provider (s)", f"{slowest:.2f}", ""),
+            ("sequential pystac-client (s)", f"{t_seq:.2f}", ""),
+        ],
+    )
     record("federated_search", result)
     return result
 

@@ -35,17 +35,23 @@ def make_app(collection: dict[str, Any], items: list[dict[str, Any]], latency: f
     async def landing(request: web.Request) -> web.Response:
         await delay()
         root = base(request)
-        return web.json_response({
-            "type": "Catalog", "id": "bench", "stac_version": "1.1.0", "description": "benchmark API",
-            "conformsTo": CONFORMANCE,
-            "links": [
-                {"rel": "self", "href": f"{root}/"}, {"rel": "root", "href": f"{root}/"},
-                {"rel": "conformance", "href": f"{root}/conformance"},
-                {"rel": "data", "href": f"{root}/collections"},
-                {"rel": "search", "href": f"{root}/search", "method": "GET", "type": "application/geo+json"},
-                {"rel": "search", "href": f"{root}/search", "method": "POST", "type": "application/geo+json"},
-            ],
-        })
+        return web.json_response(
+            {
+                "type": "Catalog",
+                "id": "bench",
+                "stac_version": "1.1.0",
+                "description": "benchmark API",
+                "conformsTo": CONFORMANCE,
+                "links": [
+                    {"rel": "self", "href": f"{root}/"},
+                    {"rel": "root", "href": f"{root}/"},
+                    {"rel": "conformance", "href": f"{root}/conformance"},
+                    {"rel": "data", "href": f"{root}/collections"},
+                    {"rel": "search", "href": f"{root}/search", "method": "GET", "type": "application/geo+json"},
+                    {"rel": "search", "href": f"{root}/search", "method": "POST", "type": "application/geo+json"},
+                ],
+            }
+        )
 
     async def conformance(request: web.Request) -> web.Response:
         await delay()
@@ -68,8 +74,15 @@ def make_app(collection: dict[str, Any], items: list[dict[str, Any]], latency: f
             body = {k: v for k, v in params.items() if k != "token"}
             body["token"] = start + limit
             links.append({"rel": "next", "href": f"{base(request)}/search", "method": "POST", "body": body})
-        return web.json_response({"type": "FeatureCollection", "features": page, "links": links,
-                                  "numberMatched": len(items), "numberReturned": len(page)})
+        return web.json_response(
+            {
+                "type": "FeatureCollection",
+                "features": page,
+                "links": links,
+                "numberMatched": len(items),
+                "numberReturned": len(page),
+            }
+        )
 
     app = web.Application()
     app.router.add_get("/", landing)

@@ -138,7 +138,8 @@ def open_cog_items(
         "fail_on_error": True,
     }
     if dtypes:
-        load_kwargs["dtype"] = dtypes
+        # One dtype for all bands: odc-loader 0.6 hands a per-band dtype mapping to np.dtype when chunking.
+        load_kwargs["dtype"] = "float32"
     if bbox is not None:
         load_kwargs["bbox"] = bbox
     if crs is not None:
@@ -150,12 +151,18 @@ def open_cog_items(
     except (AssetError, InvalidQuery):
         raise
     except Exception as error:
-        param = "crs" if crs is not None else "resolution" if resolution is not None else "bbox"
-        raise InvalidQuery(
-            param,
-            {"crs": crs, "resolution": resolution, "bbox": bbox}[param],
-            f"odc-stac cannot build the grid for {entry_id}: {type(error).__name__}: {error}",
-        ) from None
+        given = {"crs": crs, "resolution": resolution, "bbox": bbox}
+        param = next((name for name, value in given.items() if value is not None), None)
+        reason = f"odc-stac cannot build the cube for {entry_id}: {type(error).__name__}: {error}"
+        if param is None:
+            raise AssetError(entry_id, reason, entry_id=entry_id) from None
+        raise InvalidQuery(param, given[param], reason) from None
+    for key in selected:
+        nodata, _ = _nodata_and_type(first_assets[key])
+        if nodata is not None and str(nodata).lower() != "nan" and ds[key].dtype.kind == "f":
+            # odc-loader keeps the source sentinel when casting to float; the cube promises NaN for no data.
+            attrs = {k: v for k, v in ds[key].attrs.items() if k != "nodata"}
+            ds[key] = ds[key].where(ds[key] != float(nodata)).assign_attrs(attrs)
     return ds.rio.write_crs(ds.odc.crs.to_wkt()) if ds.rio.crs is None else ds
 
 

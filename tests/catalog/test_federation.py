@@ -25,8 +25,13 @@ def test_environment_variables_expand_in_urls_and_headers(monkeypatch):
     monkeypatch.setenv("ODATIS_TOKEN", "s3cret")
     monkeypatch.setenv("GAIA_LAB_LAKE", "/data/lake")
     (p,) = parse_federation(
-        {"providers": [provider(url="${GAIA_LAB_LAKE}/odatis/catalog.json",
-                                headers={"Authorization": "Bearer ${ODATIS_TOKEN}"})]}
+        {
+            "providers": [
+                provider(
+                    url="${GAIA_LAB_LAKE}/odatis/catalog.json", headers={"Authorization": "Bearer ${ODATIS_TOKEN}"}
+                )
+            ]
+        }
     )
     assert p.url == "/data/lake/odatis/catalog.json"
     assert p.headers == {"Authorization": "Bearer s3cret"}

@@ -19,11 +19,21 @@ def test_sst_in_both_languages_reaches_the_same_concept(text):
     assert "température de surface de la mer" in expansion.terms
 
 
-@pytest.mark.parametrize(("text", "concept"), [
-    ("relief", "elevation"), ("topographie", "elevation"), ("elevation", "elevation"), ("MNT", "elevation"),
-    ("précipitations", "precipitation"), ("precipitations", "precipitation"), ("rainfall", "precipitation"),
-    ("température de l'air", "air_temperature"), ("vent", "wind"), ("infrarouge", "brightness_temperature"),
-])
+@pytest.mark.parametrize(
+    ("text", "concept"),
+    [
+        ("relief", "elevation"),
+        ("topographie", "elevation"),
+        ("elevation", "elevation"),
+        ("MNT", "elevation"),
+        ("précipitations", "precipitation"),
+        ("precipitations", "precipitation"),
+        ("rainfall", "precipitation"),
+        ("température de l'air", "air_temperature"),
+        ("vent", "wind"),
+        ("infrarouge", "brightness_temperature"),
+    ],
+)
 def test_french_and_english_synonyms(text, concept):
     assert concept in [c.id for c in load_thesaurus().expand(text).concepts]
 
