@@ -62,7 +62,8 @@ def select_time(ds: xr.Dataset, interval: Interval | None, entry_id: str, time_d
             naive = [None if t is None else t.tz_localize("UTC") for t in naive]
         selected = ds.sel({time_dim: slice(naive[0], naive[1])})
     elif index is not None and type(index).__name__ == "CFTimeIndex":
-        bounds = [None if t is None else t.strftime("%Y-%m-%dT%H:%M:%S") for t in (start, end)]
+        date_type = index.date_type  # type: ignore[attr-defined]
+        bounds = [None if t is None else _cf_moment(date_type, t) for t in (start, end)]
         selected = ds.sel({time_dim: slice(bounds[0], bounds[1])})
     else:
         raise InvalidQuery(
@@ -72,6 +73,18 @@ def select_time(ds: xr.Dataset, interval: Interval | None, entry_id: str, time_d
         first, last = index[0], index[-1]
         raise EmptyResult(entry_id, "datetime", f"{_fmt(interval)} is outside the data's time range {first} .. {last}")
     return selected
+
+
+def _cf_moment(date_type: Any, moment: datetime) -> Any:
+    """A date of a model calendar (360-day, no-leap, ...); days the calendar lacks clamp to its last day."""
+    day = moment.day
+    while True:
+        try:
+            return date_type(moment.year, moment.month, day, moment.hour, moment.minute, moment.second)
+        except ValueError:
+            if day <= 28:
+                raise
+            day -= 1
 
 
 def _fmt(interval: Interval) -> str:
