@@ -29,18 +29,21 @@ GEOPARQUET_PINS=(
 )
 VALIDATOR_PINS=("stac-api-validator==0.6.8" "stac-validator==4.1.2" "pystac==1.15.2")
 
-# PostgreSQL + PostGIS from Debian: the newest PostgreSQL major that has a postgis-3 package.
+# PostgreSQL + PostGIS from Debian: PostGIS for the installed PostgreSQL, else the newest pair apt knows.
 pg_major() { ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -1; }
 major=$(pg_major)
-if [ -z "$major" ] || [ ! -d "/usr/share/postgresql/$major/extension" ] \
-  || ! ls "/usr/share/postgresql/$major/extension/" 2>/dev/null | grep -q '^postgis\.control$'; then
+if [ -z "$major" ] || [ ! -f "/usr/share/postgresql/$major/extension/postgis.control" ]; then
   log "installing PostgreSQL + PostGIS (apt)"
   t=$(date +%s)
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  candidate=$(apt-cache search --names-only '^postgresql-[0-9]+-postgis-3$' | awk '{print $1}' | sort -V | tail -1)
-  if [ -z "$candidate" ]; then
-    echo "no postgresql-N-postgis-3 package found by apt-cache" >&2
+  if [ -n "$major" ]; then
+    candidate="postgresql-$major-postgis-3"  # PostGIS for the PostgreSQL already there
+  else
+    candidate=$(apt-cache search --names-only '^postgresql-[0-9]+-postgis-3$' | awk '{print $1}' | sort -V | tail -1)
+  fi
+  if [ -z "$candidate" ] || ! apt-cache show "$candidate" >/dev/null 2>&1; then
+    echo "no PostGIS package '${candidate:-postgresql-N-postgis-3}' known to apt" >&2
     exit 1
   fi
   apt-get install -y -qq --no-install-recommends "$candidate" postgresql-common >/dev/null
@@ -50,7 +53,8 @@ fi
 log "PostgreSQL $("/usr/lib/postgresql/$major/bin/postgres" --version | awk '{print $3}') with PostGIS"
 
 # pip prints one warning per package for this machine's unreachable extra local indexes: drop those lines.
-quiet_pip() { "$@" 2>&1 | grep -v "^WARNING: Location 'file:///" || true; }
+# pipefail keeps pip's own exit status.
+quiet_pip() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file:///" || true; }; }
 
 make_venv() {  # name, pins...
   local name=$1; shift

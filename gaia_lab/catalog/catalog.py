@@ -110,6 +110,8 @@ class Catalog:
         wanted_variables = [self._variable_alternatives(v) for v in query.variables or []]
         kept: list[Entry] = []
         for entry in found:
+            if query.hubs and entry.hub not in query.hubs:  # an API serving several hubs tags each collection
+                continue
             if wanted_variables and not matches_variables(entry, wanted_variables):
                 continue
             if expansion is not None:

@@ -57,12 +57,9 @@ class Provider(abc.ABC):
         """
 
     def search_items(self, query: Query, filter: Mapping[str, Any] | None = None) -> list[Entry]:
-        """Item-level entries (STAC items); catalogues without items answer with their datasets."""
-        if filter:
-            from gaia_lab.errors import InvalidQuery
-
-            raise InvalidQuery("filter", dict(filter), f"provider {self.name!r} ({self.kind}) has no item properties")
-        return self.search(query)
+        """Item-level entries (STAC items). Catalogues without items answer with their datasets, or with nothing
+        when the query filters on item properties they do not have."""
+        return [] if filter else self.search(query)
 
     @abc.abstractmethod
     def get(self, local_id: str) -> Entry:

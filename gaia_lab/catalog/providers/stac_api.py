@@ -17,7 +17,6 @@ import xarray as xr
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
-from urllib3.util.retry import Retry
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
@@ -29,6 +28,7 @@ from gaia_lab.catalog.providers.stac import (
     item_entry_from_dict,
     structured_match,
 )
+from gaia_lab.catalog.providers.stac_io import transient_retry
 from gaia_lab.catalog.query import BBox, Interval, Query, format_interval
 from gaia_lab.cube import open_stac
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
@@ -36,23 +36,6 @@ from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAu
 # Collections change rarely; a short cache spares the server one /collections walk per search.
 COLLECTIONS_TTL = 60.0
 PAGE_SIZE = 500
-TRANSIENT_STATUSES = (429, 502, 503, 504)
-
-
-def _retry(timeout: float) -> Retry:
-    # Backoff doubles from 0.1 s; three tries stay well inside a provider's timeout.
-    return Retry(
-        total=3,
-        connect=3,
-        read=0,
-        status=3,
-        backoff_factor=0.1,
-        backoff_max=min(2.0, timeout / 4),
-        status_forcelist=TRANSIENT_STATUSES,
-        allowed_methods=frozenset({"GET", "POST"}),
-        raise_on_status=False,
-        respect_retry_after_header=False,
-    )
 
 
 class StacApiProvider(Provider):
@@ -76,7 +59,7 @@ class StacApiProvider(Provider):
                 io = StacApiIO(
                     headers=dict(self.config.headers),
                     timeout=self.timeout,
-                    max_retries=_retry(self.timeout),
+                    max_retries=transient_retry(self.timeout),
                 )
                 self._client = self._call(lambda: Client.open(self.url, stac_io=io, timeout=self.timeout))
             return self._client

@@ -10,8 +10,28 @@ import fsspec
 import pystac
 import requests
 from pystac.stac_io import DefaultStacIO
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from gaia_lab.errors import ProviderAuthError, ProviderError, ProviderTimeout
+
+TRANSIENT_STATUSES = (429, 502, 503, 504)
+
+
+def transient_retry(timeout: float) -> Retry:
+    """Retries for transient failures: backoff doubles from 0.1 s, and three tries stay inside the timeout."""
+    return Retry(
+        total=3,
+        connect=3,
+        read=0,
+        status=3,
+        backoff_factor=0.1,
+        backoff_max=min(2.0, timeout / 4),
+        status_forcelist=TRANSIENT_STATUSES,
+        allowed_methods=frozenset({"GET", "POST"}),
+        raise_on_status=False,
+        respect_retry_after_header=False,
+    )
 
 
 class ProviderStacIO(DefaultStacIO):
@@ -30,6 +50,9 @@ class ProviderStacIO(DefaultStacIO):
         self.timeout = timeout
         self.storage_options = storage_options or {}
         self.session = requests.Session()
+        adapter = HTTPAdapter(max_retries=transient_retry(timeout))
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
 
     def read_text_from_href(self, href: str) -> str:
         scheme = urlparse(href).scheme
