@@ -206,9 +206,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _join_negative_values(argv: Sequence[str]) -> list[str]:
+    """``--bbox -10,35,30,60`` as users type it: argparse would take the value for an option."""
+    joined: list[str] = []
+    for arg in argv:
+        if joined and joined[-1] in ("--bbox",) and arg.startswith("-") and arg[1:2].isdigit():
+            joined[-1] = f"{joined[-1]}={arg}"
+        else:
+            joined.append(arg)
+    return joined
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
         return int(args.handler(args))
     except GaiaLabError as error:

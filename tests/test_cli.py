@@ -1,0 +1,73 @@
+"""The gaia-lab command, run as users run it: a real subprocess against the demo lake."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+def gaia_lab(*args, lake_dir, check=True):
+    env = {**os.environ, "GAIA_LAB_CATALOG": str(lake_dir / "federation.yaml"), "GAIA_LAB_LAKE": str(lake_dir)}
+    result = subprocess.run(
+        [sys.executable, "-m", "gaia_lab.cli", *args], capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_search_prints_a_table_in_french_and_english(lake_dir):
+    french = gaia_lab("search", "température de surface de la mer", "--hub", "ocean", lake_dir=lake_dir)
+    english = gaia_lab("search", "sst", "--hub", "ocean", lake_dir=lake_dir)
+    assert "odatis/ostia-sst" in french.stdout
+    assert french.stdout.splitlines()[2:] == english.stdout.splitlines()[2:]  # same rows, different terms line
+
+
+def test_search_json_has_entries_and_errors(lake_dir):
+    out = gaia_lab("search", "relief", "--bbox", "-10,35,30,60", "--json", lake_dir=lake_dir)
+    payload = json.loads(out.stdout)
+    assert payload["entries"][0]["hub"] in ("solid-earth", "land")
+    assert payload["errors"] == {}
+    assert "surface_altitude" in payload["query_terms"]
+
+
+def test_info_describes_the_cube_without_reading_pixels(lake_dir, lake_copy):
+    for tif in (lake_copy / "formater").rglob("*.tif"):
+        tif.write_bytes(b"")  # any pixel read would fail now
+    env_lake = lake_copy
+    out = gaia_lab("info", "formater/elevation-5min", "--json", lake_dir=env_lake)
+    info = json.loads(out.stdout)
+    cube = info["cube"]
+    assert cube["dims"] == {"time": 1, "latitude": 2160, "longitude": 4320}
+    assert cube["crs"] == "EPSG:4326"
+    assert cube["variables"]["elevation"]["dtype"] == "float32"
+    assert 2160 * 4320 * 4 <= cube["nbytes"] < 2160 * 4320 * 4 * 1.01  # the data, plus small coordinates
+    text = gaia_lab("info", "odatis/ostia-sst", lake_dir=lake_dir).stdout
+    assert "cube: dims" in text
+    assert "sst" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("info", "odatis/nope"), "no collection 'nope'"),
+        (("search", "sst", "--bbox", "1,2,3"), "invalid bbox"),
+        (("search", "--hub", "moon"), "unknown hub"),
+        (("info", "odatis/ostia-sst", "--datetime", "1990"), "datetime"),
+    ],
+)
+def test_bad_input_is_one_clear_line(lake_dir, args, words):
+    result = gaia_lab(*args, lake_dir=lake_dir, check=False)
+    assert result.returncode == 2
+    assert words in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_providers_lists_the_federation(lake_dir):
+    out = gaia_lab("providers", lake_dir=lake_dir).stdout
+    for name in ("odatis", "aeris", "theia", "formater", "climeri", "climeri-esm"):
+        assert name in out
