@@ -62,7 +62,7 @@ def select_time(ds: xr.Dataset, interval: Interval | None, entry_id: str, time_d
             naive = [None if t is None else t.tz_localize("UTC") for t in naive]
         selected = ds.sel({time_dim: slice(naive[0], naive[1])})
     elif index is not None and type(index).__name__ == "CFTimeIndex":
-        date_type = index.date_type  # type: ignore[attr-defined]
+        date_type = index.date_type
         bounds = [None if t is None else _cf_moment(date_type, t) for t in (start, end)]
         selected = ds.sel({time_dim: slice(bounds[0], bounds[1])})
     else:
