@@ -110,6 +110,24 @@ def check_cog_items(items: Sequence[pystac.Item], bands: Sequence[str] | None, e
     return list(available)
 
 
+def _clip_to_items(
+    bbox: tuple[float, float, float, float], items: Sequence[pystac.Item]
+) -> tuple[float, float, float, float]:
+    """The part of ``bbox`` the items cover: odc-stac makes the grid of the bbox itself, so a box larger than the
+    data would give a cube of mostly NaN."""
+    footprints = [item.bbox for item in items if item.bbox]
+    west, south, east, north = bbox
+    if not footprints or west > east:  # antimeridian-crossing boxes are left to odc-stac
+        return bbox
+    clipped = (
+        max(west, min(f[0] for f in footprints)),
+        max(south, min(f[1] for f in footprints)),
+        min(east, max(f[-2] for f in footprints)),
+        min(north, max(f[-1] for f in footprints)),
+    )
+    return clipped if clipped[0] < clipped[2] and clipped[1] < clipped[3] else bbox
+
+
 def open_cog_items(
     items: Sequence[pystac.Item],
     *,
@@ -141,7 +159,7 @@ def open_cog_items(
         # One dtype for all bands: odc-loader 0.6 hands a per-band dtype mapping to np.dtype when chunking.
         load_kwargs["dtype"] = "float32"
     if bbox is not None:
-        load_kwargs["bbox"] = bbox
+        load_kwargs["bbox"] = _clip_to_items(bbox, items)
     if crs is not None:
         load_kwargs["crs"] = crs
     if resolution is not None:
