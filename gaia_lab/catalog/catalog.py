@@ -115,7 +115,7 @@ class Catalog:
             if wanted_variables and not matches_variables(entry, wanted_variables):
                 continue
             if expansion is not None:
-                entry.score = score(entry, expansion)
+                entry.score = score(entry, expansion, query.q or "")
                 if entry.score <= 0:
                     continue
             kept.append(entry)

@@ -21,8 +21,13 @@ def _fields(entry: Entry) -> dict[str, str]:
     }
 
 
-def score(entry: Entry, expansion: Expansion) -> float:
-    """Sum over query groups (a concept or a leftover word) of the best field weight any of its terms hits."""
+# The user's own words, found as typed, count a little more than their synonyms ("A1B" over another scenario).
+LITERAL_BONUS = 0.5
+
+
+def score(entry: Entry, expansion: Expansion, literal: str = "") -> float:
+    """Sum over query groups (a concept or a leftover word) of the best field weight any of its terms hits,
+    plus a bonus per word of the ``literal`` query found as such."""
     fields = {name: f" {text} " for name, text in _fields(entry).items()}
     total = 0.0
     for group in expansion.groups:
@@ -33,6 +38,9 @@ def score(entry: Entry, expansion: Expansion) -> float:
                 if needle in text:
                     best = max(best, FIELD_WEIGHTS[name])
         total += best
+    if total > 0:
+        everything = " ".join(fields.values())
+        total += LITERAL_BONUS * sum(f" {word} " in everything for word in normalize(literal).split())
     return total
 
 
