@@ -3,7 +3,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.cache/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup up demo test lint typecheck pytest bench clean
+.PHONY: setup up demo test lint typecheck pytest imagecheck bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -24,7 +24,11 @@ typecheck:
 pytest:
 	$(VENV)/pytest $(PYTEST_ARGS)
 
-test: setup lint typecheck pytest
+# The image lock is installed and smoke-tested in a fresh venv only when it changed (about 7 minutes).
+imagecheck:
+	if images/lock-changed.sh; then images/check-lock.sh; fi
+
+test: setup lint typecheck pytest imagecheck
 
 bench: setup
 	$(VENV)/python -m benchmarks

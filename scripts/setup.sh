@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PYTHON=${PYTHON:-python3}
 log() { printf '[setup %(%H:%M:%S)T] %s\n' -1 "$*"; }
+# This machine's pip config names local package indexes that may not exist; drop its warnings, keep the rest.
+pip_quiet() { "$@" 2> >(grep -v "^WARNING: Location 'file:///" >&2); }
 
 if [ ! -x .venv/bin/python ]; then
   log "creating .venv"
@@ -16,8 +18,8 @@ fi
 stamp=.venv/.gaia-lab-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   log "installing gaia-lab[dev] into .venv"
-  .venv/bin/pip install --quiet --upgrade pip wheel
-  .venv/bin/pip install --quiet -e ".[dev]"
+  pip_quiet .venv/bin/pip install --quiet --upgrade pip wheel
+  pip_quiet .venv/bin/pip install --quiet -e ".[dev]"
   touch "$stamp"
 fi
 
