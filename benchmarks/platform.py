@@ -1,5 +1,5 @@
 """The platform, end to end on this machine: login -> JupyterLab ready, and cluster request -> first result on
-Dask Gateway versus a LocalCluster started in the same run.
+Dask Gateway versus a LocalCluster started in the same run, both through gl.cluster().
 
 Goals (issue 4): login -> JupyterLab ready < 5 s; Gateway cluster request -> first result < 5 s.
 Run: python -m benchmarks.platform [--users 3] [--clusters 3]
@@ -14,11 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import dask.config
+import dask_gateway  # noqa: F401  (loads its config defaults now, not inside a dask.config.set that would undo them)
 import requests
-from dask_gateway import Gateway, JupyterHubAuth
-from distributed import Client, LocalCluster
 
 from benchmarks.common import median, print_table, record
+from gaia_lab.cluster import cluster
 from gaia_lab.platform import Platform, load_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "platform"))
@@ -51,30 +52,10 @@ def login_to_lab(base: str, name: str, password: str) -> float:
     return took
 
 
-def gateway_first_result(platform: Platform, token: str) -> float:
+def first_result(settings: dict) -> float:
+    """Seconds from gl.cluster() (one worker) to the first task's result, with the given dask config."""
     started = time.perf_counter()
-    with Gateway(
-        address=platform.info.gateway_url,
-        proxy_address=platform.info.gateway_proxy_address,
-        auth=JupyterHubAuth(api_token=token),
-    ) as gateway:
-        cluster = gateway.new_cluster()
-        try:
-            cluster.scale(1)
-            with cluster.get_client(set_as_default=False) as client:
-                assert client.submit(sum, range(10)).result(timeout=120) == 45
-                took = time.perf_counter() - started
-        finally:
-            cluster.shutdown()
-    return took
-
-
-def local_first_result() -> float:
-    started = time.perf_counter()
-    with (
-        LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with dask.config.set(settings), cluster(n_workers=1, adaptive=None, worker_memory="1 GiB") as client:
         assert client.submit(sum, range(10)).result(timeout=120) == 45
         return time.perf_counter() - started
 
@@ -97,8 +78,14 @@ def main() -> None:
             user = HubUser(base, "benchgw", password)
             user.login()
             token = user.create_token()
-            gateway_times = [gateway_first_result(platform, token) for _ in range(args.clusters)]
-            local_times = [local_first_result() for _ in range(args.clusters)]
+            gateway = {
+                "gateway.address": platform.info.gateway_url,
+                "gateway.proxy-address": platform.info.gateway_proxy_address,
+                "gateway.auth.type": "jupyterhub",
+                "gateway.auth.kwargs": {"api_token": token},
+            }
+            gateway_times = [first_result(gateway) for _ in range(args.clusters)]
+            local_times = [first_result({"gateway.address": None}) for _ in range(args.clusters)]
             requests.get(f"{base}hub/health", timeout=10).raise_for_status()
         finally:
             platform.stop(quiet=True)

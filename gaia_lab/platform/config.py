@@ -108,6 +108,9 @@ class PlatformConfig(Configurable):
         config=True
     )
 
+    workshop_dir = Unicode(
+        "", help="Folder of notebooks/data copied into each user's home as ~/workshop at their first spawn."
+    ).tag(config=True)
     default_url = Unicode("/lab", help="Page a user lands on after spawn (JupyterLab).").tag(config=True)
     spawn_timeout = Integer(120, help="Seconds a user server may take to start.").tag(config=True)
     server_idle_timeout = Integer(3600, help="Seconds before the idle culler stops an inactive user server.").tag(

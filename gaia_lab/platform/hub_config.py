@@ -8,6 +8,7 @@ from typing import Any
 
 from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
+from gaia_lab.platform.processes import MARKER
 
 GATEWAY_SERVICE = "dask-gateway"
 PLATFORM_SERVICE = "gaia-lab-platform"
@@ -32,6 +33,10 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, py
         "DASK_GATEWAY__ADDRESS": f"http://{config.ip}:{ports.port}/services/{GATEWAY_SERVICE}",
         "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{config.ip}:{ports.gateway_tcp_port}",
         "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+        # dask-labextension's "New cluster" button then asks the gateway too.
+        "DASK_LABEXTENSION__FACTORY__MODULE": "dask_gateway",
+        "DASK_LABEXTENSION__FACTORY__CLASS": "GatewayCluster",
+        MARKER: str(layout.data_dir),
         "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")]),
     }
 
@@ -52,7 +57,7 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         ("JupyterHub.spawner_class", "jupyterhub.spawner.SimpleLocalProcessSpawner"),
         ("SimpleLocalProcessSpawner.home_dir_template", str(layout.homes_dir / "{username}")),
         ("Spawner.cmd", [str(bin_dir / "jupyterhub-singleuser")]),
-        ("Spawner.args", ["--allow-root"] if os.geteuid() == 0 else []),
+        ("Spawner.args", _server_args()),
         ("Spawner.ip", config.ip),
         ("Spawner.default_url", config.default_url),
         ("Spawner.start_timeout", config.spawn_timeout),
@@ -95,7 +100,38 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         "]",
         "",
     ]
+    workshop = repr(config.workshop_dir) if config.workshop_dir else "None"
+    lines += [
+        "import json",
+        "import shutil",
+        "",
+        "",
+        "def _prepare_home(spawner):",
+        "    home = spawner.home_dir",
+        "    # JupyterLab asks every new user whether to fetch Jupyter's news feed (an internet call); answer no.",
+        "    settings = os.path.join(home, '.jupyter', 'lab', 'user-settings', '@jupyterlab', 'apputils-extension')",
+        "    notification = os.path.join(settings, 'notification.jupyterlab-settings')",
+        "    if not os.path.exists(notification):",
+        "        os.makedirs(settings, exist_ok=True)",
+        "        with open(notification, 'w') as handle:",
+        "            json.dump({'fetchNews': 'false'}, handle)",
+        f"    workshop = {workshop}",
+        "    if workshop and not os.path.exists(os.path.join(home, 'workshop')):",
+        "        shutil.copytree(workshop, os.path.join(home, 'workshop'))",
+        "",
+        "",
+        "c.Spawner.pre_spawn_hook = _prepare_home",
+        "",
+    ]
     return "\n".join(lines)
+
+
+def _server_args() -> list[str]:
+    # JupyterLab's update check and news feed call out to the internet; a platform may well have none.
+    args = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
+    if os.geteuid() == 0:
+        args.append("--allow-root")  # root (containers, CI) runs the local spawner's servers as itself
+    return args
 
 
 def _roles() -> list[dict[str, Any]]:

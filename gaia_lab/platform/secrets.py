@@ -60,7 +60,9 @@ def load_or_create(data_dir: Path, *, user_password: str = "", admin_password: s
             stored = json.loads(path.read_text())
             current = Secrets(**{f.name: stored[f.name] for f in fields(Secrets)})
         except (ValueError, KeyError, TypeError) as exc:
-            raise PlatformError(f"{path} is unreadable ({exc}); delete it to generate new secrets", component="secrets")
+            raise PlatformError(
+                f"{path} is unreadable ({exc}); delete it to generate new secrets", component="secrets"
+            ) from exc
     else:
         current = _generate()
         created = True

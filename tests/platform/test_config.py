@@ -1,0 +1,300 @@
+"""PlatformConfig loading and validation, secrets, the generated hub/gateway configs, the session federation."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+from traitlets.config import Config
+
+from gaia_lab.errors import ConfigError, PlatformError
+from gaia_lab.platform import PlatformConfig, load_config
+from gaia_lab.platform import gateway_config as gateway_render
+from gaia_lab.platform import hub_config as hub_render
+from gaia_lab.platform.cli_args import add_platform_commands
+from gaia_lab.platform.config import describe_traits, parse_memory
+from gaia_lab.platform.federation import write_session_federation
+from gaia_lab.platform.layout import Layout, Ports
+from gaia_lab.platform.secrets import load_or_create
+
+PORTS = Ports(
+    port=18000,
+    hub_port=18081,
+    proxy_api_port=18001,
+    gateway_port=18002,
+    gateway_tcp_port=18003,
+    gateway_api_port=18004,
+    lake_port=18005,
+)
+
+
+def test_defaults_are_loopback_and_documented():
+    config = load_config(None)
+    assert config.ip == "127.0.0.1"
+    assert config.port == 8000
+    assert config.authenticator_class == "shared-password"
+    names = {name for name, _, _ in describe_traits()}
+    assert {
+        "ip",
+        "port",
+        "data_dir",
+        "authenticator_class",
+        "worker_cores_max",
+        "worker_memory_max",
+        "max_workers",
+        "max_clusters_per_user",
+        "cluster_idle_timeout",
+        "server_idle_timeout",
+    } <= names
+    assert all(help_text for _, _, help_text in describe_traits())
+
+
+def test_yaml_flat_and_namespaced_and_python_files(tmp_path):
+    flat = tmp_path / "flat.yaml"
+    flat.write_text(yaml.safe_dump({"port": 9000, "worker_cores_max": 4, "worker_memory_max": "16 GiB"}))
+    config = load_config(flat)
+    assert (config.port, config.worker_cores_max, config.worker_memory_max) == (9000, 4, "16 GiB")
+    namespaced = tmp_path / "ns.yml"
+    namespaced.write_text(yaml.safe_dump({"PlatformConfig": {"max_clusters_per_user": 5}}))
+    assert load_config(namespaced).max_clusters_per_user == 5
+    python = tmp_path / "platform_config.py"
+    python.write_text("c.PlatformConfig.cluster_idle_timeout = 60\nc.PlatformConfig.admin_users = ['root']\n")
+    config = load_config(python, port=9100)
+    assert (config.cluster_idle_timeout, config.admin_users, config.port) == (60, ["root"], 9100)
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"prot": 80}, r"unknown setting\(s\) \['prot'\]"),
+        ({"port": 70000}, "between 0 and 65535"),
+        ({"ip": "not-an-ip"}, "not an IP address"),
+        ({"worker_memory": "lots"}, "not a memory size"),
+        ({"worker_cores": 4, "worker_cores_max": 2}, "worker_cores=4 exceeds worker_cores_max=2"),
+        ({"worker_memory": "8 GiB", "worker_memory_max": "4 GiB"}, "exceeds worker_memory_max"),
+        ({"port": 8000, "hub_port": 8000}, "both use port 8000"),
+        ({"max_workers": 0}, "must be at least 1"),
+        ({"ip": "0.0.0.0"}, "not a loopback address.*Set user_password and admin_password"),
+    ],
+)
+def test_invalid_settings_are_named(tmp_path, settings, message):
+    file = tmp_path / "bad.yaml"
+    file.write_text(yaml.safe_dump(settings))
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config(file)
+    assert str(file) in str(info.value) or info.value.source == "PlatformConfig"
+
+
+def test_non_loopback_needs_explicit_passwords(tmp_path):
+    config = load_config(None, ip="0.0.0.0", user_password="a-long-user-pw", admin_password="x" * 40)
+    assert config.ip == "0.0.0.0"
+
+
+def test_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "missing.yaml")
+    (tmp_path / "c.toml").write_text("")
+    with pytest.raises(ConfigError, match=r"\.yaml, \.yml or \.py"):
+        load_config(tmp_path / "c.toml")
+    (tmp_path / "c.yaml").write_text("[1, 2")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(tmp_path / "c.yaml")
+
+
+def test_parse_memory():
+    assert parse_memory("2 GiB") == 2 * 2**30
+    assert parse_memory("512M") == 512 * 10**6
+    assert parse_memory("1.5 GB") == 1_500_000_000
+    assert parse_memory(1024) == 1024
+
+
+def test_secrets_are_private_generated_once_and_overridable(tmp_path):
+    secrets, created = load_or_create(tmp_path)
+    path = tmp_path / "secrets.json"
+    assert created
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(secrets.admin_password) >= 32
+    assert len(secrets.user_password) >= 8
+    again, created = load_or_create(tmp_path)
+    assert not created
+    assert again == secrets
+    chosen, _ = load_or_create(tmp_path, user_password="workshop-2026")
+    assert chosen.user_password == "workshop-2026"
+    assert chosen.proxy_auth_token == secrets.proxy_auth_token
+    path.chmod(0o644)
+    with pytest.raises(PlatformError, match="readable by other users") as info:
+        load_or_create(tmp_path)
+    assert info.value.component == "secrets"
+
+
+def _exec_config(text: str, env: dict[str, str]) -> Config:
+    config = Config()
+    old = dict(os.environ)
+    os.environ.update(env)
+    try:
+        exec(compile(text, "generated_config.py", "exec"), {"get_config": lambda: config})
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return config
+
+
+def test_generated_hub_config(tmp_path):
+    config = load_config(None, data_dir=str(tmp_path), workshop_dir=str(tmp_path))
+    layout = Layout.from_config(config)
+    text = hub_render.render(config, layout, PORTS, "/venv/bin/python")
+    env = {
+        hub_render.ENV_PROXY_TOKEN: "p" * 64,
+        hub_render.ENV_USER_PASSWORD: "userpass1",
+        hub_render.ENV_ADMIN_PASSWORD: "a" * 40,
+        hub_render.ENV_GATEWAY_TOKEN: "g" * 64,
+        hub_render.ENV_PLATFORM_TOKEN: "t" * 64,
+    }
+    for secret in env.values():
+        assert secret not in text
+    c = _exec_config(text, env)
+    assert c.JupyterHub.bind_url == "http://127.0.0.1:18000"
+    assert c.JupyterHub.hub_bind_url == "http://127.0.0.1:18081"
+    assert c.JupyterHub.db_url.endswith("hub/jupyterhub.sqlite")
+    assert c.ConfigurableHTTPProxy.should_start is False
+    assert c.JupyterHub.cleanup_servers is False
+    assert c.SharedPasswordAuthenticator.user_password == "userpass1"
+    assert c.Authenticator.allow_all is True
+    assert c.Spawner.default_url == "/lab"
+    assert c.Spawner.cmd == ["/venv/bin/jupyterhub-singleuser"]
+    assert ("--allow-root" in c.Spawner.args) == (os.geteuid() == 0)
+    assert c.SimpleLocalProcessSpawner.home_dir_template == str(layout.homes_dir / "{username}")
+    env_ = c.Spawner.environment
+    assert env_["DASK_GATEWAY__ADDRESS"] == "http://127.0.0.1:18000/services/dask-gateway"
+    assert env_["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://127.0.0.1:18003"
+    assert env_["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
+    assert env_["DASK_LABEXTENSION__FACTORY__CLASS"] == "GatewayCluster"
+    assert env_["GAIA_LAB_CATALOG"] == str(layout.catalog_file)
+    roles = {role["name"]: role for role in c.JupyterHub.load_roles}
+    for name in ("user", "server"):
+        assert "access:services!service=dask-gateway" in roles[name]["scopes"]
+    services = {service["name"]: service for service in c.JupyterHub.services}
+    assert services["dask-gateway"]["url"] == "http://127.0.0.1:18002"
+    assert services["dask-gateway"]["api_token"] == "g" * 64
+    assert "jupyterhub_idle_culler" in services["idle-culler"]["command"]
+    assert callable(c.Spawner.pre_spawn_hook)
+
+
+def test_other_authenticators_get_their_settings(tmp_path):
+    config = load_config(
+        None,
+        data_dir=str(tmp_path),
+        authenticator_class="oauthenticator.generic.GenericOAuthenticator",
+        authenticator_config={"client_id": "gaia", "oauth_callback_url": "https://lab.example/hub/oauth_callback"},
+        allowed_users=["ana"],
+    )
+    text = hub_render.render(config, Layout.from_config(config), PORTS, "/venv/bin/python")
+    c = _exec_config(
+        text, {hub_render.ENV_PROXY_TOKEN: "p", hub_render.ENV_GATEWAY_TOKEN: "g", hub_render.ENV_PLATFORM_TOKEN: "t"}
+    )
+    assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
+    assert c.Authenticator.client_id == "gaia"
+    assert c.Authenticator.allowed_users == {"ana"}
+    assert "SharedPasswordAuthenticator" not in text
+
+
+def test_generated_gateway_config(tmp_path):
+    config = load_config(
+        None,
+        data_dir=str(tmp_path),
+        worker_memory="1 GiB",
+        worker_memory_max="4 GiB",
+        worker_cores_max=2,
+        max_workers=6,
+        cluster_idle_timeout=600,
+        max_clusters_per_user=3,
+    )
+    layout = Layout.from_config(config)
+    c = _exec_config(gateway_render.render(config, layout, PORTS, "/venv/bin/python"), {})
+    assert c.DaskGateway.address == "127.0.0.1:18004"
+    assert c.Proxy.address == "127.0.0.1:18002"
+    assert c.Proxy.tcp_address == "127.0.0.1:18003"
+    assert c.Proxy.prefix == "/services/dask-gateway"
+    assert c.ClusterConfig.scheduler_cmd == ["/venv/bin/dask", "scheduler"]
+    assert c.ClusterConfig.worker_cmd == ["/venv/bin/dask", "worker"]
+    assert c.ClusterConfig.idle_timeout == 600.0
+    assert c.ClusterConfig.cluster_max_workers == 6
+    assert c.LimitedLocalBackend.max_clusters_per_user == 3
+    assert c.DBBackendBase.db_url == f"sqlite:///{layout.gateway_dir / 'gateway.sqlite'}"
+    options = c.Backend.cluster_options
+    spec = {field["field"]: field for field in options.get_specification()}
+    assert spec["worker_cores"]["spec"] == {"type": "int", "min": 1, "max": 2}
+    assert spec["worker_memory"]["spec"]["max"] == 4.0
+    assert spec["max_workers"]["spec"]["max"] == 6
+    requested = options.parse_options({"worker_cores": 2, "worker_memory": 1.5, "environment": {"A": "1"}})
+    overrides = options.get_configuration(requested, user=None)
+    assert overrides == {
+        "worker_cores": 2,
+        "worker_threads": 2,
+        "worker_memory": int(1.5 * 2**30),
+        "cluster_max_workers": 6,
+        "environment": {"A": "1"},
+    }
+    with pytest.raises(ValueError, match="worker_cores must be <= 2"):
+        options.parse_options({"worker_cores": 3})
+
+
+def test_session_federation_points_at_the_lake_server(tmp_path):
+    lake = tmp_path / "lake"
+    (lake / "odatis").mkdir(parents=True)
+    (lake / "federation.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "providers": [
+                    {"name": "odatis", "hub": "ocean", "type": "stac", "url": "./odatis/catalog.json"},
+                    {"name": "aeris", "hub": "atmosphere", "type": "stac", "url": str(lake / "aeris" / "catalog.json")},
+                    {"name": "remote", "hub": "land", "type": "stac", "url": "https://stac.example/api"},
+                ]
+            }
+        )
+    )
+    target = write_session_federation(lake, "http://127.0.0.1:18005/", tmp_path / "out" / "federation.yaml")
+    urls = [p["url"] for p in yaml.safe_load(target.read_text())["providers"]]
+    assert urls == [
+        "http://127.0.0.1:18005/odatis/catalog.json",
+        "http://127.0.0.1:18005/aeris/catalog.json",
+        "https://stac.example/api",
+    ]
+    (lake / "federation.yaml").write_text("just text")
+    with pytest.raises(PlatformError, match="no 'providers' list") as info:
+        write_session_federation(lake, "http://127.0.0.1:18005/", target)
+    assert info.value.component == "lake"
+
+
+def test_cli_commands_are_registered(tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="gaia-lab")
+    add_platform_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["up", "--port", "0", "--data-dir", str(tmp_path), "--background"])
+    assert (args.port, args.background, args.data_dir) == (0, True, str(tmp_path))
+    args = parser.parse_args(["status", "--data-dir", str(tmp_path)])
+    assert args.func(args) == 3
+    assert "not running" in capsys.readouterr().out
+    args = parser.parse_args(["status", "--data-dir", str(tmp_path), "--json"])
+    assert args.func(args) == 3
+    assert json.loads(capsys.readouterr().out)["running"] is False
+    args = parser.parse_args(["down", "--data-dir", str(tmp_path)])
+    assert args.func(args) == 0
+    assert "was not running" in capsys.readouterr().out
+    args = parser.parse_args(["up", "--show-config"])
+    assert args.func(args) == 0
+    assert "worker_memory_max" in capsys.readouterr().out
+    args = parser.parse_args(["up", "--port", "99999", "--data-dir", str(tmp_path)])
+    assert args.handler(args) == 1
+    assert "between 0 and 65535" in capsys.readouterr().err
+
+
+def test_data_dir_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("GAIA_LAB_DATA_DIR", str(tmp_path / "state"))
+    assert PlatformConfig().resolved_data_dir() == (tmp_path / "state").resolve()
+    assert PlatformConfig().resolved_lake_dir() == (tmp_path / "state" / "lake").resolve()
+    assert Path(PlatformConfig(data_dir="/x").resolved_data_dir()) == Path("/x")

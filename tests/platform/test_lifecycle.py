@@ -1,0 +1,129 @@
+"""Start-up failures name the component; background up/status/down; resume from the data dir; Ctrl-C stops all."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+from conftest import ZERO_PORTS, platform_config
+from dask_gateway import Gateway, JupyterHubAuth
+from hubclient import HubUser
+
+from gaia_lab.errors import PlatformError
+from gaia_lab.platform import Platform, down, status, up
+from gaia_lab.platform.processes import marked_pids
+
+pytestmark = [pytest.mark.platform, pytest.mark.slow]
+
+
+def test_a_taken_port_names_the_component_and_starts_nothing(tmp_path, lake_dir):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        platform = Platform(platform_config(tmp_path, lake_dir, hub_port=port), out=lambda line: None)
+        with pytest.raises(PlatformError, match=f"port {port} on 127.0.0.1 .*already in use") as info:
+            platform.start()
+    assert info.value.component == "jupyterhub"
+    assert marked_pids(str(tmp_path.resolve())) == []
+
+
+def test_a_missing_proxy_says_how_to_install_it(tmp_path, lake_dir):
+    config = platform_config(tmp_path, lake_dir, proxy_command=["/nonexistent/configurable-http-proxy"])
+    with pytest.raises(PlatformError, match="npm install -g configurable-http-proxy") as info:
+        Platform(config, out=lambda line: None).start()
+    assert info.value.component == "configurable-http-proxy"
+
+
+def test_a_component_dying_at_start_up_is_named_and_the_others_stopped(tmp_path, lake_dir, monkeypatch):
+    from gaia_lab.platform import gateway_config
+
+    real_render = gateway_config.render
+    monkeypatch.setattr(
+        gateway_config, "render", lambda *args: real_render(*args) + "\nraise SystemExit('broken on purpose')\n"
+    )
+    with pytest.raises(PlatformError, match="exited with code") as info:
+        Platform(platform_config(tmp_path, lake_dir), out=lambda line: None).start()
+    assert info.value.component == "dask-gateway"
+    assert "broken on purpose" in str(info.value)
+    assert marked_pids(str(tmp_path.resolve())) == []
+
+
+def test_background_status_down_then_resume_in_foreground_and_ctrl_c(tmp_path, lake_dir):
+    data_dir = tmp_path.resolve()
+    config = platform_config(data_dir, lake_dir)
+    lines: list[str] = []
+    state = up(config, foreground=False, out=lines.append)
+    try:
+        assert "Passwords (shown once" in "\n".join(lines)
+        current = status(data_dir)
+        assert current["running"]
+        assert all(current["healthy"].values()), current
+        secrets = json.loads((data_dir / "secrets.json").read_text())
+        dave = HubUser(state["hub_url"], "dave", secrets["user_password"])
+        dave.login()
+        dave.create_token()
+        dave.start_server()
+        with Gateway(
+            address=state["gateway_url"],
+            proxy_address=state["gateway_proxy_address"],
+            auth=JupyterHubAuth(api_token=dave.token),
+        ) as gateway:
+            gateway.new_cluster(shutdown_on_close=False)
+        assert len(marked_pids(str(data_dir))) >= 6  # lake, proxy, gateway(+proxy), hub, culler, server, scheduler
+    finally:
+        assert down(data_dir)
+    assert marked_pids(str(data_dir)) == []
+    assert not status(data_dir)["running"]
+    assert not down(data_dir)
+
+    # `up` again, in the foreground: same users, same secrets, passwords not printed again.
+    script = (
+        "import sys; from gaia_lab.platform import load_config, up; "
+        f"up(load_config(None, data_dir={str(data_dir)!r}, lake_dir={str(lake_dir)!r}, **{ZERO_PORTS!r}), "
+        "out=lambda line: print(line, flush=True))"
+    )
+    output = []
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        try:
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                output.append(line)
+                if line.startswith("Stop with Ctrl-C"):
+                    break
+            text = "".join(output)
+            assert "GAIA Lab is up" in text, text
+            assert "Passwords" not in text
+            assert json.loads((data_dir / "secrets.json").read_text()) == secrets
+            state = status(data_dir)
+            users = requests.get(
+                f"{state['hub_url']}hub/api/users/dave",
+                headers={"Authorization": f"token {secrets['platform_token']}"},
+                timeout=30,
+            )
+            assert users.status_code == 200
+            assert users.json()["name"] == "dave"
+            proc.send_signal(signal.SIGINT)
+            assert proc.wait(90) == 0
+            assert "Stopping GAIA Lab" in proc.stdout.read()
+        finally:
+            if proc.poll() is None:  # a failed assertion above: do not leave the platform running
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(90)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    down(data_dir)
+    assert marked_pids(str(data_dir)) == []
+    assert not (data_dir / "platform.pid").exists()
