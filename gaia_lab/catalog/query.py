@@ -78,7 +78,8 @@ def _parse_instant(text: object, parameter: str, original: object, *, end: bool)
         raise InvalidQuery(parameter, original, "not a date")
     if stamp.tzinfo is None:
         stamp = stamp.tz_localize(UTC)
-    moment: datetime = stamp.tz_convert(UTC).to_pydatetime()
+    # Period ends carry nanoseconds (…59.999999999); Python datetimes stop at microseconds.
+    moment: datetime = stamp.tz_convert(UTC).floor("us").to_pydatetime()
     return moment
 
 

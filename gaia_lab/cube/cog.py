@@ -1,6 +1,7 @@
 """Cloud-Optimized GeoTIFF assets -> lazy (time, y, x) cubes.
 
-Many items become one cube per band on a common grid through odc-stac; a lone GeoTIFF opens with rioxarray.
+Many items become one cube per band on a common grid through odc-stac and odc-loader (``stac_load``); a lone
+GeoTIFF opens with rioxarray.
 Read errors at compute time name the href through a thin odc-loader reader driver.
 """
 
@@ -10,17 +11,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-import odc.stac
-import pystac
 import rioxarray
 import xarray as xr
 from odc.loader._rio import RioDriver, RioReader
 from odc.loader.types import RasterLoadParams, RasterSource, ReaderSubsetSelection
 
+from gaia_lab.cube import stac_load
+from gaia_lab.cube.records import ItemRecord, is_geotiff
 from gaia_lab.errors import AssetError, InvalidQuery
 
-GEOTIFF_TYPES = ("image/tiff", "image/geotiff", "image/vnd.stac.geotiff")
-_PROJ_CRS_KEYS = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
+SPATIAL_CHUNK = 2048
+CHUNK_BYTES = 16 * 2**20
+TIME_CHUNK_MAX = 64
 
 
 class HrefNamingReader(RioReader):
@@ -49,50 +51,29 @@ class HrefNamingDriver(RioDriver):
         return HrefNamingReader(src, ctx)
 
 
-def is_geotiff(asset: pystac.Asset) -> bool:
-    media_type = (asset.media_type or "").lower()
-    if media_type:
-        return media_type.split(";")[0].strip() in GEOTIFF_TYPES
-    return asset.href.lower().endswith((".tif", ".tiff"))
-
-
-def data_assets(item: pystac.Item) -> dict[str, pystac.Asset]:
-    """Assets holding data (role ``data``, or no roles at all)."""
-    return {key: asset for key, asset in item.assets.items() if not asset.roles or "data" in asset.roles}
-
-
-def _has_proj(item: pystac.Item, asset: pystac.Asset) -> bool:
-    fields = {**item.properties, **asset.extra_fields}
-    return (
-        any(fields.get(k) for k in _PROJ_CRS_KEYS)
-        and bool(fields.get("proj:transform") or item.bbox)
-        and bool(fields.get("proj:shape"))
-    )
-
-
-def _nodata_and_type(asset: pystac.Asset) -> tuple[Any, str | None]:
-    bands = asset.extra_fields.get("raster:bands") or asset.extra_fields.get("bands") or [{}]
+def _nodata_and_type(asset: Mapping[str, Any]) -> tuple[Any, str | None]:
+    bands = asset.get("raster:bands") or asset.get("bands") or [{}]
     first = bands[0] if bands else {}
-    nodata = first.get("nodata", asset.extra_fields.get("nodata"))
-    data_type = first.get("data_type", asset.extra_fields.get("data_type"))
+    nodata = first.get("nodata", asset.get("nodata"))
+    data_type = first.get("data_type", asset.get("data_type"))
     return nodata, data_type
 
 
-def check_cog_items(items: Sequence[pystac.Item], bands: Sequence[str] | None, entry_id: str) -> list[str]:
+def check_cog_items(items: Sequence[ItemRecord], bands: Sequence[str] | None, entry_id: str) -> list[str]:
     """The bands to load; every asset must be a GeoTIFF with enough proj metadata to open without a pixel read."""
     available: dict[str, None] = {}
     for item in items:
-        for key, asset in data_assets(item).items():
+        for key, asset in item.data_assets().items():
             if bands and key not in bands:
                 continue
-            href = asset.get_absolute_href() or asset.href
+            href = str(asset.get("href", ""))
             if not is_geotiff(asset):
                 raise AssetError(
                     href,
-                    f"unsupported media type {asset.media_type!r} for a raster cube (expected a GeoTIFF/COG)",
+                    f"unsupported media type {asset.get('type')!r} for a raster cube (expected a GeoTIFF/COG)",
                     entry_id=entry_id,
                 )
-            if not _has_proj(item, asset):
+            if not item.has_proj(asset):
                 raise AssetError(
                     href,
                     f"item {item.id!r} lacks projection metadata (proj:code/proj:wkt2, proj:shape, proj:transform): "
@@ -103,7 +84,7 @@ def check_cog_items(items: Sequence[pystac.Item], bands: Sequence[str] | None, e
     if bands:
         missing = [b for b in bands if b not in available]
         if missing:
-            every = sorted({k for item in items for k in data_assets(item)})
+            every = sorted({k for item in items for k in item.data_assets()})
             raise InvalidQuery("variables", list(bands), f"{missing} not in {entry_id}; available: {every}")
     if not available:
         raise AssetError(entry_id, "no data asset to open", entry_id=entry_id)
@@ -111,7 +92,7 @@ def check_cog_items(items: Sequence[pystac.Item], bands: Sequence[str] | None, e
 
 
 def _clip_to_items(
-    bbox: tuple[float, float, float, float], items: Sequence[pystac.Item]
+    bbox: tuple[float, float, float, float], items: Sequence[ItemRecord]
 ) -> tuple[float, float, float, float]:
     """The part of ``bbox`` the items cover: odc-stac makes the grid of the bbox itself, so a box larger than the
     data would give a cube of mostly NaN."""
@@ -128,8 +109,23 @@ def _clip_to_items(
     return clipped if clipped[0] < clipped[2] and clipped[1] < clipped[3] else bbox
 
 
+def default_chunks(items: Sequence[ItemRecord], bands: Sequence[str], dtype_size: int) -> dict[str, int]:
+    """2048-pixel tiles, and as many time steps per chunk as keep a chunk near 16 MiB: a time series of small
+    tiles then reads several files per task instead of paying dask's per-task cost for each."""
+    shapes = [
+        tuple(item.proj(asset).get("proj:shape") or ())
+        for item in items[:1]
+        for key, asset in item.data_assets().items()
+        if key in bands
+    ]
+    rows, cols = max((s for s in shapes if len(s) == 2), default=(SPATIAL_CHUNK, SPATIAL_CHUNK))
+    pixels = min(rows, SPATIAL_CHUNK) * min(cols, SPATIAL_CHUNK)
+    steps = max(1, min(TIME_CHUNK_MAX, CHUNK_BYTES // max(1, pixels * dtype_size)))
+    return {"time": steps, "y": SPATIAL_CHUNK, "x": SPATIAL_CHUNK}
+
+
 def open_cog_items(
-    items: Sequence[pystac.Item],
+    items: Sequence[ItemRecord],
     *,
     entry_id: str,
     bands: Sequence[str] | None = None,
@@ -139,33 +135,38 @@ def open_cog_items(
     chunks: Mapping[str, int] | None = None,
     resampling: str = "nearest",
 ) -> xr.Dataset:
-    """One lazy cube from many COG items (odc-stac); nodata becomes NaN."""
+    """One lazy cube from many COG items (odc-stac/odc-loader, parsed once per grid); nodata becomes NaN."""
     selected = check_cog_items(items, bands, entry_id)
-    dtypes: dict[str, str] = {}
-    first_assets = {k: a for item in items for k, a in data_assets(item).items() if k in selected}
-    for key, asset in first_assets.items():
+    first_assets = {k: a for item in items for k, a in item.data_assets().items() if k in selected}
+    needs_float = False
+    sizes = []
+    for asset in first_assets.values():
         nodata, data_type = _nodata_and_type(asset)
         if nodata is not None and not str(data_type or "").startswith("float"):
-            dtypes[key] = "float32"  # integer bands with a nodata sentinel: NaN needs a float
-    load_kwargs: dict[str, Any] = {
-        "bands": selected,
-        "chunks": dict(chunks) if chunks else {"x": 2048, "y": 2048},
-        "groupby": "time",
-        "resampling": resampling,
-        "driver": HrefNamingDriver(),
-        "fail_on_error": True,
-    }
-    if dtypes:
-        # One dtype for all bands: odc-loader 0.6 hands a per-band dtype mapping to np.dtype when chunking.
-        load_kwargs["dtype"] = "float32"
-    if bbox is not None:
-        load_kwargs["bbox"] = _clip_to_items(bbox, items)
-    if crs is not None:
-        load_kwargs["crs"] = crs
-    if resolution is not None:
-        load_kwargs["resolution"] = resolution
+            needs_float = True  # integer bands with a nodata sentinel: NaN needs a float
+        try:
+            sizes.append(np.dtype(data_type or "float32").itemsize)
+        except TypeError:
+            sizes.append(4)
+    # One dtype for all bands: odc-loader 0.6 hands a per-band dtype mapping to np.dtype when chunking.
+    dtype = "float32" if needs_float else None
+    if chunks:
+        load_chunks = dict(chunks)
+    else:
+        load_chunks = default_chunks(items, selected, 4 if needs_float else max(sizes, default=4))
     try:
-        ds = odc.stac.load(items, **load_kwargs)
+        ds = stac_load.load(
+            items,
+            selected,
+            chunks=load_chunks,
+            driver=HrefNamingDriver(),
+            dtype=dtype,
+            resampling=resampling,
+            crs=crs,
+            resolution=resolution,
+            bbox=_clip_to_items(bbox, items) if bbox is not None else None,
+            fail_on_error=True,
+        )
     except (AssetError, InvalidQuery):
         raise
     except Exception as error:

@@ -10,6 +10,7 @@ import pystac
 import xarray as xr
 
 from gaia_lab.cube import cog, subset
+from gaia_lab.cube.records import ItemRecord, as_records
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult
 
@@ -32,12 +33,6 @@ def zarr_asset(obj: pystac.Collection | pystac.Item) -> tuple[str, pystac.Asset]
     return None
 
 
-def _item_interval(item: pystac.Item) -> Interval:
-    start = item.common_metadata.start_datetime or item.datetime
-    end = item.common_metadata.end_datetime or item.datetime
-    return (_utc(start), _utc(end))
-
-
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
@@ -55,8 +50,8 @@ def _bbox_overlaps(a: BBox, b: Sequence[float]) -> bool:
 
 
 def filter_items(
-    items: Iterable[pystac.Item], bbox: BBox | None, interval: Interval | None, entry_id: str
-) -> list[pystac.Item]:
+    items: Iterable[ItemRecord], bbox: BBox | None, interval: Interval | None, entry_id: str
+) -> list[ItemRecord]:
     """Items whose STAC footprint and time overlap the query (metadata only)."""
     every = list(items)
     if not every:
@@ -67,10 +62,10 @@ def filter_items(
         if not kept:
             raise EmptyResult(entry_id, "bbox", f"{bbox} does not intersect any of its {len(every)} items")
     if interval is not None:
-        start, end = interval
+        start, end = _utc(interval[0]), _utc(interval[1])
 
-        def overlaps(item: pystac.Item) -> bool:
-            item_start, item_end = _item_interval(item)
+        def overlaps(item: ItemRecord) -> bool:
+            item_start, item_end = item.interval
             if start is not None and item_end is not None and item_end < start:
                 return False
             return not (end is not None and item_start is not None and item_start > end)
@@ -86,7 +81,7 @@ def open_stac(
     obj: pystac.Collection | pystac.Item,
     *,
     entry_id: str,
-    items: Iterable[pystac.Item] | None = None,
+    items: Iterable[ItemRecord | pystac.Item | Mapping[str, Any]] | None = None,
     bbox: BBox | None = None,
     datetime: Interval | None = None,
     variables: Sequence[str] | None = None,
@@ -115,9 +110,9 @@ def open_stac(
         hrefs = [href]
     else:
         if isinstance(obj, pystac.Item):
-            candidates: Iterable[pystac.Item] = [obj]
+            candidates = as_records([obj])
         else:
-            candidates = items if items is not None else obj.get_items(recursive=True)
+            candidates = as_records(items if items is not None else obj.get_items(recursive=True))
         selected = filter_items(candidates, bbox, datetime, entry_id)
         ds = cog.open_cog_items(
             selected,
@@ -128,9 +123,7 @@ def open_stac(
             resolution=resolution,
             chunks=chunks,
         )
-        hrefs = [
-            a.get_absolute_href() or a.href for item in selected for k, a in cog.data_assets(item).items() if k in ds
-        ]
+        hrefs = [str(a.get("href")) for item in selected for k, a in item.data_assets().items() if k in ds]
     if not ds.data_vars:
         raise AssetError(entry_id, "the cube has no data variables", entry_id=entry_id)
     ds.attrs.update(

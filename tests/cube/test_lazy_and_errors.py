@@ -41,7 +41,7 @@ def test_opening_a_zarr_cube_reads_no_chunk(copy_catalog, lake_copy):
 
 
 def test_opening_a_cog_cube_reads_no_pixel(copy_catalog, lake_copy):
-    ds = copy_catalog["odatis/ostia-sst-monthly"].to_xarray()
+    ds = copy_catalog["odatis/ostia-sst-monthly"].to_xarray(chunks={"time": 1})
     for tif in (lake_copy / "odatis" / "ostia-sst-monthly").rglob("*.tif"):
         tif.unlink()
     assert ds["sst"].sizes["time"] == 54

@@ -15,8 +15,10 @@ from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
+from gaia_lab.catalog.providers.static_items import read_item_records
 from gaia_lab.catalog.query import BBox, Interval, Query, bbox_intersects, interval_intersects, parse_datetime
 from gaia_lab.cube import open_stac
+from gaia_lab.cube.stac import zarr_asset
 from gaia_lab.errors import EntryNotFound, ProviderError
 
 
@@ -257,9 +259,14 @@ class StaticStacProvider(Provider):
         resolution: float | None,
         chunks: Mapping[str, int] | None,
     ) -> xr.Dataset:
+        source = as_stac(entry.source)
+        items = None
+        if isinstance(source, pystac.Collection) and zarr_asset(source) is None:
+            items = read_item_records(source, self.stac_io.read_text_from_href, self.name)
         return open_stac(
-            as_stac(entry.source),
+            source,
             entry_id=entry.id,
+            items=items,
             bbox=bbox,
             datetime=datetime,
             variables=variables,

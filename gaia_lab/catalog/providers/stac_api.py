@@ -31,6 +31,7 @@ from gaia_lab.catalog.providers.stac import (
 from gaia_lab.catalog.providers.stac_io import transient_retry
 from gaia_lab.catalog.query import BBox, Interval, Query, format_interval
 from gaia_lab.cube import open_stac
+from gaia_lab.cube.records import ItemRecord
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
 
 # Collections change rarely; a short cache spares the server one /collections walk per search.
@@ -117,12 +118,24 @@ class StacApiProvider(Provider):
         datetime: Interval | None = None,
         filter: Mapping[str, Any] | None = None,
         max_items: int | None = None,
-    ) -> list[pystac.Item]:
-        """Items matching the query, every page followed (up to ``max_items``)."""
+    ) -> list[ItemRecord]:
+        """Items matching the query, every page followed (up to ``max_items``), as records: item dicts, not
+        ``pystac.Item`` objects, whose construction would cost more than the transfer."""
         kwargs = self._search_arguments(
             collections=collections, bbox=bbox, datetime=datetime, filter=filter, max_items=max_items
         )
-        return self._call(lambda: list(self.client.search(**kwargs).items()))  # type: ignore[no-any-return]
+
+        def fetch() -> list[ItemRecord]:
+            records = []
+            for feature in self.client.search(**kwargs).items_as_dicts():
+                self_href = next(
+                    (str(link["href"]) for link in feature.get("links", []) if link.get("rel") == "self"), None
+                )
+                records.append(ItemRecord.from_dict(feature, self_href))
+            return records
+
+        records: list[ItemRecord] = self._call(fetch)
+        return records
 
     def _search_arguments(
         self,
@@ -189,7 +202,7 @@ class StacApiProvider(Provider):
         chunks: Mapping[str, int] | None,
     ) -> xr.Dataset:
         source = as_stac(entry.source)
-        items: list[pystac.Item] | None = None
+        items: list[ItemRecord] | None = None
         if isinstance(source, pystac.Collection) and not any(
             "zarr" in (a.media_type or "") or "zarr" in (a.roles or []) for a in source.assets.values()
         ):

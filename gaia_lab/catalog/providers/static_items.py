@@ -1,0 +1,102 @@
+"""The items of a static STAC collection, read straight from their JSON files.
+
+``pystac.Collection.get_items()`` resolves every item link against the collection's self link by scanning all of
+its links, so listing a collection of n items costs n² link comparisons (12 s for 10,000 items), plus a deep copy
+and migration per item. Opening a cube needs none of that: this reader follows the same ``item`` and ``child``
+links, reads each JSON document once (concurrently over the network) and keeps it as an ``ItemRecord``.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
+
+import pystac
+
+from gaia_lab.cube.records import ItemRecord, absolute_href
+from gaia_lab.errors import ProviderError
+
+NETWORK_READERS = 16
+
+
+@contextmanager
+def _bulk_allocation() -> Iterator[None]:
+    # Parsing thousands of documents allocates millions of small objects, each round of which triggers a full
+    # cyclic garbage collection over everything already parsed; nothing here makes cycles.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _links(document: dict[str, Any], rel: str, base: str) -> list[str]:
+    return [
+        absolute_href(str(link["href"]), base)
+        for link in document.get("links") or []
+        if link.get("rel") == rel and link.get("href")
+    ]
+
+
+def _is_local(href: str) -> bool:
+    return "://" not in href or href.startswith("file://")
+
+
+def read_item_records(
+    collection: pystac.Collection, read_text: Callable[[str], str], provider: str
+) -> list[ItemRecord]:
+    """Every item under ``collection`` (its item links, then its children's, recursively) as records."""
+    if any(link.rel == pystac.RelType.ITEM and link.is_resolved() for link in collection.links):
+        # Items added in memory (or already walked by pystac): use the objects.
+        with _bulk_allocation():
+            return [ItemRecord.from_pystac(item) for item in collection.get_items(recursive=True)]
+    base = collection.get_self_href()
+    if base is None:
+        raise ProviderError(provider, f"collection {collection.id!r} has no self href to resolve its item links")
+    records: list[ItemRecord] = []
+    pending_children = [(collection.to_dict(include_self_link=False, transform_hrefs=False), base)]
+    seen = {base}
+    with _bulk_allocation():
+        while pending_children:
+            document, href = pending_children.pop(0)
+            item_hrefs = _links(document, "item", href)
+            for item_href, text in zip(item_hrefs, _read_all(item_hrefs, read_text), strict=True):
+                records.append(ItemRecord.from_dict(_parse(text, item_href, provider), item_href))
+            children = [c for c in _links(document, "child", href) if c not in seen]
+            seen.update(children)
+            for child_href, text in zip(children, _read_all(children, read_text), strict=True):
+                pending_children.append((_parse(text, child_href, provider), child_href))
+    return records
+
+
+def _read_all(hrefs: list[str], read_text: Callable[[str], str]) -> list[str]:
+    if not hrefs:
+        return []
+    if all(_is_local(href) for href in hrefs):
+        return [_read_local(href, read_text) for href in hrefs]
+    with ThreadPoolExecutor(max_workers=min(NETWORK_READERS, len(hrefs))) as pool:
+        return list(pool.map(read_text, hrefs))
+
+
+def _read_local(href: str, read_text: Callable[[str], str]) -> str:
+    try:
+        with open(href.removeprefix("file://"), encoding="utf-8") as stream:
+            return stream.read()
+    except OSError:
+        return read_text(href)  # the provider's reader names the file in its error
+
+
+def _parse(text: str, href: str, provider: str) -> dict[str, Any]:
+    try:
+        document = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ProviderError(provider, f"malformed JSON: {error}", url=href) from None
+    if not isinstance(document, dict):
+        raise ProviderError(provider, "malformed STAC: the document is not a JSON object", url=href)
+    return document
