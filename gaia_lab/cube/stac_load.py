@@ -31,7 +31,7 @@ from odc.stac import _stac_load
 from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem
 
-from gaia_lab.cube.records import ItemRecord
+from gaia_lab.cube.records import ItemRecord, paused_gc
 
 DEFAULT_SPATIAL_CHUNK = 2048
 
@@ -135,6 +135,34 @@ def load(
     """One lazy Dataset from ``records``, grouped by time, as ``odc.stac.load(items, bands, groupby="time", ...)``."""
     if not records:
         raise ValueError("no items to load")
+    with paused_gc():
+        return _load(
+            records,
+            bands,
+            chunks=chunks,
+            driver=driver,
+            dtype=dtype,
+            resampling=resampling,
+            crs=crs,
+            resolution=resolution,
+            bbox=bbox,
+            fail_on_error=fail_on_error,
+        )
+
+
+def _load(
+    records: Sequence[ItemRecord],
+    bands: Sequence[str],
+    *,
+    chunks: Mapping[str, int],
+    driver: ReaderDriverSpec | None,
+    dtype: str | None,
+    resampling: str,
+    crs: Any,
+    resolution: float | None,
+    bbox: tuple[float, float, float, float] | None,
+    fail_on_error: bool,
+) -> xr.Dataset:
     rdr, md_parser = _resolve_driver(driver, None)
 
     by_grid: dict[str, list[int]] = {}

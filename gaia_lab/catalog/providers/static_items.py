@@ -8,32 +8,17 @@ links, reads each JSON document once (concurrently over the network) and keeps i
 
 from __future__ import annotations
 
-import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from typing import Any
 
 import pystac
 
-from gaia_lab.cube.records import ItemRecord, absolute_href
+from gaia_lab.cube.records import ItemRecord, absolute_href, paused_gc
 from gaia_lab.errors import ProviderError
 
 NETWORK_READERS = 16
-
-
-@contextmanager
-def _bulk_allocation() -> Iterator[None]:
-    # Parsing thousands of documents allocates millions of small objects, each round of which triggers a full
-    # cyclic garbage collection over everything already parsed; nothing here makes cycles.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _links(document: dict[str, Any], rel: str, base: str) -> list[str]:
@@ -54,7 +39,7 @@ def read_item_records(
     """Every item under ``collection`` (its item links, then its children's, recursively) as records."""
     if any(link.rel == pystac.RelType.ITEM and link.is_resolved() for link in collection.links):
         # Items added in memory (or already walked by pystac): use the objects.
-        with _bulk_allocation():
+        with paused_gc():
             return [ItemRecord.from_pystac(item) for item in collection.get_items(recursive=True)]
     base = collection.get_self_href()
     if base is None:
@@ -62,7 +47,7 @@ def read_item_records(
     records: list[ItemRecord] = []
     pending_children = [(collection.to_dict(include_self_link=False, transform_hrefs=False), base)]
     seen = {base}
-    with _bulk_allocation():
+    with paused_gc():
         while pending_children:
             document, href = pending_children.pop(0)
             item_hrefs = _links(document, "item", href)
