@@ -1,17 +1,36 @@
-"""Fixtures shared across the suite: the demo data lake, built once per session from real package data."""
+"""Fixtures shared across the suite: the demo data lake, built once per session from real package data, and the
+platform, started once per session for the platform and notebook tests."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+# The hypothesis pytest plugin imports hypothesis at the terminal summary when no test used it; on CPython 3.11.7
+# that late import, deep in pluggy's call stack, can fail with "AST constructor recursion depth mismatch".
+import hypothesis  # noqa: F401
 import pytest
 
 import gaia_lab as gl
 from gaia_lab.datalake import build_lake
 
+sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
+
+from hubclient import HubUser
+from platform_support import platform_config
+
+if TYPE_CHECKING:
+    from gaia_lab.platform import Platform
+
 ROOT = Path(__file__).resolve().parents[1]
+# The folder `gaia-lab up --workshop` copies into every new user's home; the session's platform uses the
+# repository's notebooks, so the notebook tests run them as a workshop participant does.
+WORKSHOP_DIR = ROOT / "notebooks"
 
 
 @pytest.fixture(scope="session")
@@ -34,3 +53,41 @@ def lake_copy(lake_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "lake"
     shutil.copytree(lake_dir, target, ignore=shutil.ignore_patterns("*.partial"))
     return target
+
+
+@pytest.fixture(scope="session")
+def platform(tmp_path_factory: pytest.TempPathFactory, lake_dir: Path) -> Iterator[Platform]:
+    """The platform, started once per session on random loopback ports in a temporary data dir."""
+    from gaia_lab.platform import Platform
+    from gaia_lab.platform.processes import marked_pids
+
+    data_dir = tmp_path_factory.mktemp("platform")
+    lines: list[str] = []
+    running = Platform(platform_config(data_dir, lake_dir, workshop_dir=str(WORKSHOP_DIR)), out=lines.append)
+    running.start()
+    print("\n".join(lines))
+    try:
+        yield running
+    finally:
+        running.stop(quiet=True)
+        left = marked_pids(str(running.layout.data_dir))
+        assert not left, f"processes left behind: {left}"
+
+
+@pytest.fixture(scope="session")
+def secrets(platform: Platform) -> dict[str, str]:
+    secrets: dict[str, str] = json.loads((platform.layout.data_dir / "secrets.json").read_text())
+    return secrets
+
+
+@pytest.fixture(scope="session")
+def make_user(platform: Platform, secrets: dict[str, str]) -> Callable[[str], HubUser]:
+    """Log a user in (any name, the shared user password) and give them an API token."""
+
+    def make(name: str) -> HubUser:
+        user = HubUser(platform.info.hub_url, name, secrets["user_password"])
+        user.login()
+        user.create_token()
+        return user
+
+    return make

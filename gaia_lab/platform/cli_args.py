@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from gaia_lab.errors import GaiaLabError
@@ -26,7 +27,13 @@ def add_platform_commands(subparsers: Any) -> None:
     up.add_argument("--ip", help="address to listen on (default 127.0.0.1)")
     up.add_argument("--port", type=int, help="public port of JupyterHub (default 8000; 0 picks a free one)")
     up.add_argument("--authenticator", help="JupyterHub authenticator class or entry point (default shared-password)")
-    up.add_argument("--workshop-dir", help="folder copied into each user's home as ~/workshop")
+    up.add_argument(
+        "--workshop",
+        "--workshop-dir",
+        dest="workshop_dir",
+        metavar="DIR",
+        help="course folder (notebooks, data) copied read-only into each new user's home as ~/workshop",
+    )
     up.add_argument("--background", "-d", action="store_true", help="detach; stop later with `gaia-lab down`")
     up.add_argument("--show-config", action="store_true", help="print every setting with its default and exit")
     up.set_defaults(handler=_up, func=_up)
@@ -49,6 +56,9 @@ def _up(args: argparse.Namespace) -> int:
         for name, default, help_text in describe_traits():
             print(f"{name} = {default}\n    {help_text}")
         return 0
+    if args.workshop_dir is not None and not Path(args.workshop_dir).expanduser().is_dir():
+        print(f"gaia-lab up: error: --workshop {args.workshop_dir}: no such folder", file=sys.stderr)
+        return 1
     try:
         config = load_config(
             args.config,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,35 @@ ENV_GATEWAY_TOKEN = "GAIA_LAB_GATEWAY_HUB_TOKEN"
 ENV_PLATFORM_TOKEN = "GAIA_LAB_PLATFORM_TOKEN"
 
 SHARED_PASSWORD_NAMES = ("shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator")
+
+
+def copy_workshop(source: str, home: str) -> bool:
+    """Copy the folder ``source`` to ``<home>/workshop`` read-only (files 0444, folders 0555); False if it exists.
+
+    The course material stays as the trainer wrote it: participants run the notebooks and save their own copies
+    elsewhere. A later spawn leaves an existing ``~/workshop`` alone. The copy is made next to the target and
+    renamed into place, so an interrupted spawn never leaves half a workshop (its leftover is removed first).
+    The generated jupyterhub_config.py holds this function's source, so the hub needs no gaia_lab import.
+    """
+    target = os.path.join(home, "workshop")
+    if os.path.lexists(target):
+        return False
+    partial = target + ".partial"
+    if os.path.lexists(partial):
+        os.chmod(partial, 0o755)
+        for root, dirs, _files in os.walk(partial):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+        shutil.rmtree(partial)
+    shutil.copytree(source, partial, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+    for root, _dirs, files in os.walk(partial, topdown=False):
+        for name in files:
+            os.chmod(os.path.join(root, name), 0o444)
+        if root != partial:
+            os.chmod(root, 0o555)
+    os.rename(partial, target)
+    os.chmod(target, 0o555)
+    return True
 
 
 def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, python: str) -> dict[str, str]:
@@ -106,6 +137,9 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         "import shutil",
         "",
         "",
+        *inspect.getsource(copy_workshop).splitlines(),
+        "",
+        "",
         "def _prepare_home(spawner):",
         "    home = spawner.home_dir",
         "    # JupyterLab asks every new user whether to fetch Jupyter's news feed (an internet call); answer no.",
@@ -116,8 +150,8 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         "        with open(notification, 'w') as handle:",
         "            json.dump({'fetchNews': 'false'}, handle)",
         f"    workshop = {workshop}",
-        "    if workshop and not os.path.exists(os.path.join(home, 'workshop')):",
-        "        shutil.copytree(workshop, os.path.join(home, 'workshop'))",
+        "    if workshop:",
+        "        copy_workshop(workshop, home)  # read-only, once",
         "",
         "",
         "c.Spawner.pre_spawn_hook = _prepare_home",

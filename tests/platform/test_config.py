@@ -7,6 +7,7 @@ import json
 import os
 import stat
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -183,6 +184,55 @@ def test_generated_hub_config(tmp_path):
     assert services["dask-gateway"]["api_token"] == "g" * 64
     assert "jupyterhub_idle_culler" in services["idle-culler"]["command"]
     assert callable(c.Spawner.pre_spawn_hook)
+    assert "def copy_workshop(" in text  # self-contained: the hub does not import gaia_lab
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
+
+
+def test_workshop_is_copied_read_only_once(tmp_path):
+    course = tmp_path / "course"
+    (course / "data").mkdir(parents=True)
+    (course / "01-intro.ipynb").write_text('{"cells": []}')
+    (course / "data" / "points.csv").write_text("x,y\n1,2\n")
+    (course / ".ipynb_checkpoints").mkdir()
+    (course / ".ipynb_checkpoints" / "01-intro-checkpoint.ipynb").write_text("{}")
+    config = load_config(None, data_dir=str(tmp_path / "state"), workshop_dir=str(course))
+    text = hub_render.render(config, Layout.from_config(config), PORTS, "/venv/bin/python")
+    names = ("ENV_PROXY_TOKEN", "ENV_USER_PASSWORD", "ENV_ADMIN_PASSWORD", "ENV_GATEWAY_TOKEN", "ENV_PLATFORM_TOKEN")
+    hook = _exec_config(text, {getattr(hub_render, name): "x" * 40 for name in names}).Spawner.pre_spawn_hook
+
+    home = tmp_path / "homes" / "ana"
+    home.mkdir(parents=True)
+    hook(SimpleNamespace(home_dir=str(home)))
+    workshop = home / "workshop"
+    assert _tree(workshop) == ["01-intro.ipynb", "data", "data/points.csv"]  # editor checkpoints left out
+    assert (workshop / "data" / "points.csv").read_text() == "x,y\n1,2\n"
+    for path in [workshop, *workshop.rglob("*")]:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode == (0o555 if path.is_dir() else 0o444), (path, oct(mode))
+    if os.geteuid() != 0:  # root writes whatever the mode bits say
+        assert not os.access(workshop / "01-intro.ipynb", os.W_OK)
+        assert not os.access(workshop, os.W_OK)
+    assert not (home / "workshop.partial").exists()
+
+    # Idempotent: a later spawn leaves an existing copy as it is, even after the course changed.
+    (course / "02-more.ipynb").write_text("{}")
+    hook(SimpleNamespace(home_dir=str(home)))
+    assert _tree(workshop) == ["01-intro.ipynb", "data", "data/points.csv"]
+
+    # A copy interrupted by a crash (read-only leftovers) is replaced by a complete one.
+    home = tmp_path / "homes" / "bea"
+    stale = home / "workshop.partial" / "data"
+    stale.mkdir(parents=True)
+    (stale / "half.csv").write_text("x")
+    (stale / "half.csv").chmod(0o444)
+    stale.chmod(0o555)
+    (home / "workshop.partial").chmod(0o555)
+    hook(SimpleNamespace(home_dir=str(home)))
+    assert _tree(home / "workshop") == ["01-intro.ipynb", "02-more.ipynb", "data", "data/points.csv"]
+    assert not (home / "workshop.partial").exists()
 
 
 def test_other_authenticators_get_their_settings(tmp_path):
@@ -291,6 +341,12 @@ def test_cli_commands_are_registered(tmp_path, capsys):
     args = parser.parse_args(["up", "--port", "99999", "--data-dir", str(tmp_path)])
     assert args.handler(args) == 1
     assert "between 0 and 65535" in capsys.readouterr().err
+    # --workshop is the documented spelling, --workshop-dir its older alias; a missing folder is refused up front.
+    assert parser.parse_args(["up", "--workshop", "notebooks/"]).workshop_dir == "notebooks/"
+    assert parser.parse_args(["up", "--workshop-dir", "course"]).workshop_dir == "course"
+    args = parser.parse_args(["up", "--workshop", str(tmp_path / "missing"), "--data-dir", str(tmp_path)])
+    assert args.handler(args) == 1
+    assert "no such folder" in capsys.readouterr().err
 
 
 def test_data_dir_resolution(monkeypatch, tmp_path):

@@ -11,9 +11,9 @@ import time
 
 import pytest
 import requests
-from conftest import ZERO_PORTS, platform_config
 from dask_gateway import Gateway, JupyterHubAuth
 from hubclient import HubUser
+from platform_support import ZERO_PORTS, platform_config
 
 from gaia_lab.errors import PlatformError
 from gaia_lab.platform import Platform, down, status, up
