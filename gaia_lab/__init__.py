@@ -39,6 +39,7 @@ def __getattr__(name: str) -> Any:
     if name == "cluster":
         from gaia_lab.cluster import cluster
 
+        globals()["cluster"] = cluster  # the import just set the attribute to the submodule
         return cluster
     raise AttributeError(f"module 'gaia_lab' has no attribute {name!r}")
 

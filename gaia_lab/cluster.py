@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import types
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
@@ -252,5 +254,15 @@ def check_versions(client: Any) -> list[str]:
         )
     return mismatches
 
+
+class _CallableModule(types.ModuleType):
+    """Importing ``gaia_lab.cluster`` makes the package attribute ``gl.cluster`` this module (the import system
+    sets it), so the module itself answers ``gl.cluster(...)``: it works whatever was imported first."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return cluster(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["VersionMismatchWarning", "check_versions", "cluster"]

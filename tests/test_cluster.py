@@ -119,3 +119,23 @@ def test_version_mismatch_warns():
         assert check_versions(FakeClient("1.0.0"))
     assert check_versions(FakeClient(np.__version__)) == []
     assert issubclass(VersionMismatchWarning, UserWarning)
+
+
+def test_gl_cluster_stays_callable_whatever_was_imported_first():
+    import subprocess
+    import sys
+
+    code = (
+        "import gaia_lab as gl\n"
+        "first = gl.cluster\n"
+        "import gaia_lab.cluster\n"
+        "assert callable(gl.cluster) and gl.cluster is first, gl.cluster\n"
+        "import importlib; importlib.reload(gl)\n"
+        "assert callable(gl.cluster), gl.cluster\n"
+        "from gaia_lab.cluster import cluster\n"
+        "assert callable(gaia_lab.cluster)\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

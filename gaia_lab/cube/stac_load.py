@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pystac
 import xarray as xr
 from dask.base import normalize_token, tokenize
@@ -88,6 +89,16 @@ class _TokenizedBins(dict[tuple[int, int, int], list[int]]):
 
 # dask dispatches dict subclasses to its dict normalizer before looking for __dask_tokenize__.
 normalize_token.register(_TokenizedBins)(lambda bins: bins.token)
+
+
+def copy_fuser(dst: np.ndarray, src: np.ndarray) -> None:
+    """Fuser for slices that get exactly one source: the destination still holds only the fill value, so odc's
+    default fuser (copy where the destination is nodata) is a plain copy, minus a nodata mask over the slice and a
+    masked copy, two passes out of the five a slice otherwise costs besides decoding."""
+    np.copyto(dst, src)
+
+
+COPY_FUSER = f"{__name__}.copy_fuser"
 
 
 def _copy_with(template: Any, **fields: Any) -> Any:
@@ -215,6 +226,11 @@ def _load(
             for yx in tiles_of_grid[grid_of[item_index]]:
                 bins.setdefault((t_index, *yx), []).append(item_index)
     bins.token = tokenize(grouped, [(s, tiles_of_grid[s]) for s in signatures])
+
+    if all(len(sources) == 1 for sources in bins.values()):
+        load_cfg = resolve_load_cfg(
+            bands_to_load, resampling, dtype=dtype, fail_on_error=fail_on_error, fuse_func=COPY_FUSER
+        )
 
     resolved = [item.resolve_bands(band_names) for item in parsed]
     uris = [str(getattr(src, "uri", "")) for item_sources in resolved for src in item_sources.values()]

@@ -15,7 +15,7 @@ import yaml
 
 from gaia_lab.datalake.datasets import Dataset, catalogue
 from gaia_lab.datalake.sources import Source
-from gaia_lab.datalake.writers import build_once
+from gaia_lab.datalake.writers import WRITERS_VERSION, build_once
 from gaia_lab.errors import DataBuildError, GaiaLabError
 from gaia_lab.paths import default_lake_dir
 
@@ -80,7 +80,7 @@ def build_lake(directory: str | Path | None = None, *, force: bool = False) -> L
         out = lake / dataset.provider / dataset.collection_id
         if force:
             shutil.rmtree(out, ignore_errors=True)
-        fingerprint = {"sources": {str(s.path): s.fingerprint for s in found}}
+        fingerprint = {"sources": {str(s.path): s.fingerprint for s in found}, "recipe": dataset.recipe, "writers": WRITERS_VERSION}
         try:
             rebuilt = build_once(out, fingerprint, partial(_produce, dataset, found))
             collection = dataset.describe(found, out)

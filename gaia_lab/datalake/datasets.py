@@ -43,6 +43,7 @@ class Dataset:
     produce: Callable[[list[Source], Path], None]
     describe: Callable[[list[Source], Path], pystac.Collection]
     formats: list[str] = field(default_factory=list)
+    recipe: int = 1  # bumped when the conversion changes, so lakes built before are rebuilt
 
 
 def _lon180(ds: xr.Dataset, name: str = "longitude") -> xr.Dataset:
@@ -413,7 +414,7 @@ def _produce_land(srcs: list[Source], out: Path) -> None:
         cols = slice(round((west + 180) / step), round((west + LAND_TILE_SIZE[0] + 180) / step))
         assert np.isclose(lat[rows.start], north)
         assert np.isclose(lon[cols.start], west)
-        tile = mask[rows, cols].astype("uint8")
+        tile = (~mask[rows, cols]).astype("uint8")  # the package's mask is True over water (its is_ocean)
         array = xr.DataArray(
             tile,
             dims=("y", "x"),
@@ -604,6 +605,7 @@ def catalogue() -> list[Dataset]:
             _produce_land,
             _describe_land,
             ["cog"],
+            recipe=2,
         ),
         Dataset(
             "dinamis",

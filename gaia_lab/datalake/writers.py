@@ -18,11 +18,17 @@ BUILDER_VERSION = 3
 MANIFEST = ".gaia-build.json"
 
 
+WRITERS_VERSION = 2  # part of every dataset's fingerprint: a change of how stores are written rebuilds them
+
+
 def write_zarr(ds: xr.Dataset, path: Path, *, zarr_format: int, chunks: dict[str, int]) -> None:
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    # Non-index coordinates (bounds, reference times) get the data's chunks along shared dimensions: a time subset
+    # of the store then has one chunk structure (``ds.chunks`` works, rechunking needs no warning).
+    to_chunk = {**ds.data_vars, **{n: c for n, c in ds.coords.items() if n not in ds.indexes and c.ndim}}
     encoding = {
-        name: {"chunks": tuple(chunks.get(str(d), ds.sizes[d]) for d in var.dims)} for name, var in ds.data_vars.items()
+        name: {"chunks": tuple(chunks.get(str(d), ds.sizes[d]) for d in var.dims)} for name, var in to_chunk.items()
     }
     with warnings.catch_warnings():
         # Consolidated metadata is not part of the Zarr v3 spec; zarr-python warns, and readers still use it.

@@ -75,3 +75,17 @@ def test_station_time_series_equal_pvlib_reads(lake_catalog):
     got = series["ghi"].sel(time=index).values
     np.testing.assert_array_equal(got, data["ghi"].to_numpy(dtype="float32"))
     assert set(ds.data_vars) == {"ghi", "temp_air"}
+
+
+def test_land_mask_agrees_with_the_package(lake_catalog):
+    from global_land_mask import globe
+
+    ds = lake_catalog["theia/land-mask-europe"].to_xarray(bbox=(-6, 42, 9, 51)).isel(time=0)
+    lat = ds["latitude"].values[::40]
+    lon = ds["longitude"].values[::40]
+    got = ds["land"].sel(latitude=lat, longitude=lon).values
+    grid_lat, grid_lon = np.meshgrid(lat, lon, indexing="ij")
+    expected = globe.is_land(grid_lat, grid_lon).astype("float32")
+    assert np.mean(got == expected) > 0.99
+    assert float(ds["land"].sel(latitude=48.85, longitude=2.35, method="nearest")) == 1  # Paris
+    assert float(ds["land"].sel(latitude=45.0, longitude=-5.0, method="nearest")) == 0  # Bay of Biscay
