@@ -80,7 +80,11 @@ def build_lake(directory: str | Path | None = None, *, force: bool = False) -> L
         out = lake / dataset.provider / dataset.collection_id
         if force:
             shutil.rmtree(out, ignore_errors=True)
-        fingerprint = {"sources": {str(s.path): s.fingerprint for s in found}, "recipe": dataset.recipe, "writers": WRITERS_VERSION}
+        fingerprint = {
+            "sources": {str(s.path): s.fingerprint for s in found},
+            "recipe": dataset.recipe,
+            "writers": WRITERS_VERSION,
+        }
         try:
             rebuilt = build_once(out, fingerprint, partial(_produce, dataset, found))
             collection = dataset.describe(found, out)

@@ -1,0 +1,193 @@
+"""``python -m benchmarks``: every benchmark in one run, then one table, ratios first.
+
+Each benchmark also prints its own table and appends a JSON line to benchmarks/results/. ``--only NAME`` runs a
+subset; ``--markdown FILE`` writes the summary as the Markdown table docs/performance.md shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform as host
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+Row = tuple[str, str, str, str]  # what, value, goal, met
+
+
+def _open_latency() -> list[Row]:
+    from benchmarks import open_latency
+
+    result = open_latency.main()
+    rows: list[Row] = []
+    for size in result["sizes"]:
+        n = f"{size['items']:,}"
+        goal = "≥ 5x" if size["items"] == 10_000 else ""
+        met = _yes(size["odc_over_gaia"] >= 5) if goal else ""
+        rows.append(
+            (f"lazy open, {n} COG items: odc-stac time / GAIA Lab time", f"{size['odc_over_gaia']}x", goal, met)
+        )
+    largest = result["sizes"][-1]
+    rows += [
+        (
+            f"lazy open, {largest['items']:,} items: GAIA Lab | odc-stac | stackstac",
+            f"{largest['gaia_s']} s | {largest['odc_stac_s']} s | {largest['stackstac_s']} s",
+            "GAIA Lab < 1.5 s",
+            _yes(result["goals_met"]["10k_under_1_5_s"]),
+        ),
+        (
+            "lazy open: same cube as odc-stac, no pixel read",
+            f"{result['goals_met']['identical_cubes']}, {result['goals_met']['no_pixel_read']}",
+            "both",
+            _yes(result["goals_met"]["identical_cubes"] and result["goals_met"]["no_pixel_read"]),
+        ),
+    ]
+    return rows
+
+
+def _read_throughput() -> list[Row]:
+    from benchmarks import read_throughput
+
+    result = read_throughput.main()
+    main_row = next(r for r in result["rows"] if "raw_zarr_mpix_s" in r)
+    rows: list[Row] = [
+        (
+            f"read + mean, {main_row['items']:,} COGs, {main_row['threads']} threads: GAIA Lab / decode limit",
+            f"{main_row['gaia_cog_over_limit']}",
+            "≥ 0.8",
+            _yes(result["goals_met"]["cog_ge_0_8_of_limit"]),
+        ),
+        ("read + mean, same: odc-stac / decode limit", f"{main_row['odc_stac_over_limit']}", "", ""),
+        ("read + mean, same: stackstac / decode limit", f"{main_row['stackstac_over_limit']}", "", ""),
+        (
+            "read + mean, Zarr: GAIA Lab / raw xr.open_zarr",
+            f"{main_row['gaia_zarr_over_raw_zarr']}",
+            "≥ 0.95",
+            _yes(result["goals_met"]["zarr_ge_0_95_of_raw"]),
+        ),
+    ]
+    for row in result["rows"]:
+        rows.append(
+            (
+                f"read + mean scaling: {row['items']:,} items, {row['threads']} thread(s): GAIA Lab | odc-stac",
+                f"{row['gaia_cog_s']} s | {row['odc_stac_s']} s",
+                "",
+                "",
+            )
+        )
+    return rows
+
+
+def _federated_search() -> list[Row]:
+    from benchmarks import federated_search
+
+    result = federated_search.main()
+    return [
+        (
+            "federated search, 5 APIs: GAIA Lab / slowest single API",
+            f"{result['federated_over_slowest']}",
+            "≤ 1.3",
+            _yes(result["federated_over_slowest"] <= 1.3),
+        ),
+        (
+            "federated search, 5 APIs: sequential pystac-client / GAIA Lab",
+            f"{result['sequential_over_federated']}x",
+            "≥ 3x",
+            _yes(result["sequential_over_federated"] >= 3),
+        ),
+    ]
+
+
+def _platform() -> list[Row]:
+    from benchmarks import platform
+
+    result: dict[str, Any] = platform.main([])
+    goals = result["goals_met"]
+    return [
+        (
+            "platform: Dask Gateway cluster / LocalCluster, request -> first result",
+            f"{result['gateway_over_local']}x",
+            "",
+            "",
+        ),
+        (
+            "platform: login -> JupyterLab ready",
+            f"{result['login_to_lab_median_s']} s",
+            "< 5 s",
+            _yes(goals["login_lt_5s"]),
+        ),
+        (
+            "platform: Dask Gateway request -> first result",
+            f"{result['gateway_median_s']} s",
+            "< 5 s",
+            _yes(goals["gateway_lt_5s"]),
+        ),
+    ]
+
+
+BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
+    "open_latency": _open_latency,
+    "read_throughput": _read_throughput,
+    "federated_search": _federated_search,
+    "platform": _platform,
+}
+
+
+def _yes(met: bool) -> str:
+    return "yes" if met else "NO"
+
+
+def machine() -> str:
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{host.machine()}, {os.cpu_count()} cores, {memory:.0f} GiB, {host.system()} {host.release()}, "
+        f"Python {host.python_version()}"
+    )
+
+
+def markdown(rows: list[Row], seconds: float) -> str:
+    lines = [
+        f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
+        f"`python -m benchmarks` took {seconds / 60:.1f} min.",
+        "",
+        "| measure | result | goal | met |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {what} | {value} | {goal} | {met} |" for what, value, goal, met in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
+    parser.add_argument("--markdown", type=Path, help="write the summary table as Markdown to this file")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    rows: list[Row] = []
+    failed = []
+    for name, run in BENCHMARKS.items():
+        if args.only and name not in args.only:
+            continue
+        print(f"\n=== {name} ===", flush=True)
+        try:
+            rows += run()
+        except Exception:
+            traceback.print_exc()
+            failed.append(name)
+            rows.append((f"{name}: failed, see the log", "", "", "NO"))
+    seconds = time.perf_counter() - started
+    print(f"\nGAIA Lab benchmarks on {machine()} ({seconds / 60:.1f} min)")
+    width = max(len(r[0]) for r in rows)
+    for what, value, goal, met in rows:
+        print(f"  {what.ljust(width)}  {value:>28}  {goal:>8}  {met}")
+    if args.markdown:
+        args.markdown.write_text(markdown(rows, seconds), encoding="utf-8")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
