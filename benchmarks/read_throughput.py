@@ -28,7 +28,7 @@ import xarray as xr
 
 import gaia_lab as gl
 from benchmarks.cog_corpus import CACHE, SIZE, collection
-from benchmarks.common import best_of, demo_lake, print_table, record
+from benchmarks.common import demo_lake, interleaved_best, print_table, record
 from benchmarks.open_latency import item_documents, stackstac_documents
 
 BAND = "elevation"
@@ -142,8 +142,14 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
     pixels = size * SIZE * SIZE
     decode_limit(files, threads)()  # warm the page cache and GDAL
     repeat = 3
-    t_limit, _ = best_of(repeat, decode_limit(files, threads))
-    t_gaia, gaia_mean = best_of(repeat, mean_of(cube, threads))
+    documents = item_documents(catalog_path, f"cogs-{size}")
+    items = [pystac.Item.from_dict(d) for d in documents]
+    odc_cube = odc.stac.load(items, [BAND], groupby="time", chunks={})[BAND]
+    timed = interleaved_best(
+        repeat,
+        {"limit": decode_limit(files, threads), "gaia": mean_of(cube, threads), "odc": mean_of(odc_cube, threads)},
+    )
+    (t_limit, _), (t_gaia, gaia_mean), (t_odc, odc_mean) = timed["limit"], timed["gaia"], timed["odc"]
     row: dict[str, Any] = {
         "items": size,
         "threads": threads,
@@ -151,30 +157,29 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
         "gaia_cog_mpix_s": round(pixels / t_gaia / 1e6, 1),
         "gaia_cog_s": round(t_gaia, 3),
         "gaia_cog_over_limit": round(t_limit / t_gaia, 2),
+        "odc_stac_mpix_s": round(pixels / t_odc / 1e6, 1),
+        "odc_stac_s": round(t_odc, 3),
+        "odc_stac_over_limit": round(t_limit / t_odc, 2),
+        "same_mean_as_odc_stac": bool(np.allclose(gaia_mean, odc_mean, equal_nan=True, rtol=1e-6)),
     }
-    documents = item_documents(catalog_path, f"cogs-{size}")
-    items = [pystac.Item.from_dict(d) for d in documents]
-    odc_cube = odc.stac.load(items, [BAND], groupby="time", chunks={})[BAND]
-    t_odc, odc_mean = best_of(repeat, mean_of(odc_cube, threads))
-    row.update(
-        {
-            "odc_stac_mpix_s": round(pixels / t_odc / 1e6, 1),
-            "odc_stac_s": round(t_odc, 3),
-            "odc_stac_over_limit": round(t_limit / t_odc, 2),
-            "same_mean_as_odc_stac": bool(np.allclose(gaia_mean, odc_mean, equal_nan=True, rtol=1e-6)),
-        }
-    )
     if not peers:
         return row
-    t_hand, hand_mean = best_of(repeat, hand_written_mean(files, threads))
     stacked = stackstac.stack(stackstac_documents(documents), assets=[BAND], rescale=False, epsg=4326)
-    t_stackstac, stackstac_mean = best_of(repeat, mean_of(stacked.isel(band=0), threads))
     zarr_catalog, store = zarr_collection(catalog_path, size)
     raw_zarr = xr.open_zarr(store)[BAND]
     gaia_zarr = gaia_cube(zarr_catalog, f"zarr-{size}")[BAND]
     mean_of(raw_zarr, threads)()  # warm
-    t_raw_zarr, raw_mean = best_of(repeat, mean_of(raw_zarr, threads))
-    t_gaia_zarr, gaia_zarr_mean = best_of(repeat, mean_of(gaia_zarr, threads))
+    timed = interleaved_best(
+        repeat,
+        {
+            "hand": hand_written_mean(files, threads),
+            "stackstac": mean_of(stacked.isel(band=0), threads),
+            "raw_zarr": mean_of(raw_zarr, threads),
+            "gaia_zarr": mean_of(gaia_zarr, threads),
+        },
+    )
+    (t_hand, hand_mean), (t_stackstac, stackstac_mean) = timed["hand"], timed["stackstac"]
+    (t_raw_zarr, raw_mean), (t_gaia_zarr, gaia_zarr_mean) = timed["raw_zarr"], timed["gaia_zarr"]
     row.update(
         {
             "hand_written_mpix_s": round(pixels / t_hand / 1e6, 1),

@@ -56,11 +56,17 @@ _STOPWORDS = frozenset(
 _LABEL_FIELDS = ("cf", "gcmd", "en", "fr")
 
 
+_NOT_WORD = re.compile(r"[^a-z0-9.]+")
+
+
 def normalize(text: str) -> str:
     """Lower case, accents and punctuation folded, underscores and '>' as spaces: 'Mer_Égée' -> 'mer egee'."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
-    return " ".join(re.sub(r"[^a-z0-9.]+", " ", ascii_text.replace("_", " ")).split())
+    if text.isascii():  # most titles and ids: no accent to fold (this runs for every entry of a search)
+        ascii_text = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        ascii_text = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return " ".join(_NOT_WORD.sub(" ", ascii_text.replace("_", " ")).split())
 
 
 @dataclass(frozen=True)

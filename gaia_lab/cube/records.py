@@ -7,11 +7,9 @@ the opening of a collection of thousands of items; a record reads only the field
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import os
 import posixpath
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -21,23 +19,6 @@ import pystac
 GEOTIFF_TYPES = ("image/tiff", "image/geotiff", "image/vnd.stac.geotiff")
 PROJ_CRS_KEYS = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
 _PROJ_GRID_KEYS = (*PROJ_CRS_KEYS, "proj:shape", "proj:transform", "proj:bbox")
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """No cyclic garbage collection inside the block.
-
-    Handling thousands of items allocates millions of small objects; every few thousand allocations CPython runs a
-    collection whose cost grows with everything already allocated, which makes bulk work on items quadratic.
-    Nothing here creates reference cycles, so pausing the collector loses nothing.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def parse_datetime(value: object) -> dt.datetime | None:

@@ -32,7 +32,8 @@ from odc.stac import _stac_load
 from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem
 
-from gaia_lab.cube.records import ItemRecord, paused_gc
+from gaia_lab.bulk import paused_gc
+from gaia_lab.cube.records import ItemRecord
 
 DEFAULT_SPATIAL_CHUNK = 2048
 

@@ -18,6 +18,7 @@ from gaia_lab.catalog.providers.stac_io import ProviderStacIO
 from gaia_lab.catalog.providers.static_items import read_item_records
 from gaia_lab.catalog.query import BBox, Interval, Query, bbox_intersects, interval_intersects, parse_datetime
 from gaia_lab.cube import open_stac
+from gaia_lab.cube.records import parse_datetime as parse_timestamp
 from gaia_lab.cube.stac import zarr_asset
 from gaia_lab.errors import EntryNotFound, ProviderError
 
@@ -110,13 +111,24 @@ def item_entry(provider: Provider, item: pystac.Item, collection_id: str | None)
     )
 
 
+def _item_interval(start: object, end: object) -> Interval | None:
+    """An item's time span. Items carry RFC 3339 timestamps, which ``datetime.fromisoformat`` reads in a
+    microsecond; the query parser (periods, open ends, pandas) is kept for anything else, at 0.3 ms a call."""
+    if not start and not end:
+        return None
+    fast = (parse_timestamp(start), parse_timestamp(end))
+    if (start and fast[0] is None) or (end and fast[1] is None):
+        return parse_datetime((start or "..", end or ".."))
+    return fast
+
+
 def item_entry_from_dict(provider: Provider, item: Mapping[str, Any]) -> Entry:
     """An item entry straight from API JSON: building pystac objects waits until the entry is opened,
     which keeps federated item searches of thousands of items cheap."""
     properties = item.get("properties") or {}
     start = properties.get("start_datetime") or properties.get("datetime")
     end = properties.get("end_datetime") or properties.get("datetime")
-    interval = parse_datetime((start or "..", end or "..")) if (start or end) else None
+    interval = _item_interval(start, end)
     collection_id = item.get("collection")
     local = f"{collection_id}/{item['id']}" if collection_id else str(item["id"])
     assets = {k: str(a.get("href", "")) for k, a in (item.get("assets") or {}).items()}

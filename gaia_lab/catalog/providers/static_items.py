@@ -15,7 +15,8 @@ from typing import Any
 
 import pystac
 
-from gaia_lab.cube.records import ItemRecord, absolute_href, paused_gc
+from gaia_lab.bulk import paused_gc
+from gaia_lab.cube.records import ItemRecord, absolute_href
 from gaia_lab.errors import ProviderError
 
 NETWORK_READERS = 16
