@@ -132,6 +132,21 @@ def mean_of(array: xr.DataArray, threads: int) -> Callable[[], np.ndarray]:
     return run
 
 
+def load_only(array: xr.DataArray, threads: int) -> Callable[[], None]:
+    """Every chunk read and dropped: the cube's read path without the reduction."""
+    dropped = array.data.map_blocks(
+        lambda block: np.empty((1,) * block.ndim, block.dtype),
+        chunks=tuple((1,) * n for n in array.data.numblocks),
+        dtype=array.dtype,
+    )
+
+    def run() -> None:
+        with dask.config.set(scheduler="threads", num_workers=threads):
+            dropped.compute()
+
+    return run
+
+
 def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
     import stackstac
 
@@ -147,9 +162,15 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
     odc_cube = odc.stac.load(items, [BAND], groupby="time", chunks={})[BAND]
     timed = interleaved_best(
         repeat,
-        {"limit": decode_limit(files, threads), "gaia": mean_of(cube, threads), "odc": mean_of(odc_cube, threads)},
+        {
+            "limit": decode_limit(files, threads),
+            "gaia": mean_of(cube, threads),
+            "gaia_load": load_only(cube, threads),
+            "odc": mean_of(odc_cube, threads),
+        },
     )
     (t_limit, _), (t_gaia, gaia_mean), (t_odc, odc_mean) = timed["limit"], timed["gaia"], timed["odc"]
+    t_gaia_load = timed["gaia_load"][0]
     row: dict[str, Any] = {
         "items": size,
         "threads": threads,
@@ -157,6 +178,7 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
         "gaia_cog_mpix_s": round(pixels / t_gaia / 1e6, 1),
         "gaia_cog_s": round(t_gaia, 3),
         "gaia_cog_over_limit": round(t_limit / t_gaia, 2),
+        "gaia_cog_load_only_over_limit": round(t_limit / t_gaia_load, 2),
         "odc_stac_mpix_s": round(pixels / t_odc / 1e6, 1),
         "odc_stac_s": round(t_odc, 3),
         "odc_stac_over_limit": round(t_limit / t_odc, 2),
@@ -218,6 +240,7 @@ def main() -> dict[str, Any]:
     r = main_row
     table = [
         ("gaia COG cube / decode limit", f"{r['gaia_cog_over_limit']:.2f}", "goal >= 0.8"),
+        ("gaia COG cube, read without the mean / decode limit", f"{r['gaia_cog_load_only_over_limit']:.2f}", ""),
         ("odc-stac direct / decode limit", f"{r['odc_stac_over_limit']:.2f}", ""),
         ("stackstac / decode limit", f"{r['stackstac_over_limit']:.2f}", ""),
         ("gaia COG cube / hand-written rasterio mean", f"{r['gaia_cog_over_hand_written']:.2f}", ""),

@@ -2,85 +2,26 @@
 
 Many items become one cube per band on a common grid through odc-stac and odc-loader (``stac_load``); a lone
 GeoTIFF opens with rioxarray.
-Read errors at compute time name the href through a thin odc-loader reader driver.
+Tiles are read by ``gaia_lab.cube.reads`` (odc-loader's reader, errors naming the href, cheaper per-file path).
 """
 
 from __future__ import annotations
 
-import functools
-import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import rioxarray
 import xarray as xr
-from odc.geo.converters import rio_geobox
-from odc.geo.geobox import GeoBox
-from odc.geo.overlap import ReprojectInfo, compute_reproject_roi
-from odc.loader import _rio as odc_rio
-from odc.loader._rio import RioDriver, RioReader
-from odc.loader.types import RasterLoadParams, RasterSource, ReaderSubsetSelection
 
 from gaia_lab.cube import stac_load
+from gaia_lab.cube.reads import HrefNamingDriver
 from gaia_lab.cube.records import ItemRecord, is_geotiff
 from gaia_lab.errors import AssetError, InvalidQuery
 
 SPATIAL_CHUNK = 2048
 CHUNK_BYTES = 16 * 2**20
 TIME_CHUNK_MAX = 64
-
-
-# odc-loader recomputes the reprojection of every source onto its destination tile at every read
-# (``compute_reproject_roi``, about 0.2 ms of pure Python holding the GIL, a tenth of decoding a 512x512 tile),
-# though a collection's items share a few grids and a cube's tiles repeat. Our reads memoize it per
-# (source grid, destination tile, tolerance): the upstream fix would be an LRU cache in ``_reproject_info_from_rio``.
-# Only reads made through HrefNamingReader take the cache: odc-stac used directly stays as released.
-_in_gaia_read = threading.local()
-_reproject_info_unmemoized = odc_rio._reproject_info_from_rio
-
-
-@functools.lru_cache(maxsize=4096)
-def _reproject_info_memoized(source: GeoBox, destination: GeoBox, ttol: float) -> ReprojectInfo:
-    return compute_reproject_roi(source, destination, ttol=ttol)
-
-
-def _reproject_info(rdr: Any, dst_geobox: GeoBox, ttol: float) -> ReprojectInfo:
-    if getattr(_in_gaia_read, "active", False):
-        return _reproject_info_memoized(rio_geobox(rdr), dst_geobox, ttol)
-    return _reproject_info_unmemoized(rdr, dst_geobox, ttol)
-
-
-odc_rio._reproject_info_from_rio = _reproject_info
-
-
-class HrefNamingReader(RioReader):
-    def read(
-        self,
-        cfg: RasterLoadParams,
-        dst_geobox: Any,
-        *,
-        dst: np.ndarray | None = None,
-        selection: ReaderSubsetSelection | None = None,
-    ) -> tuple[tuple[slice, slice], np.ndarray]:
-        _in_gaia_read.active = True
-        try:
-            return super().read(cfg, dst_geobox, dst=dst, selection=selection)
-        except Exception as error:
-            raise AssetError(
-                self._src.uri,
-                f"band {self._src.band}: cannot read ({type(error).__name__}: {error}); "
-                "the file may be truncated, corrupt or unreachable",
-            ) from error
-        finally:
-            _in_gaia_read.active = False
-
-
-class HrefNamingDriver(RioDriver):
-    """odc-loader's rasterio driver, with read errors re-raised as AssetError naming the href."""
-
-    def open(self, src: RasterSource, ctx: Any) -> RioReader:
-        return HrefNamingReader(src, ctx)
 
 
 def _nodata_and_type(asset: Mapping[str, Any]) -> tuple[Any, str | None]:

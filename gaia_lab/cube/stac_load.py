@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pystac
 import xarray as xr
 from dask.base import normalize_token, tokenize
@@ -33,6 +32,7 @@ from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem
 
 from gaia_lab.bulk import paused_gc
+from gaia_lab.cube.reads import COPY_FUSER
 from gaia_lab.cube.records import ItemRecord
 
 DEFAULT_SPATIAL_CHUNK = 2048
@@ -90,16 +90,6 @@ class _TokenizedBins(dict[tuple[int, int, int], list[int]]):
 
 # dask dispatches dict subclasses to its dict normalizer before looking for __dask_tokenize__.
 normalize_token.register(_TokenizedBins)(lambda bins: bins.token)
-
-
-def copy_fuser(dst: np.ndarray, src: np.ndarray) -> None:
-    """Fuser for slices that get exactly one source: the destination still holds only the fill value, so odc's
-    default fuser (copy where the destination is nodata) is a plain copy, minus a nodata mask over the slice and a
-    masked copy, two passes out of the five a slice otherwise costs besides decoding."""
-    np.copyto(dst, src)
-
-
-COPY_FUSER = f"{__name__}.copy_fuser"
 
 
 def _copy_with(template: Any, **fields: Any) -> Any:

@@ -1,0 +1,88 @@
+"""gaia_lab.cube.reads: GAIA Lab's reads give the pixels odc-loader's own reads give, by a shorter path."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+
+import dask
+import numpy as np
+import odc.stac
+import pystac
+import pytest
+from odc.loader import _builder as odc_builder
+from rasterio.env import GDALDataFinder, PROJDataFinder
+
+from gaia_lab.cube import reads, stac_load
+from gaia_lab.cube.records import as_records
+from tests.cube.test_stac_load import lake_items
+
+
+def tiles_one_per_day(lake_dir) -> list[pystac.Item]:
+    """The four land-mask tiles of Europe (four grids), each on its own day: every slice of the cube then gets
+    one source that covers part of it, or none."""
+    items = lake_items(lake_dir, "theia", "land-mask-europe")
+    start = datetime(2020, 1, 1)
+    for day, item in enumerate(sorted(items, key=lambda i: i.id)):
+        item.datetime = start + timedelta(days=day)
+    return items
+
+
+@pytest.mark.parametrize("chunks", [{"time": 2, "x": 2048, "y": 2048}, {"time": 1, "x": 96, "y": 96}])
+def test_partial_single_sources_read_straight_into_the_chunk(lake_dir, chunks, monkeypatch):
+    items = tiles_one_per_day(lake_dir)
+    direct_reads = []
+    read_into_chunk = reads._fill_nd_slice
+
+    def counting(srcs, dst_gbox, cfg, dst, ydim=0, selection=None):
+        if cfg.fuser_fqn == reads.COPY_FUSER and len(srcs) == 1:
+            direct_reads.append(dst.shape)
+        return read_into_chunk(srcs, dst_gbox, cfg, dst, ydim=ydim, selection=selection)
+
+    monkeypatch.setattr(odc_builder, "_fill_nd_slice", counting)
+    ours = stac_load.load(as_records(items), ["land"], chunks=chunks, driver=reads.HrefNamingDriver())
+    reference = odc.stac.load(items, ["land"], groupby="time", chunks=chunks)
+    assert ours.odc.geobox == reference.odc.geobox
+    with dask.config.set(scheduler="sync"):
+        np.testing.assert_array_equal(ours["land"].values, reference["land"].values)
+    assert direct_reads, "no slice took the single-source path"
+    filled = ours["land"].values
+    # Each day holds one tile: the rest of the cube is nodata, written by the single-source path itself.
+    nodata = reference["land"].attrs.get("nodata", 0)
+    for day in range(filled.shape[0]):
+        assert 0 < np.count_nonzero(filled[day] != nodata) < filled[day].size
+
+
+def test_reprojection_geometry_is_reused_across_reads(lake_dir):
+    items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
+    reads._reproject_infos.clear()
+    cube = stac_load.load(as_records(items), ["sst"], chunks={"time": 4}, driver=reads.HrefNamingDriver())
+    with dask.config.set(scheduler="threads"):
+        cube["sst"].isel(time=slice(0, 12)).values  # noqa: B018
+    # Twelve files on one grid and one tile: the geometry is computed once.
+    assert len(reads._reproject_infos) == 1
+
+
+def test_odc_stac_used_directly_keeps_its_own_reads(lake_dir):
+    items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
+    reads._reproject_infos.clear()
+    cube = odc.stac.load(items, ["sst"], groupby="time", chunks={"time": 4})
+    assert cube["sst"].isel(time=slice(0, 4)).compute().notnull().any()
+    assert not reads._reproject_infos
+
+
+def test_gdal_data_paths_are_pinned_to_rasterio_s_own(monkeypatch):
+    for name in ("GDAL_DATA", "PROJ_DATA", "PROJ_LIB"):
+        monkeypatch.delenv(name, raising=False)
+    reads.pin_gdal_data_paths()
+    assert os.environ.get("GDAL_DATA") == GDALDataFinder().search_wheel()
+    assert os.environ.get("PROJ_DATA") == PROJDataFinder().search_wheel()
+
+
+def test_gdal_data_paths_set_by_the_user_win(monkeypatch, tmp_path):
+    monkeypatch.setenv("GDAL_DATA", str(tmp_path))
+    monkeypatch.setenv("PROJ_LIB", str(tmp_path))
+    monkeypatch.delenv("PROJ_DATA", raising=False)
+    reads.pin_gdal_data_paths()
+    assert os.environ["GDAL_DATA"] == str(tmp_path)
+    assert "PROJ_DATA" not in os.environ
