@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import re
 import subprocess
 import tomllib
@@ -11,6 +13,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
+
+from gaia_lab.platform.hub_config import UNUSED_SERVER_EXTENSIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "images" / "base" / "requirements.lock"
@@ -106,6 +110,18 @@ def test_dockerfiles_run_as_non_root_and_smoke_test_at_build() -> None:
     assert workshop.rstrip().splitlines()[-1].startswith("COPY")
     assert "USER 1000:100" in workshop
     assert "gaia-lab data build" in workshop
+
+
+def test_the_image_disables_the_server_extensions_the_platform_disables() -> None:
+    config = json.loads((ROOT / "images" / "base" / "jupyter_server_config.json").read_text())
+    disabled = {name for name, on in config["ServerApp"]["jpserver_extensions"].items() if on is False}
+    assert disabled == set(UNUSED_SERVER_EXTENSIONS)
+    for name in disabled:  # real extension modules, present in the lock: not a typo that disables nothing
+        assert importlib.util.find_spec(name) is not None, name
+    base = (ROOT / "images" / "base" / "Dockerfile").read_text()
+    assert re.search(
+        r"^COPY images/base/jupyter_server_config.json \$VENV/etc/jupyter/jupyter_server_config.d/", base, re.MULTILINE
+    )
 
 
 def test_lock_changed_reports_a_change(tmp_path: Path) -> None:

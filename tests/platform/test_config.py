@@ -169,6 +169,7 @@ def test_generated_hub_config(tmp_path):
     assert c.Spawner.default_url == "/lab"
     assert c.Spawner.cmd == ["/venv/bin/jupyterhub-singleuser"]
     assert ("--allow-root" in c.Spawner.args) == (os.geteuid() == 0)
+    assert c.JupyterHub.spawner_class.__name__ == "ReadyWaitingSpawner"
     assert c.SimpleLocalProcessSpawner.home_dir_template == str(layout.homes_dir / "{username}")
     env_ = c.Spawner.environment
     assert env_["DASK_GATEWAY__ADDRESS"] == "http://127.0.0.1:18000/services/dask-gateway"

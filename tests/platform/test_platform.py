@@ -99,6 +99,16 @@ def test_session_environment(platform, make_user):
         assert value not in json.dumps(env)
 
 
+def test_sessions_load_the_dask_dashboard_but_not_the_unused_server_extensions(platform, make_user):
+    alice = make_user("alice")
+    alice.start_server()
+    # dask-labextension answers (the dashboard and the "New cluster" button rely on it) ...
+    assert alice.api("GET", "user/alice/dask/clusters").status_code == 200
+    # ... jupyter_lsp and panel's preview server are not loaded (UNUSED_SERVER_EXTENSIONS).
+    assert alice.api("GET", "user/alice/lsp/status").status_code == 404
+    assert alice.api("GET", "user/alice/panel-preview/render/missing.ipynb").status_code == 404
+
+
 def test_no_token_and_bad_token_are_refused_everywhere(platform, make_user):
     base = platform.info.hub_url
     bob = make_user("bob")
