@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from gaia_lab.catalog.providers.base import Provider
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Entry:
     """A dataset found in a catalogue; ``to_xarray()`` opens it as a lazy datacube."""
 

@@ -10,6 +10,7 @@ import yaml
 from fault_servers import Fault
 
 import gaia_lab as gl
+from gaia_lab.catalog.providers.stac import EncodedItem
 from gaia_lab.errors import ProviderAuthError, ProviderError, ProviderTimeout
 
 pytestmark = pytest.mark.slow
@@ -62,6 +63,15 @@ def test_item_search_pages_through_the_server(api_catalog):
     results = api_catalog.search(items=True, collections=["ostia-sst-monthly"], providers=["pgstac"], limit=100)
     assert len(results) == 54  # the server pages (10 per page by default) and every page is followed
     assert {e.kind for e in results} == {"item"}
+    # Items stay encoded until opened, and decode to what the server sent.
+    march = next(e for e in results if e.local_id == "ostia-sst-monthly/ostia-sst-2008-03")
+    assert isinstance(march.source, EncodedItem)
+    document = march.source.document()
+    assert document["id"] == "ostia-sst-2008-03"
+    assert document["properties"]["title"] == march.title
+    cube = march.to_xarray()
+    assert cube.sizes["time"] == 1
+    assert str(cube.time.values[0]).startswith("2008-03")
 
 
 def test_cql2_filter_runs_on_the_server_or_falls_back(api_catalog, lake_catalog):

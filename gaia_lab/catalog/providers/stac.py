@@ -8,6 +8,7 @@ from functools import cached_property
 from threading import Lock
 from typing import Any
 
+import orjson
 import pystac
 import xarray as xr
 
@@ -122,6 +123,23 @@ def _item_interval(start: object, end: object) -> Interval | None:
     return fast
 
 
+class EncodedItem(bytes):
+    """An item found by an API search, kept as its JSON until its entry is opened.
+
+    A federated search holds thousands of items. As dicts, each is a tree of some fifty small containers: several
+    times the JSON's size in memory, and objects the cyclic garbage collector walks again after the search (a
+    fifth of the time of a 10,000-item search). Encoding one with orjson takes microseconds."""
+
+    @classmethod
+    def encode(cls, document: Mapping[str, Any]) -> EncodedItem:
+        return cls(orjson.dumps(document))
+
+    def document(self) -> dict[str, Any]:
+        decoded = orjson.loads(memoryview(self))  # orjson takes exact bytes types, not subclasses
+        assert isinstance(decoded, dict)
+        return decoded
+
+
 def item_entry_from_dict(provider: Provider, item: Mapping[str, Any]) -> Entry:
     """An item entry straight from API JSON: building pystac objects waits until the entry is opened,
     which keeps federated item searches of thousands of items cheap."""
@@ -146,13 +164,15 @@ def item_entry_from_dict(provider: Provider, item: Mapping[str, Any]) -> Entry:
         kind="item",
         assets=assets,
         formats=_media_formats([a.get("type") for a in (item.get("assets") or {}).values()], list(assets.values())),
-        source=dict(item),
+        source=EncodedItem.encode(item),
         _provider=provider,
     )
 
 
 def as_stac(source: Any) -> Any:
     """The pystac object behind an entry's source (item entries from APIs keep their JSON until opened)."""
+    if isinstance(source, EncodedItem):
+        return pystac.Item.from_dict(source.document(), preserve_dict=False)
     return pystac.Item.from_dict(dict(source)) if isinstance(source, Mapping) else source
 
 
