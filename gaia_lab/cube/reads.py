@@ -44,7 +44,9 @@ from gaia_lab.errors import AssetError
 def pin_gdal_data_paths() -> None:
     """Set ``GDAL_DATA`` and ``PROJ_DATA`` to the folders shipped in rasterio's wheel, unless already set.
 
-    Only wheel installs are touched: a GDAL built with its data paths compiled in needs no variable."""
+    Only wheel installs are touched: a GDAL built with its data paths compiled in needs no variable. rasterio
+    itself once set ``GDAL_DATA`` in ``os.environ`` the same way; child processes inherit the variables, and they
+    name the data of the GDAL/PROJ versions in rasterio's wheel (pyproj's wheel keeps using its own copy)."""
     gdal_data = GDALDataFinder().search_wheel()
     if gdal_data and "GDAL_DATA" not in os.environ:
         os.environ["GDAL_DATA"] = gdal_data
