@@ -126,9 +126,9 @@ def _item_interval(start: object, end: object) -> Interval | None:
 class EncodedItem(bytes):
     """An item found by an API search, kept as its JSON until its entry is opened.
 
-    A federated search holds thousands of items. As dicts, each is a tree of some fifty small containers: several
-    times the JSON's size in memory, and objects the cyclic garbage collector walks again after the search (a
-    fifth of the time of a 10,000-item search). Encoding one with orjson takes microseconds."""
+    A federated search holds thousands of items. As dicts, each is a tree of small containers: a 10,000-item result
+    held 52 MiB and 190,000 more objects for the cyclic garbage collector to walk, against 25 MiB encoded.
+    Encoding one with orjson takes microseconds."""
 
     @classmethod
     def encode(cls, document: Mapping[str, Any]) -> EncodedItem:
