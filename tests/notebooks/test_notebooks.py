@@ -32,6 +32,28 @@ EXPECTED_OUTPUT = {
 }
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
+
+def rendered_offline(plots: list[Path]) -> dict[Path, int]:
+    """Bokeh views each saved HTML plot renders in Debian's Chromium, every request but file:// refused."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.platform.test_ui_browser import CHROMIUM, CHROMIUM_ARGS
+
+    views: dict[Path, int] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            for plot in plots:
+                page = browser.new_page()
+                page.route("**/*", lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort())
+                page.goto(plot.resolve().as_uri())
+                page.wait_for_function("() => window.Bokeh && Object.keys(Bokeh.index).length > 0", timeout=30_000)
+                views[plot] = page.evaluate("() => Object.keys(Bokeh.index).length")
+                page.close()
+        finally:
+            browser.close()
+    return views
+
 CHECK_WORKSHOP = r"""
 import hashlib, json, os, stat
 from pathlib import Path
@@ -205,6 +227,8 @@ def test_notebook_runs_on_the_platform(path, platform, participant, artifacts, n
         pytest.fail(f"{path.name} failed on the platform:\n{ANSI.sub('', result['error'])}", pytrace=False)
     assert result["seconds"] <= BUDGET, f"{path.name} took {result['seconds']:.0f} s, over its {BUDGET:.0f} s budget"
     assert plots, f"{path.name} saved no HTML plot into $GAIA_LAB_NOTEBOOK_OUTPUT"
+    for plot, views in rendered_offline(plots).items():  # BokehJS inline: the saved plots need no internet
+        assert views > 0, f"{plot.name}: Bokeh rendered nothing in Chromium with the network blocked"
     for expected in EXPECTED_OUTPUT.get(path.name, []):
         assert expected in printed, f"{path.name} did not print {expected!r}"
     assert os.path.getsize(artifacts / path.name) > 0
