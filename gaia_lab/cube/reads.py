@@ -7,7 +7,7 @@ GIL released) at under half of each read; the rest held the GIL:
 - every ``rasterio.open`` and every nested ``rasterio.Env`` restarts a GDAL environment, and rasterio then searches
   its wheel for the GDAL and PROJ data folders (``os.path.exists`` calls) unless ``GDAL_DATA`` / ``PROJ_DATA`` are
   set: half of the cost of opening a small file. ``pin_gdal_data_paths`` sets them to the folders rasterio itself
-  finds, once per process, which rasterio's documentation recommends anyway;
+  finds, once per process;
 - odc-loader recomputes the reprojection of every source onto its destination tile at every read
   (``compute_reproject_roi``, 0.2 ms of pure Python), though a collection's items share a few grids and a cube's
   tiles repeat: our reads memoize it per (source grid, destination tile, tolerance);
