@@ -16,10 +16,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.gaia-lab-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ images/base/constraints.txt -nt "$stamp" ]; then
   log "installing gaia-lab[dev] into .venv"
   pip_quiet .venv/bin/pip install --quiet --upgrade pip wheel
-  pip_quiet .venv/bin/pip install --quiet -e ".[dev]"
+  # The image's constraints (its JupyterHub): the platform tests run the hub the images are made for.
+  pip_quiet .venv/bin/pip install --quiet -e ".[dev]" --constraint images/base/constraints.txt
   touch "$stamp"
 fi
 

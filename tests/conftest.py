@@ -22,7 +22,7 @@ from gaia_lab.datalake import build_lake
 sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
 
 from hubclient import HubUser
-from platform_support import platform_config
+from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
 
 if TYPE_CHECKING:
     from gaia_lab.platform import Platform
@@ -55,15 +55,33 @@ def lake_copy(lake_dir: Path, tmp_path: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_test_accounts() -> Iterator[None]:
+    """Run as root, platforms make system accounts (prefix of this session's own): all go at the end, failed or not."""
+    yield
+    if IS_ROOT:
+        remove_test_accounts()
+
+
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory, lake_dir: Path) -> Iterator[Platform]:
-    """The platform, started once per session on random loopback ports in a temporary data dir."""
+    """The platform, started once per session on random loopback ports in a temporary data dir.
+
+    Run as root (CI), every user runs as a system account of its own, and the lake is a copy in the shared directory,
+    world-readable and read-only as in a real installation; otherwise all sessions share this account.
+    """
     from gaia_lab.platform import Platform
     from gaia_lab.platform.processes import marked_pids
 
     data_dir = tmp_path_factory.mktemp("platform")
+    lake = lake_dir
+    if IS_ROOT:
+        shared = shared_dir_for(data_dir)
+        shared.mkdir(parents=True)
+        lake = shared / "lake"
+        shutil.copytree(lake_dir, lake, ignore=shutil.ignore_patterns("*.partial"))
     lines: list[str] = []
-    running = Platform(platform_config(data_dir, lake_dir, workshop_dir=str(WORKSHOP_DIR)), out=lines.append)
+    running = Platform(platform_config(data_dir, lake, workshop_dir=str(WORKSHOP_DIR)), out=lines.append)
     running.start()
     print("\n".join(lines))
     try:
@@ -71,6 +89,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory, lake_dir: Path) -> Iterat
     finally:
         running.stop(quiet=True)
         left = marked_pids(str(running.layout.data_dir))
+        if running.accounts is not None:
+            from gaia_lab.platform.accounts import processes_of
+
+            left += processes_of(running.accounts.uids())
         assert not left, f"processes left behind: {left}"
 
 

@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from gaia_lab.errors import PlatformError
+from gaia_lab.platform.accounts import Accounts, stop_processes_of
 from gaia_lab.platform.config import PlatformConfig, default_data_dir
 from gaia_lab.platform.layout import Layout
 from gaia_lab.platform.processes import http_ok, log_tail, pid_alive, sweep
 from gaia_lab.platform.secrets import write_private
-from gaia_lab.platform.supervisor import Platform, PlatformInfo, read_state
+from gaia_lab.platform.supervisor import Platform, PlatformInfo, read_state, read_state_file
 
 RUN_CONFIG = "run-config.json"  # the config a background supervisor starts from (0600: may hold passwords)
 
@@ -110,6 +111,7 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
 def down(data_dir: str | os.PathLike[str] | None = None, timeout: float = 90.0) -> bool:
     """Stop a background platform (and anything a crashed run left behind). True if something was running."""
     directory = Path(data_dir).expanduser().resolve() if data_dir else default_data_dir().resolve()
+    last = read_state_file(directory)  # names the accounts even when its supervisor crashed
     state = read_state(directory)
     was_running = state is not None
     if state is not None:
@@ -125,6 +127,9 @@ def down(data_dir: str | os.PathLike[str] | None = None, timeout: float = 90.0) 
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when `up --background` ran in this very process
     leftovers = sweep(str(directory))
+    if last is not None and last.get("user_accounts") == "system":
+        accounts = Accounts(str(last["account_prefix"]), str(last["homes_dir"]))
+        leftovers += stop_processes_of(accounts.uids())
     state_file = Layout(directory, directory / "lake").state_file
     if state_file.exists() and read_state(directory) is None:
         state_file.unlink()

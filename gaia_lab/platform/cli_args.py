@@ -1,4 +1,4 @@
-"""argparse set-up of `gaia-lab up|status|down`: ``add_platform_commands(subparsers)`` registers all three."""
+"""argparse set-up of `gaia-lab up|status|down|users`: ``add_platform_commands(subparsers)`` registers them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from gaia_lab.errors import GaiaLabError
 
 
 def add_platform_commands(subparsers: Any) -> None:
-    """Register up/status/down on an ``argparse`` subparsers object; each sets ``handler(args) -> int`` (alias func)."""
+    """Register up/status/down/users on an ``argparse`` subparsers object; each sets ``handler(args) -> int`` (alias
+    func)."""
     up = subparsers.add_parser(
         "up",
         help="start JupyterHub, Dask Gateway and the data lake on this machine",
@@ -46,6 +47,24 @@ def add_platform_commands(subparsers: Any) -> None:
     down = subparsers.add_parser("down", help="stop a platform started with `gaia-lab up --background`")
     down.add_argument("--data-dir")
     down.set_defaults(handler=_down, func=_down)
+
+    users = subparsers.add_parser(
+        "users",
+        help="list or remove the system accounts made for hub users (platform started as root)",
+        description="The system accounts `gaia-lab up` made for hub users, found by their prefix and their mark.",
+    )
+    users_commands = users.add_subparsers(dest="users_command", required=True)
+    listing = users_commands.add_parser("list", help="the accounts, their hub user, home and running processes")
+    remove = users_commands.add_parser("remove", help="delete accounts with their homes (root only)")
+    remove.add_argument("names", nargs="*", metavar="NAME", help="hub user or account name")
+    remove.add_argument("--all", action="store_true", help="every account of the platform")
+    remove.add_argument("--force", action="store_true", help="stop the accounts' running processes first")
+    for command in (listing, remove):
+        command.add_argument("--config", "-f", help="platform config file (its account_prefix and shared_dir)")
+        command.add_argument("--prefix", help="account prefix (default: the config's, else gaia-)")
+    listing.add_argument("--json", action="store_true", help="machine-readable output")
+    listing.set_defaults(handler=_users_list, func=_users_list)
+    remove.set_defaults(handler=_users_remove, func=_users_remove)
 
 
 def _up(args: argparse.Namespace) -> int:
@@ -104,4 +123,73 @@ def _down(args: argparse.Namespace) -> int:
         print(f"gaia-lab down: error: {exc}", file=sys.stderr)
         return 1
     print("GAIA Lab stopped." if stopped else "GAIA Lab was not running.")
+    return 0
+
+
+def _accounts(args: argparse.Namespace) -> Any:
+    from gaia_lab.platform import load_config
+    from gaia_lab.platform.accounts import Accounts
+
+    config = load_config(args.config, account_prefix=args.prefix)
+    return Accounts(config.account_prefix, config.resolved_shared_dir() / "homes")
+
+
+def _users_list(args: argparse.Namespace) -> int:
+    from gaia_lab.platform.accounts import processes_of
+
+    try:
+        accounts = _accounts(args)
+    except GaiaLabError as exc:
+        print(f"gaia-lab users: error: {exc}", file=sys.stderr)
+        return 1
+    rows = [
+        {
+            "account": account.name,
+            "hub_user": account.hub_name,
+            "uid": account.uid,
+            "home": str(account.home),
+            "processes": len(processes_of({account.uid})),
+        }
+        for account in accounts.all()
+    ]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print(f"No accounts with prefix {accounts.prefix!r}.")
+        return 0
+    print(f"{'account':<32} {'hub user':<24} {'uid':>6} {'processes':>9}  home")
+    for row in rows:
+        print(f"{row['account']:<32} {row['hub_user']:<24} {row['uid']:>6} {row['processes']:>9}  {row['home']}")
+    return 0
+
+
+def _users_remove(args: argparse.Namespace) -> int:
+    import os
+
+    if bool(args.names) == bool(args.all):
+        print("gaia-lab users remove: name accounts or pass --all (not both)", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("gaia-lab users remove: error: only root can delete accounts", file=sys.stderr)
+        return 1
+    try:
+        accounts = _accounts(args)
+        if args.all:
+            chosen = accounts.all()
+        else:
+            chosen = []
+            for name in args.names:
+                account = accounts.find(name)
+                if account is None:
+                    print(f"gaia-lab users remove: error: no account of this platform for {name!r}", file=sys.stderr)
+                    return 1
+                chosen.append(account)
+        for account in chosen:
+            stopped = accounts.remove(account, force=args.force)
+            extra = f" (stopped {len(stopped)} process(es))" if stopped else ""
+            print(f"removed {account.name} and {account.home}{extra}")
+    except GaiaLabError as exc:
+        print(f"gaia-lab users remove: error: {exc}", file=sys.stderr)
+        return 1
     return 0

@@ -18,6 +18,7 @@ from traitlets.config import Config, Configurable
 from traitlets.config.loader import ConfigFileNotFound, PyFileConfigLoader
 
 from gaia_lab.errors import ConfigError
+from gaia_lab.platform import spec
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -35,6 +36,16 @@ def parse_memory(value: str | float | int) -> int:
     letter = unit[:1]
     factor = (1024 ** "bkmgt".index(letter)) if binary else _UNITS[letter]
     return int(float(number) * factor)
+
+
+_LIMITS = spec.DEFAULT_CLUSTER_LIMITS
+ACCOUNT_MODES = ("auto", "system", "shared")
+ACCOUNT_PREFIX = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+DEFAULT_SHARED_DIR = Path("/srv/gaia-lab")
+
+
+def _gib(value: float) -> str:
+    return f"{value:g} GiB"
 
 
 def default_data_dir() -> Path:
@@ -59,12 +70,15 @@ class PlatformConfig(Configurable):
 
     data_dir = Unicode(
         "",
-        help="Directory holding all state: hub and gateway databases, secrets, homes, lake, logs. "
+        help="Directory holding all state: hub and gateway databases, secrets, logs (and homes and lake without "
+        "system accounts); only the platform's account may enter it. "
         "Default: $GAIA_LAB_DATA_DIR, else ~/.local/share/gaia-lab/platform.",
     ).tag(config=True)
-    lake_dir = Unicode("", help="Demo data lake served over HTTP. Default: <data_dir>/lake (built if missing).").tag(
-        config=True
-    )
+    lake_dir = Unicode(
+        "",
+        help="Demo data lake served over HTTP. Default: <data_dir>/lake, with system accounts <shared_dir>/lake "
+        "(built if missing).",
+    ).tag(config=True)
     ip = Unicode("127.0.0.1", help="Address every component listens on. Non-loopback needs explicit passwords.").tag(
         config=True
     )
@@ -104,9 +118,26 @@ class PlatformConfig(Configurable):
         [],
         help="configurable-http-proxy command. Empty: found on PATH, in <data_dir>/node/bin or ./node_modules/.bin.",
     ).tag(config=True)
-    python = Unicode("", help="Python running sessions, schedulers and workers. Default: this interpreter.").tag(
-        config=True
-    )
+    python = Unicode(
+        "",
+        help="Python running sessions, schedulers and workers (a virtualenv's bin/python with gaia-lab[platform]). "
+        "With system accounts every account must be able to run it. Default: this interpreter.",
+    ).tag(config=True)
+
+    user_accounts = Unicode(
+        "auto",
+        help="'system': every hub user runs as a system account of its own (needs root); 'shared': every session "
+        "runs as the account that started the platform; 'auto': 'system' when started as root, else 'shared'.",
+    ).tag(config=True)
+    account_prefix = Unicode(
+        "gaia-",
+        help="Prefix of the system accounts made for hub users: hub user 'ana' runs as '<prefix>ana'.",
+    ).tag(config=True)
+    shared_dir = Unicode(
+        "",
+        help="With system accounts: the directory every account traverses (not lists): homes/, the session "
+        "catalogue, Dask cluster working directories and the demo lake. Default: /srv/gaia-lab.",
+    ).tag(config=True)
 
     workshop_dir = Unicode(
         "", help="Folder of notebooks/data copied into each user's home as ~/workshop at their first spawn."
@@ -119,20 +150,33 @@ class PlatformConfig(Configurable):
     cull_every = Integer(300, help="Seconds between idle-culler passes.").tag(config=True)
     active_server_limit = Integer(0, help="Most user servers running at once (0: no limit).").tag(config=True)
 
-    worker_cores = Integer(1, help="Default cores per Dask worker.").tag(config=True)
-    worker_cores_max = Integer(2, help="Most cores a user may ask per worker.").tag(config=True)
-    worker_memory = Unicode("2 GiB", help="Default memory per Dask worker.").tag(config=True)
-    worker_memory_max = Unicode("8 GiB", help="Most memory a user may ask per worker.").tag(config=True)
-    max_workers = Integer(8, help="Most workers in one cluster (users may ask less with the max_workers option).").tag(
+    worker_cores = Integer(_LIMITS["worker_cores"]["default"], help="Default cores per Dask worker.").tag(config=True)
+    worker_cores_max = Integer(_LIMITS["worker_cores"]["max"], help="Most cores a user may ask per worker.").tag(
         config=True
     )
+    worker_memory = Unicode(_gib(_LIMITS["worker_memory_gib"]["default"]), help="Default memory per Dask worker.").tag(
+        config=True
+    )
+    worker_memory_max = Unicode(
+        _gib(_LIMITS["worker_memory_gib"]["max"]), help="Most memory a user may ask per worker."
+    ).tag(config=True)
+    max_workers = Integer(
+        _LIMITS["max_workers"]["max"],
+        help="Most workers in one cluster (users may ask less with the max_workers option).",
+    ).tag(config=True)
     max_clusters_per_user = Integer(2, help="Most running clusters per user (0: no limit).").tag(config=True)
-    cluster_max_cores = Float(8.0, help="Most cores all workers of one cluster may use together.").tag(config=True)
-    cluster_max_memory = Unicode("16 GiB", help="Most memory all workers of one cluster may use together.").tag(
-        config=True
-    )
+    cluster_max_cores = Float(
+        float(_LIMITS["cluster_max_cores"]), help="Most cores all workers of one cluster may use together."
+    ).tag(config=True)
+    cluster_max_memory = Unicode(
+        _gib(_LIMITS["cluster_max_memory_gib"]), help="Most memory all workers of one cluster may use together."
+    ).tag(config=True)
     cluster_idle_timeout = Float(
-        1800.0, help="Seconds after which a cluster with no client activity is shut down (0: never)."
+        float(_LIMITS["idle_timeout_seconds"]),
+        help="Seconds after which a cluster with no client activity is shut down (0: never).",
+    ).tag(config=True)
+    cluster_max_environment = Integer(
+        _LIMITS["max_environment_variables"], help="Most environment variables a user may set for a cluster."
     ).tag(config=True)
     stop_clusters_on_shutdown = Bool(True, help="Stop every Dask cluster when the platform stops.").tag(config=True)
 
@@ -141,6 +185,20 @@ class PlatformConfig(Configurable):
         value = int(proposal["value"])
         if not 0 <= value <= 65535:
             raise TraitError(f"{proposal['trait'].name}={value}: a port is between 0 and 65535")
+        return value
+
+    @validate("user_accounts")
+    def _valid_accounts(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if value not in ACCOUNT_MODES:
+            raise TraitError(f"user_accounts={value!r}: one of {', '.join(ACCOUNT_MODES)}")
+        return value
+
+    @validate("account_prefix")
+    def _valid_prefix(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not ACCOUNT_PREFIX.match(value):
+            raise TraitError(f"account_prefix={value!r}: 1 to 16 characters, a lowercase letter first, then [a-z0-9-]")
         return value
 
     @validate("ip")
@@ -193,6 +251,12 @@ class PlatformConfig(Configurable):
                 f"worker_memory={self.worker_memory!r} exceeds worker_memory_max={self.worker_memory_max!r}",
                 source="PlatformConfig",
             )
+        if self.user_accounts == "system" and os.geteuid() != 0:
+            raise ConfigError(
+                "user_accounts='system' needs root (it creates a system account per hub user); start as root or "
+                "use 'shared'",
+                source="PlatformConfig",
+            )
         ports = {
             name: getattr(self, name)
             for name in (
@@ -222,11 +286,44 @@ class PlatformConfig(Configurable):
                 source="PlatformConfig",
             )
 
+        try:
+            spec.check_limits(self.cluster_limits())
+        except ValueError as exc:
+            raise ConfigError(str(exc), source="PlatformConfig") from None
+
+    def cluster_limits(self) -> dict[str, Any]:
+        """The spec's cluster limits (gaia_lab.platform.spec) these settings give."""
+        return {
+            "worker_cores": {"default": self.worker_cores, "max": self.worker_cores_max},
+            "worker_memory_gib": {
+                "default": parse_memory(self.worker_memory) / spec.GIB,
+                "max": parse_memory(self.worker_memory_max) / spec.GIB,
+            },
+            "max_workers": {"default": self.max_workers, "max": self.max_workers},
+            "cluster_max_cores": self.cluster_max_cores,
+            "cluster_max_memory_gib": parse_memory(self.cluster_max_memory) / spec.GIB,
+            "idle_timeout_seconds": self.cluster_idle_timeout,
+            "max_environment_variables": self.cluster_max_environment,
+        }
+
+    def accounts_mode(self) -> str:
+        """'system' or 'shared', resolving 'auto' by who runs this process."""
+        if self.user_accounts == "auto":
+            return "system" if os.geteuid() == 0 else "shared"
+        return self.user_accounts
+
+    def resolved_shared_dir(self) -> Path:
+        return Path(self.shared_dir).expanduser().resolve() if self.shared_dir else DEFAULT_SHARED_DIR
+
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir).expanduser().resolve() if self.data_dir else default_data_dir().resolve()
 
     def resolved_lake_dir(self) -> Path:
-        return Path(self.lake_dir).expanduser().resolve() if self.lake_dir else self.resolved_data_dir() / "lake"
+        if self.lake_dir:
+            return Path(self.lake_dir).expanduser().resolve()
+        # With system accounts the lake sits where every account may read it (the data dir is the hub's only).
+        base = self.resolved_shared_dir() if self.accounts_mode() == "system" else self.resolved_data_dir()
+        return base / "lake"
 
 
 def load_config(path: str | os.PathLike[str] | None = None, **overrides: Any) -> PlatformConfig:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import inspect
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
+import gaia_lab
+from gaia_lab.platform import spec
 from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
-from gaia_lab.platform.spawner import READY_POLL_INTERVAL, ReadyWaitingSpawner
 
-GATEWAY_SERVICE = "dask-gateway"
+GATEWAY_SERVICE = spec.GATEWAY_SERVICE
 PLATFORM_SERVICE = "gaia-lab-platform"
 CULLER_SERVICE = "idle-culler"
 
@@ -23,58 +22,73 @@ ENV_USER_PASSWORD = "GAIA_LAB_USER_PASSWORD"
 ENV_ADMIN_PASSWORD = "GAIA_LAB_ADMIN_PASSWORD"
 ENV_GATEWAY_TOKEN = "GAIA_LAB_GATEWAY_HUB_TOKEN"
 ENV_PLATFORM_TOKEN = "GAIA_LAB_PLATFORM_TOKEN"
+SECRET_ENV = (ENV_PROXY_TOKEN, ENV_USER_PASSWORD, ENV_ADMIN_PASSWORD, ENV_GATEWAY_TOKEN, ENV_PLATFORM_TOKEN)
 
 SHARED_PASSWORD_NAMES = ("shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator")
 
-
-def copy_workshop(source: str, home: str) -> bool:
-    """Copy the folder ``source`` to ``<home>/workshop`` read-only (files 0444, folders 0555); False if it exists.
-
-    The course material stays as the trainer wrote it: participants run the notebooks and save their own copies
-    elsewhere. A later spawn leaves an existing ``~/workshop`` alone. The copy is made next to the target and
-    renamed into place, so an interrupted spawn never leaves half a workshop (its leftover is removed first).
-    The generated jupyterhub_config.py holds this function's source, so the hub needs no gaia_lab import.
-    """
-    target = os.path.join(home, "workshop")
-    if os.path.lexists(target):
-        return False
-    partial = target + ".partial"
-    if os.path.lexists(partial):
-        os.chmod(partial, 0o755)
-        for root, dirs, _files in os.walk(partial):
-            for name in dirs:
-                os.chmod(os.path.join(root, name), 0o755)
-        shutil.rmtree(partial)
-    shutil.copytree(source, partial, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
-    for root, _dirs, files in os.walk(partial, topdown=False):
-        for name in files:
-            os.chmod(os.path.join(root, name), 0o444)
-        if root != partial:
-            os.chmod(root, 0o555)
-    os.rename(partial, target)
-    os.chmod(target, 0o555)
-    return True
+# Server extensions installed as dependencies but of no use in a session, each costing its import at every spawn
+# (measured: 1.2-1.5 s of a 4.6 s server start): panel's serves `panel serve`-style previews (notebooks render
+# panel/hvplot output through the kernel and the lab extension, not through it), jupyter_lsp needs language servers
+# that are not installed. images/base/jupyter_server_config.json disables the same ones in the notebook image.
+UNUSED_SERVER_EXTENSIONS = ("jupyter_lsp", "panel.io.jupyter_server_extension")
 
 
-def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, python: str) -> dict[str, str]:
-    """What every user session (server and kernels) gets, so gl.open_catalog() and gl.cluster() work unchanged."""
-    bin_dir = str(Path(python).parent)
-    return {
-        "GAIA_LAB_CATALOG": str(layout.catalog_file),
-        "GAIA_LAB_LAKE_URL": f"http://{config.ip}:{ports.lake_port}/",
-        "DASK_GATEWAY__ADDRESS": f"http://{config.ip}:{ports.port}/services/{GATEWAY_SERVICE}",
-        "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{config.ip}:{ports.gateway_tcp_port}",
-        "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
-        # dask-labextension's "New cluster" button then asks the gateway too.
-        "DASK_LABEXTENSION__FACTORY__MODULE": "dask_gateway",
-        "DASK_LABEXTENSION__FACTORY__CLASS": "GatewayCluster",
-        MARKER: str(layout.data_dir),
-        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")]),
-    }
+def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, session_python: str) -> dict[str, str]:
+    """What every user session (server and kernels) gets: the spec's environment for this machine's addresses, the
+    lake's URL, the platform marker (so `down` finds every session process) and the session Python on PATH."""
+    ip = config.ip
+    environment = spec.session_environment(
+        catalog=str(layout.catalog_file),
+        gateway_address=f"http://{ip}:{ports.port}{spec.GATEWAY_PREFIX}",
+        gateway_proxy_address=f"gateway://{ip}:{ports.gateway_tcp_port}",
+        gateway_public_address=f"{spec.GATEWAY_PREFIX}/",
+    )
+    # System accounts get the system's PATH: the platform account's own (root's) may name what they cannot run.
+    system_path = "/usr/local/bin:/usr/bin:/bin"
+    path = system_path if layout.shared_dir else os.environ.get("PATH", system_path)
+    environment.update(
+        {
+            "GAIA_LAB_LAKE_URL": f"http://{ip}:{ports.lake_port}/",
+            MARKER: str(layout.data_dir),
+            "PATH": os.pathsep.join([str(Path(session_python).parent), path]),
+        }
+    )
+    return environment
 
 
-def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) -> str:
-    bin_dir = Path(python).parent
+def roles() -> list[dict[str, Any]]:
+    """The spec's session roles, and the roles of the platform's own services."""
+    return [
+        *({"name": name, "scopes": list(scopes)} for name, scopes in spec.ROLES.items()),
+        {
+            "name": CULLER_SERVICE,
+            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
+            "services": [CULLER_SERVICE],
+        },
+        {
+            "name": PLATFORM_SERVICE,
+            # Listing users and stopping their servers: no token minting, no user administration.
+            "scopes": ["list:users", "read:users", "read:servers", "delete:servers", "read:hub"],
+            "services": [PLATFORM_SERVICE],
+        },
+    ]
+
+
+def server_args(system_accounts: bool) -> list[str]:
+    # JupyterLab's update check and news feed call out to the internet; a platform may well have none.
+    args = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
+    disabled = {name: False for name in UNUSED_SERVER_EXTENSIONS}
+    args.append(f"--ServerApp.jpserver_extensions={disabled!r}")
+    if not system_accounts and os.geteuid() == 0:
+        args.append("--allow-root")  # shared mode started as root (a container): the servers are root too
+    return args
+
+
+def render(
+    config: PlatformConfig, layout: Layout, ports: Ports, session_python: str, *, hub_python: str | None = None
+) -> str:
+    system = layout.shared_dir is not None
+    session_bin = Path(session_python).parent
     settings: list[tuple[str, Any]] = [
         ("JupyterHub.bind_url", f"http://{config.ip}:{ports.port}"),
         ("JupyterHub.hub_bind_url", f"http://{config.ip}:{ports.hub_port}"),
@@ -86,17 +100,30 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         ("ConfigurableHTTPProxy.api_url", f"http://{config.ip}:{ports.proxy_api_port}"),
         ("JupyterHub.authenticator_class", config.authenticator_class),
         ("Authenticator.admin_users", set(config.admin_users)),
-        ("SimpleLocalProcessSpawner.home_dir_template", str(layout.homes_dir / "{username}")),
-        ("Spawner.cmd", [str(bin_dir / "jupyterhub-singleuser")]),
-        ("Spawner.args", _server_args()),
+        ("Spawner.cmd", [str(session_bin / "jupyterhub-singleuser")]),
+        ("Spawner.args", server_args(system)),
         ("Spawner.ip", config.ip),
         ("Spawner.default_url", config.default_url),
         ("Spawner.start_timeout", config.spawn_timeout),
         ("Spawner.http_timeout", config.spawn_timeout),
-        ("Spawner.environment", session_environment(config, layout, ports, python)),
+        ("Spawner.environment", session_environment(config, layout, ports, session_python)),
         ("JupyterHub.active_server_limit", config.active_server_limit),
-        ("JupyterHub.load_roles", _roles()),
+        ("JupyterHub.load_roles", roles()),
     ]
+    if system:
+        spawner = "SystemUserSpawner"
+        settings += [
+            ("SystemUserSpawner.account_prefix", config.account_prefix),
+            ("SystemUserSpawner.homes_dir", str(layout.homes_dir)),
+            ("SystemUserSpawner.accounts_lock", str(layout.accounts_lock)),
+            ("SystemUserSpawner.workshop_dir", config.workshop_dir),
+        ]
+    else:
+        spawner = "ReadyWaitingSpawner"
+        settings += [
+            ("ReadyWaitingSpawner.home_dir_template", str(layout.homes_dir / "{username}")),
+            ("ReadyWaitingSpawner.workshop_dir", config.workshop_dir),
+        ]
     if config.allowed_users:
         settings.append(("Authenticator.allowed_users", set(config.allowed_users)))
     else:
@@ -104,23 +131,25 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
     for key, value in sorted(config.authenticator_config.items()):
         settings.append((f"Authenticator.{key}", value))
 
+    package = Path(gaia_lab.__file__).parent
     lines = [
         "# Generated by `gaia-lab up` at every start; edit the platform config instead.",
-        "import asyncio",
         "import os",
-        "",
-        "from jupyterhub.spawner import SimpleLocalProcessSpawner",
-        "from tornado.httpclient import AsyncHTTPClient, HTTPClientError",
+        "import sys",
+        "import types",
         "",
         "c = get_config()  # noqa: F821",
         "",
-        f"READY_POLL_INTERVAL = {READY_POLL_INTERVAL!r}",
+        "# The hub needs only gaia_lab.platform's spawner (standard library and JupyterHub): stand-ins for its parent",
+        "# packages keep gaia_lab/__init__.py, which imports the whole scientific stack (3 s), out of the hub.",
+        f"for _name, _path in (('gaia_lab', {str(package)!r}), ('gaia_lab.platform', {str(package / 'platform')!r})):",
+        "    if _name not in sys.modules:",
+        "        sys.modules[_name] = types.ModuleType(_name)",
+        "        sys.modules[_name].__path__ = [_path]",
         "",
+        f"from gaia_lab.platform.spawner import {spawner}  # noqa: E402",
         "",
-        *inspect.getsource(ReadyWaitingSpawner).splitlines(),
-        "",
-        "",
-        f"c.JupyterHub.spawner_class = {ReadyWaitingSpawner.__name__}",
+        f"c.JupyterHub.spawner_class = {spawner}",
     ]
     lines += [f"c.{key} = {value!r}" for key, value in settings]
     lines.append(f"c.ConfigurableHTTPProxy.auth_token = os.environ[{ENV_PROXY_TOKEN!r}]")
@@ -128,7 +157,7 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         lines.append(f"c.SharedPasswordAuthenticator.user_password = os.environ[{ENV_USER_PASSWORD!r}]")
         lines.append(f"c.SharedPasswordAuthenticator.admin_password = os.environ[{ENV_ADMIN_PASSWORD!r}]")
     culler = [
-        str(python),
+        str(hub_python or session_python),
         "-m",
         "jupyterhub_idle_culler",
         f"--timeout={config.server_idle_timeout}",
@@ -143,67 +172,4 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, python: str) ->
         "]",
         "",
     ]
-    workshop = repr(config.workshop_dir) if config.workshop_dir else "None"
-    lines += [
-        "import json",
-        "import shutil",
-        "",
-        "",
-        *inspect.getsource(copy_workshop).splitlines(),
-        "",
-        "",
-        "def _prepare_home(spawner):",
-        "    home = spawner.home_dir",
-        "    # JupyterLab asks every new user whether to fetch Jupyter's news feed (an internet call); answer no.",
-        "    settings = os.path.join(home, '.jupyter', 'lab', 'user-settings', '@jupyterlab', 'apputils-extension')",
-        "    notification = os.path.join(settings, 'notification.jupyterlab-settings')",
-        "    if not os.path.exists(notification):",
-        "        os.makedirs(settings, exist_ok=True)",
-        "        with open(notification, 'w') as handle:",
-        "            json.dump({'fetchNews': 'false'}, handle)",
-        f"    workshop = {workshop}",
-        "    if workshop:",
-        "        copy_workshop(workshop, home)  # read-only, once",
-        "",
-        "",
-        "c.Spawner.pre_spawn_hook = _prepare_home",
-        "",
-    ]
     return "\n".join(lines)
-
-
-# Server extensions installed as dependencies but of no use in a session, each costing its import at every spawn
-# (measured: 1.2-1.5 s of a 4.6 s server start): panel's serves `panel serve`-style previews (notebooks render
-# panel/hvplot output through the kernel and the lab extension, not through it), jupyter_lsp needs language servers
-# that are not installed. images/base/jupyter_server_config.json disables the same ones in the notebook image.
-UNUSED_SERVER_EXTENSIONS = ("jupyter_lsp", "panel.io.jupyter_server_extension")
-
-
-def _server_args() -> list[str]:
-    # JupyterLab's update check and news feed call out to the internet; a platform may well have none.
-    args = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
-    disabled = {name: False for name in UNUSED_SERVER_EXTENSIONS}
-    args.append(f"--ServerApp.jpserver_extensions={disabled!r}")
-    if os.geteuid() == 0:
-        args.append("--allow-root")  # root (containers, CI) runs the local spawner's servers as itself
-    return args
-
-
-def _roles() -> list[dict[str, Any]]:
-    gateway_access = f"access:services!service={GATEWAY_SERVICE}"
-    return [
-        # The gateway checks this scope on the token it is given; a notebook uses the *server's* token, so both
-        # the user role (browser, API tokens) and the server role need it.
-        {"name": "user", "scopes": ["self", gateway_access]},
-        {"name": "server", "scopes": ["users:activity!user", "access:servers!server", gateway_access]},
-        {
-            "name": CULLER_SERVICE,
-            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
-            "services": [CULLER_SERVICE],
-        },
-        {
-            "name": PLATFORM_SERVICE,
-            "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:hub"],
-            "services": [PLATFORM_SERVICE],
-        },
-    ]

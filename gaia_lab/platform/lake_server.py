@@ -1,5 +1,9 @@
 """Static HTTP server for the data lake, with Range and HEAD, so COG and Zarr are read remotely through fsspec.
 
+It serves files under its root and nothing else: a request path with "..", ".", empty segments or NUL bytes (raw or
+percent-encoded) is refused before the file system is touched, and a link inside the lake is followed only when its
+target is inside the lake too. Read-only: GET and HEAD, nothing else.
+
 Run as ``python -m gaia_lab.platform.lake_server --root DIR --host 127.0.0.1 --port 8005``.
 """
 
@@ -23,12 +27,16 @@ ROOT = web.AppKey("root", Path)
 
 
 def _resolve(root: Path, tail: str) -> Path | None:
-    """The file under root for a URL path, or None (missing, a directory, or escaping the root)."""
-    try:
-        path = (root / tail).resolve()
-    except (OSError, RuntimeError):
+    """The file under root for a URL path, or None: missing, a directory, a path with "..", "." or empty segments,
+    a NUL byte, or a path that leaves the root (through a link as well: the resolved path must stay inside)."""
+    segments = tail.split("/")
+    if tail and any(segment in ("", ".", "..") or "\x00" in segment or "\\" in segment for segment in segments):
         return None
-    if path != root and root not in path.parents:
+    try:
+        path = root.joinpath(*segments).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return None
+    if not path.is_relative_to(root) or path == root:
         return None
     return path if path.is_file() else None
 
@@ -37,7 +45,8 @@ async def _serve(request: web.Request) -> web.StreamResponse:
     root = request.app[ROOT]
     path = _resolve(root, request.match_info["tail"])
     if path is None:
-        raise web.HTTPNotFound(text=f"no such file in the lake: /{request.match_info['tail']}")
+        # Never echo the path: it is the client's, and a 404 says all there is to say.
+        raise web.HTTPNotFound(text="no such file in the lake")
     # FileResponse answers Range (206/416), If-Modified-Since and HEAD from the file itself.
     response = web.FileResponse(path, chunk_size=256 * 1024)
     content_type = _TYPES.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0]
@@ -50,7 +59,7 @@ async def _serve(request: web.Request) -> web.StreamResponse:
 
 
 async def _health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok", "root": str(request.app[ROOT])})
+    return web.json_response({"status": "ok"})
 
 
 def make_app(root: Path) -> web.Application:

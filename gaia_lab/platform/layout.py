@@ -1,9 +1,18 @@
-"""Where each piece of platform state lives inside the data directory, and the ports in use."""
+"""Where each piece of platform state lives, who may enter it, and the ports in use.
+
+The data directory (databases, secrets, logs) belongs to the account running the platform, mode 0700. With system
+accounts, what those accounts need lives in a separate shared directory, mode 0711 (entered, not listed):
+``homes/`` (0711; each home 0700, its account's), ``catalog/`` (the session catalogue, world-readable),
+``clusters/`` (0711; each Dask cluster's working directory 0700, its account's) and, by default, the demo lake.
+Without system accounts all of it stays in the data directory.
+"""
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
+import stat
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -15,6 +24,7 @@ from gaia_lab.platform.config import PlatformConfig
 class Layout:
     data_dir: Path
     lake_dir: Path
+    shared_dir: Path | None = None  # set with system accounts
 
     @property
     def hub_dir(self) -> Path:
@@ -26,7 +36,15 @@ class Layout:
 
     @property
     def homes_dir(self) -> Path:
-        return self.data_dir / "homes"
+        return (self.shared_dir or self.data_dir) / "homes"
+
+    @property
+    def clusters_dir(self) -> Path:
+        return self.shared_dir / "clusters" if self.shared_dir else self.gateway_dir / "clusters"
+
+    @property
+    def accounts_lock(self) -> Path:
+        return self.data_dir / "accounts.lock"
 
     @property
     def logs_dir(self) -> Path:
@@ -34,7 +52,7 @@ class Layout:
 
     @property
     def catalog_file(self) -> Path:
-        return self.data_dir / "catalog" / "federation.yaml"
+        return (self.shared_dir or self.data_dir) / "catalog" / "federation.yaml"
 
     @property
     def state_file(self) -> Path:
@@ -50,15 +68,70 @@ class Layout:
         return self.gateway_dir / "dask_gateway_config.py"
 
     def make(self) -> None:
-        for path in (self.data_dir, self.hub_dir, self.gateway_dir, self.homes_dir, self.logs_dir):
+        for path in (self.data_dir, self.hub_dir, self.gateway_dir, self.logs_dir):
             path.mkdir(parents=True, exist_ok=True)
         self.data_dir.chmod(0o700)  # the hub and gateway databases hold tokens and cluster credentials
-        (self.gateway_dir / "clusters").mkdir(exist_ok=True)
-        self.catalog_file.parent.mkdir(exist_ok=True)
+        if self.shared_dir is None:
+            for path in (self.homes_dir, self.clusters_dir, self.catalog_file.parent):
+                path.mkdir(exist_ok=True)
+            return
+        self.shared_dir.mkdir(parents=True, exist_ok=True)
+        _owned_directory(self.shared_dir, 0o711)
+        for path, mode in ((self.homes_dir, 0o711), (self.clusters_dir, 0o711), (self.catalog_file.parent, 0o755)):
+            path.mkdir(exist_ok=True)
+            _owned_directory(path, mode)
 
     @classmethod
     def from_config(cls, config: PlatformConfig) -> Layout:
-        return cls(config.resolved_data_dir(), config.resolved_lake_dir())
+        shared = config.resolved_shared_dir() if config.accounts_mode() == "system" else None
+        return cls(config.resolved_data_dir(), config.resolved_lake_dir(), shared)
+
+
+def _owned_directory(path: Path, mode: int) -> None:
+    """A directory of the platform's account (not a link, nobody else's), set to ``mode``."""
+    info = path.lstat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise PlatformError(f"{path} is not a directory (a link or a file)", component="accounts")
+    if info.st_uid != os.geteuid():
+        raise PlatformError(
+            f"{path} belongs to uid {info.st_uid}, not to the platform's account (uid {os.geteuid()}): another "
+            "account could change what users see there; remove it or choose another shared_dir",
+            component="accounts",
+        )
+    path.chmod(mode)
+
+
+def unreachable(path: Path) -> str | None:
+    """Why an account other than the platform's cannot reach ``path`` (a directory on the way without o+x, or the
+    file itself without o+r/o+x), following links; None when it can."""
+    current = Path("/")
+    parts = Path(os.path.abspath(path)).parts[1:]
+    seen = 0
+    index = 0
+    while index < len(parts):
+        candidate = current / parts[index]
+        try:
+            info = candidate.lstat()
+        except OSError as exc:
+            return f"{candidate}: {exc.strerror}"
+        if stat.S_ISLNK(info.st_mode):
+            seen += 1
+            if seen > 40:
+                return f"{candidate}: too many links"
+            target = Path(os.readlink(candidate))
+            rest = parts[index + 1 :]
+            resolved = target if target.is_absolute() else current / target
+            parts = Path(os.path.normpath(resolved)).parts[1:] + rest
+            current, index = Path("/"), 0
+            continue
+        last = index == len(parts) - 1
+        if stat.S_ISDIR(info.st_mode) and not info.st_mode & stat.S_IXOTH:
+            return f"{candidate} is mode {stat.S_IMODE(info.st_mode):04o}: other accounts cannot enter it"
+        if last and stat.S_ISREG(info.st_mode) and not info.st_mode & (stat.S_IROTH | stat.S_IXOTH):
+            return f"{candidate} is mode {stat.S_IMODE(info.st_mode):04o}: other accounts cannot read it"
+        current = candidate
+        index += 1
+    return None
 
 
 @dataclass(frozen=True)

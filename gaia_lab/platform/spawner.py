@@ -1,24 +1,40 @@
-"""The hub's spawner: JupyterHub's SimpleLocalProcessSpawner, whose ``start`` returns once the server answers.
+"""The hub's spawners: local processes whose ``start`` returns once the server answers.
+
+- :class:`SystemUserSpawner` (the platform started as root): JupyterHub's ``LocalProcessSpawner``, each server and
+  its kernels running as the hub user's own system account (:mod:`gaia_lab.platform.accounts`), made on first spawn.
+- :class:`ReadyWaitingSpawner` (started as a normal user): ``SimpleLocalProcessSpawner``, every server running as
+  the platform's account, homes under the data directory.
+
+Both prepare the home before the server starts (JupyterLab's news question, the read-only workshop copy).
 
 JupyterHub polls a starting server with exponential backoff and full jitter (waits drawn up to 0.2, 0.4, 0.8,
-1.6, 3.2 s, ...), so a server ready after 3 s is typically noticed a second later. Polling every 50 ms from
-inside ``start`` (which may take as long as ``start_timeout`` allows) makes the hub's first check succeed.
+1.6, 3.2 s, ...), so a server ready after 3 s is typically noticed a second later. Polling every 50 ms from inside
+``start`` (which may take as long as ``start_timeout`` allows) makes the hub's first check succeed.
 
-The generated jupyterhub_config.py carries this class's source, so the hub process needs no gaia_lab import.
+The hub loads this module without gaia_lab's package ``__init__`` (see hub_config): standard library, JupyterHub,
+and gaia_lab.platform.accounts only.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import pwd
+from typing import Any
 
-from jupyterhub.spawner import SimpleLocalProcessSpawner
+from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner, set_user_setuid
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
+from traitlets import Unicode
+
+from gaia_lab.platform.accounts import Accounts, prepare_home
 
 READY_POLL_INTERVAL = 0.05
 
 
-class ReadyWaitingSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]
-    """Local process spawner whose ``start`` waits (every 50 ms) for the server to answer HTTP."""
+class ReadyWaitingMixin(LocalProcessSpawner):  # type: ignore[misc]
+    """``start`` waits (every 50 ms) for the server to answer HTTP."""
+
+    workshop_dir = Unicode("", help="Folder copied read-only into every new home as ~/workshop.", config=True)
 
     async def start(self) -> tuple[str, int]:
         ip, port = await super().start()
@@ -38,4 +54,44 @@ class ReadyWaitingSpawner(SimpleLocalProcessSpawner):  # type: ignore[misc]
                 if response.code < 500:  # any answer will do, as for the hub's own check (even 404)
                     break
             await asyncio.sleep(READY_POLL_INTERVAL)
-        return ip, port
+        return str(ip), int(port)
+
+
+class ReadyWaitingSpawner(ReadyWaitingMixin, SimpleLocalProcessSpawner):  # type: ignore[misc]
+    """Every server runs as the platform's own account (no root): one shared account, a home per hub user."""
+
+    async def start(self) -> tuple[str, int]:
+        os.makedirs(self.home_dir, 0o700, exist_ok=True)
+        await asyncio.to_thread(prepare_home, self.home_dir, workshop=self.workshop_dir or None)
+        return await super().start()
+
+
+class SystemUserSpawner(ReadyWaitingMixin):
+    """Every server, and its kernels and terminals, runs as the hub user's own system account (needs root)."""
+
+    account_prefix = Unicode("gaia-", help="Prefix of the accounts' names.", config=True)
+    homes_dir = Unicode(help="Directory of the accounts' homes (mode 0711: entered, not listed).", config=True)
+    accounts_lock = Unicode("", help="Lock file shared with the gateway, which makes accounts too.", config=True)
+
+    @property
+    def accounts(self) -> Accounts:
+        return Accounts(self.account_prefix, self.homes_dir, self.accounts_lock or None)
+
+    def _prepare(self) -> None:
+        account = self.accounts.ensure(self.user.name)
+        prepare_home(account.home, workshop=self.workshop_dir or None)
+
+    async def start(self) -> tuple[str, int]:
+        # useradd and the copy block: off the hub's event loop.
+        await asyncio.to_thread(self._prepare)
+        return await super().start()
+
+    def make_preexec_fn(self, name: str) -> Any:
+        return set_user_setuid(self.accounts.name(name))
+
+    def user_env(self, env: dict[str, str]) -> dict[str, str]:
+        entry = pwd.getpwnam(self.accounts.name(self.user.name))
+        env["USER"] = entry.pw_name
+        env["HOME"] = entry.pw_dir
+        env["SHELL"] = entry.pw_shell or "/bin/bash"
+        return env

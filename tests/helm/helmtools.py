@@ -17,7 +17,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "gaia-lab"
 HUB_FILE = CHART / "files" / "hub" / "gaia_lab_hub.py"
-GATEWAY_FILE = CHART / "files" / "gateway" / "gaia_lab_gateway.py"
+SPEC_JSON = CHART / "files" / "spec.json"
 VALUE_SETS = {
     "default": [],
     "workshop": [CHART / "values-workshop.yaml"],

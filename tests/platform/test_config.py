@@ -6,8 +6,9 @@ import argparse
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -17,6 +18,7 @@ from gaia_lab.errors import ConfigError, PlatformError
 from gaia_lab.platform import PlatformConfig, load_config
 from gaia_lab.platform import gateway_config as gateway_render
 from gaia_lab.platform import hub_config as hub_render
+from gaia_lab.platform.accounts import prepare_home
 from gaia_lab.platform.cli_args import add_platform_commands
 from gaia_lab.platform.config import describe_traits, parse_memory
 from gaia_lab.platform.federation import write_session_federation
@@ -81,6 +83,10 @@ def test_yaml_flat_and_namespaced_and_python_files(tmp_path):
         ({"port": 8000, "hub_port": 8000}, "both use port 8000"),
         ({"max_workers": 0}, "must be at least 1"),
         ({"ip": "0.0.0.0"}, "not a loopback address.*Set user_password and admin_password"),
+        ({"user_accounts": "per-user"}, "user_accounts='per-user': one of auto, system, shared"),
+        ({"account_prefix": "Gaia_"}, "account_prefix='Gaia_': 1 to 16 characters"),
+        ({"account_prefix": "a-very-long-prefix-"}, "account_prefix=.*1 to 16 characters"),
+        ({"worker_memory": "128 MiB"}, r"worker_memory_gib.*need 0.25 <= default <= max"),
     ],
 )
 def test_invalid_settings_are_named(tmp_path, settings, message):
@@ -89,6 +95,32 @@ def test_invalid_settings_are_named(tmp_path, settings, message):
     with pytest.raises(ConfigError, match=message) as info:
         load_config(file)
     assert str(file) in str(info.value) or info.value.source == "PlatformConfig"
+
+
+def test_system_accounts_need_root(monkeypatch):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(ConfigError, match="user_accounts='system' needs root"):
+        load_config(None, user_accounts="system")
+    assert load_config(None).accounts_mode() == "shared"  # auto, not root: one shared account
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert load_config(None).accounts_mode() == "system"
+    assert load_config(None, user_accounts="shared").accounts_mode() == "shared"
+
+
+def test_the_mode_is_announced_in_one_line(tmp_path, monkeypatch):
+    from gaia_lab.platform import console
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    config = load_config(None, data_dir=str(tmp_path))
+    line = console.mode_line(config, Layout.from_config(config))
+    assert line.startswith("single-user mode: all sessions share this account")
+    assert "\n" not in line
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    config = load_config(None, data_dir=str(tmp_path), shared_dir=str(tmp_path / "srv"), account_prefix="ws-")
+    line = console.mode_line(config, Layout.from_config(config))
+    assert line.startswith("per-user accounts:")
+    assert "ws-<name>" in line
+    assert "\n" not in line
 
 
 def test_non_loopback_needs_explicit_passwords(tmp_path):
@@ -145,10 +177,19 @@ def _exec_config(text: str, env: dict[str, str]) -> Config:
     return config
 
 
-def test_generated_hub_config(tmp_path):
-    config = load_config(None, data_dir=str(tmp_path), workshop_dir=str(tmp_path))
+@pytest.mark.parametrize("mode", ["system", "shared"])
+def test_generated_hub_config(tmp_path, monkeypatch, mode):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)  # rendering only: the mode is what matters, not who renders
+    config = load_config(
+        None,
+        data_dir=str(tmp_path),
+        workshop_dir=str(tmp_path),
+        user_accounts=mode,
+        shared_dir=str(tmp_path / "shared"),
+        account_prefix="ws-",
+    )
     layout = Layout.from_config(config)
-    text = hub_render.render(config, layout, PORTS, "/venv/bin/python")
+    text = hub_render.render(config, layout, PORTS, "/venv/bin/python", hub_python="/hub/bin/python")
     env = {
         hub_render.ENV_PROXY_TOKEN: "p" * 64,
         hub_render.ENV_USER_PASSWORD: "userpass1",
@@ -168,24 +209,54 @@ def test_generated_hub_config(tmp_path):
     assert c.Authenticator.allow_all is True
     assert c.Spawner.default_url == "/lab"
     assert c.Spawner.cmd == ["/venv/bin/jupyterhub-singleuser"]
-    assert ("--allow-root" in c.Spawner.args) == (os.geteuid() == 0)
-    assert c.JupyterHub.spawner_class.__name__ == "ReadyWaitingSpawner"
-    assert c.SimpleLocalProcessSpawner.home_dir_template == str(layout.homes_dir / "{username}")
     env_ = c.Spawner.environment
     assert env_["DASK_GATEWAY__ADDRESS"] == "http://127.0.0.1:18000/services/dask-gateway"
     assert env_["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://127.0.0.1:18003"
     assert env_["DASK_GATEWAY__AUTH__TYPE"] == "jupyterhub"
     assert env_["DASK_LABEXTENSION__FACTORY__CLASS"] == "GatewayCluster"
     assert env_["GAIA_LAB_CATALOG"] == str(layout.catalog_file)
+    assert env_["PATH"].startswith("/venv/bin:")
     roles = {role["name"]: role for role in c.JupyterHub.load_roles}
     for name in ("user", "server"):
         assert "access:services!service=dask-gateway" in roles[name]["scopes"]
+    # The supervisor's own service lists users and stops servers; it cannot mint tokens or administer users.
+    assert not {"tokens", "admin:users", "admin:servers"} & set(roles["gaia-lab-platform"]["scopes"])
     services = {service["name"]: service for service in c.JupyterHub.services}
     assert services["dask-gateway"]["url"] == "http://127.0.0.1:18002"
     assert services["dask-gateway"]["api_token"] == "g" * 64
-    assert "jupyterhub_idle_culler" in services["idle-culler"]["command"]
-    assert callable(c.Spawner.pre_spawn_hook)
-    assert "def copy_workshop(" in text  # self-contained: the hub does not import gaia_lab
+    assert services["idle-culler"]["command"][:3] == ["/hub/bin/python", "-m", "jupyterhub_idle_culler"]
+    if mode == "system":
+        assert c.JupyterHub.spawner_class.__name__ == "SystemUserSpawner"
+        assert c.SystemUserSpawner.account_prefix == "ws-"
+        assert c.SystemUserSpawner.homes_dir == str(tmp_path / "shared" / "homes")
+        assert c.SystemUserSpawner.workshop_dir == str(tmp_path)
+        assert layout.catalog_file == tmp_path / "shared" / "catalog" / "federation.yaml"
+        assert env_["PATH"] == "/venv/bin:/usr/local/bin:/usr/bin:/bin"
+        assert "--allow-root" not in c.Spawner.args  # servers run as their accounts, never as root
+    else:
+        assert c.JupyterHub.spawner_class.__name__ == "ReadyWaitingSpawner"
+        assert c.ReadyWaitingSpawner.home_dir_template == str(layout.homes_dir / "{username}")
+        assert "--allow-root" in c.Spawner.args  # shared mode as root (a container): the servers are root
+    # The hub imports the spawner without gaia_lab's package __init__ (the scientific stack).
+    assert "import gaia_lab\n" not in text
+    assert "sys.modules[_name] = types.ModuleType(_name)" in text
+
+
+def test_the_hub_loads_its_spawner_without_the_scientific_stack(tmp_path):
+    config = load_config(None, data_dir=str(tmp_path), user_accounts="shared")
+    text = hub_render.render(config, Layout.from_config(config), PORTS, sys.executable)
+    script = (
+        "import os, sys\n"
+        f"os.environ.update(dict.fromkeys({hub_render.SECRET_ENV!r}, 'x' * 40))\n"
+        "from traitlets.config import Config\n"
+        "c = Config()\n"
+        f"exec(compile({text!r}, 'jupyterhub_config.py', 'exec'), {{'get_config': lambda: c}})\n"
+        "assert c.JupyterHub.spawner_class.__name__ == 'ReadyWaitingSpawner'\n"
+        "heavy = sorted(m for m in ('xarray', 'numpy', 'dask', 'gaia_lab.catalog') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
 
 
 def _tree(folder: Path) -> list[str]:
@@ -199,28 +270,24 @@ def test_workshop_is_copied_read_only_once(tmp_path):
     (course / "data" / "points.csv").write_text("x,y\n1,2\n")
     (course / ".ipynb_checkpoints").mkdir()
     (course / ".ipynb_checkpoints" / "01-intro-checkpoint.ipynb").write_text("{}")
-    config = load_config(None, data_dir=str(tmp_path / "state"), workshop_dir=str(course))
-    text = hub_render.render(config, Layout.from_config(config), PORTS, "/venv/bin/python")
-    names = ("ENV_PROXY_TOKEN", "ENV_USER_PASSWORD", "ENV_ADMIN_PASSWORD", "ENV_GATEWAY_TOKEN", "ENV_PLATFORM_TOKEN")
-    hook = _exec_config(text, {getattr(hub_render, name): "x" * 40 for name in names}).Spawner.pre_spawn_hook
 
     home = tmp_path / "homes" / "ana"
     home.mkdir(parents=True)
-    hook(SimpleNamespace(home_dir=str(home)))
+    prepare_home(home, workshop=str(course))
     workshop = home / "workshop"
     assert _tree(workshop) == ["01-intro.ipynb", "data", "data/points.csv"]  # editor checkpoints left out
     assert (workshop / "data" / "points.csv").read_text() == "x,y\n1,2\n"
     for path in [workshop, *workshop.rglob("*")]:
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode == (0o555 if path.is_dir() else 0o444), (path, oct(mode))
-    if os.geteuid() != 0:  # root writes whatever the mode bits say
-        assert not os.access(workshop / "01-intro.ipynb", os.W_OK)
-        assert not os.access(workshop, os.W_OK)
+        assert path.stat().st_uid == os.geteuid()  # the platform's: a user's own account cannot chmod it back
+    news = home / ".jupyter/lab/user-settings/@jupyterlab/apputils-extension/notification.jupyterlab-settings"
+    assert json.loads(news.read_text()) == {"fetchNews": "false"}
     assert not (home / "workshop.partial").exists()
 
     # Idempotent: a later spawn leaves an existing copy as it is, even after the course changed.
     (course / "02-more.ipynb").write_text("{}")
-    hook(SimpleNamespace(home_dir=str(home)))
+    prepare_home(home, workshop=str(course))
     assert _tree(workshop) == ["01-intro.ipynb", "data", "data/points.csv"]
 
     # A copy interrupted by a crash (read-only leftovers) is replaced by a complete one.
@@ -231,9 +298,31 @@ def test_workshop_is_copied_read_only_once(tmp_path):
     (stale / "half.csv").chmod(0o444)
     stale.chmod(0o555)
     (home / "workshop.partial").chmod(0o555)
-    hook(SimpleNamespace(home_dir=str(home)))
+    prepare_home(home, workshop=str(course))
     assert _tree(home / "workshop") == ["01-intro.ipynb", "02-more.ipynb", "data", "data/points.csv"]
     assert not (home / "workshop.partial").exists()
+
+
+def test_home_preparation_follows_no_link_a_user_planted(tmp_path):
+    """As root, the hub writes into homes that users control: links there lead nowhere."""
+    course = tmp_path / "course"
+    course.mkdir()
+    (course / "01.ipynb").write_text("{}")
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    home = tmp_path / "homes" / "eve"
+    home.mkdir(parents=True)
+    (home / ".jupyter").symlink_to(target)  # the settings path leads out of the home
+    (home / "workshop.partial").symlink_to(target)  # so does the copy's scratch name
+    prepare_home(home, workshop=str(course))
+    assert list(target.iterdir()) == []  # nothing written through either link
+    assert (home / "workshop" / "01.ipynb").read_text() == "{}"
+    assert (home / ".jupyter").is_symlink()
+    # A home that is itself a link is refused.
+    (tmp_path / "homes" / "mallory").symlink_to(target)
+    with pytest.raises(NotADirectoryError):
+        prepare_home(tmp_path / "homes" / "mallory", workshop=str(course))
+    assert list(target.iterdir()) == []
 
 
 def test_other_authenticators_get_their_settings(tmp_path):
@@ -254,10 +343,14 @@ def test_other_authenticators_get_their_settings(tmp_path):
     assert "SharedPasswordAuthenticator" not in text
 
 
-def test_generated_gateway_config(tmp_path):
+@pytest.mark.parametrize("mode", ["system", "shared"])
+def test_generated_gateway_config(tmp_path, monkeypatch, mode):
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     config = load_config(
         None,
         data_dir=str(tmp_path),
+        user_accounts=mode,
+        shared_dir=str(tmp_path / "shared"),
         worker_memory="1 GiB",
         worker_memory_max="4 GiB",
         worker_cores_max=2,
@@ -275,7 +368,15 @@ def test_generated_gateway_config(tmp_path):
     assert c.ClusterConfig.worker_cmd == ["/venv/bin/dask", "worker"]
     assert c.ClusterConfig.idle_timeout == 600.0
     assert c.ClusterConfig.cluster_max_workers == 6
-    assert c.LimitedLocalBackend.max_clusters_per_user == 3
+    backend = "SystemUserLocalBackend" if mode == "system" else "LimitedLocalBackend"
+    assert c.DaskGateway.backend_class == f"gaia_lab.platform.gateway_ext.{backend}"
+    assert c[backend].max_clusters_per_user == 3
+    assert c.LocalBackend.clusters_directory == str(layout.clusters_dir)
+    if mode == "system":
+        assert layout.clusters_dir == tmp_path / "shared" / "clusters"
+        assert c.SystemUserLocalBackend.homes_dir == str(tmp_path / "shared" / "homes")
+        assert "PATH" not in c.LocalBackend.inherited_environment  # the platform account's PATH is not theirs
+        assert c.ClusterConfig.environment["PATH"].startswith("/venv/bin:")
     assert c.DBBackendBase.db_url == f"sqlite:///{layout.gateway_dir / 'gateway.sqlite'}"
     options = c.Backend.cluster_options
     spec = {field["field"]: field for field in options.get_specification()}
@@ -284,13 +385,11 @@ def test_generated_gateway_config(tmp_path):
     assert spec["max_workers"]["spec"]["max"] == 6
     requested = options.parse_options({"worker_cores": 2, "worker_memory": 1.5, "environment": {"A": "1"}})
     overrides = options.get_configuration(requested, user=None)
-    assert overrides == {
-        "worker_cores": 2,
-        "worker_threads": 2,
-        "worker_memory": int(1.5 * 2**30),
-        "cluster_max_workers": 6,
-        "environment": {"A": "1"},
-    }
+    assert overrides["worker_cores"] == overrides["worker_threads"] == 2
+    assert overrides["worker_memory"] == int(1.5 * 2**30)
+    assert overrides["cluster_max_workers"] == 6
+    assert overrides["environment"]["A"] == "1"
+    assert "image" not in spec  # no images to choose from on one machine
     with pytest.raises(ValueError, match="worker_cores must be <= 2"):
         options.parse_options({"worker_cores": 3})
 
@@ -353,5 +452,12 @@ def test_cli_commands_are_registered(tmp_path, capsys):
 def test_data_dir_resolution(monkeypatch, tmp_path):
     monkeypatch.setenv("GAIA_LAB_DATA_DIR", str(tmp_path / "state"))
     assert PlatformConfig().resolved_data_dir() == (tmp_path / "state").resolve()
-    assert PlatformConfig().resolved_lake_dir() == (tmp_path / "state" / "lake").resolve()
+    shared = PlatformConfig(user_accounts="shared")
+    assert shared.resolved_lake_dir() == (tmp_path / "state" / "lake").resolve()
+    # With system accounts the default lake sits in the shared directory, where accounts may read it.
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    system = PlatformConfig(shared_dir=str(tmp_path / "srv"))
+    assert system.accounts_mode() == "system"
+    assert system.resolved_lake_dir() == (tmp_path / "srv" / "lake").resolve()
+    assert PlatformConfig().resolved_shared_dir() == Path("/srv/gaia-lab")
     assert Path(PlatformConfig(data_dir="/x").resolved_data_dir()) == Path("/x")

@@ -3,35 +3,42 @@
 from __future__ import annotations
 
 import json
+import pwd
 import signal
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import requests
 from dask_gateway import Gateway, JupyterHubAuth
 from hubclient import HubUser
-from platform_support import ZERO_PORTS, platform_config
+from platform_support import IS_ROOT, platform_config
 
 from gaia_lab.errors import PlatformError
 from gaia_lab.platform import Platform, down, status, up
+from gaia_lab.platform.accounts import processes_of
 from gaia_lab.platform.processes import marked_pids
 
 pytestmark = [pytest.mark.platform, pytest.mark.slow]
 
 
 def test_a_taken_port_names_the_component_and_starts_nothing(tmp_path, lake_dir):
+    lines: list[str] = []
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        platform = Platform(platform_config(tmp_path, lake_dir, hub_port=port), out=lambda line: None)
+        config = platform_config(tmp_path, lake_dir, hub_port=port, user_accounts="shared")
+        platform = Platform(config, out=lines.append)
         with pytest.raises(PlatformError, match=f"port {port} on 127.0.0.1 .*already in use") as info:
             platform.start()
     assert info.value.component == "jupyterhub"
     assert marked_pids(str(tmp_path.resolve())) == []
+    # Without system accounts `up` says so first, in one line.
+    assert lines[0].startswith("single-user mode: all sessions share this account")
 
 
 def test_a_missing_proxy_says_how_to_install_it(tmp_path, lake_dir):
@@ -77,17 +84,31 @@ def test_background_status_down_then_resume_in_foreground_and_ctrl_c(tmp_path, l
         ) as gateway:
             gateway.new_cluster(shutdown_on_close=False)
         assert len(marked_pids(str(data_dir))) >= 6  # lake, proxy, gateway(+proxy), hub, culler, server, scheduler
+        if IS_ROOT:
+            # A process of dave's that dropped the platform marker and left its session: `down` stops it anyway.
+            dave.run(
+                "import subprocess\n"
+                "subprocess.Popen(['sleep', '3600'], env={}, start_new_session=True, stdin=subprocess.DEVNULL,"
+                " stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)",
+                timeout=120,
+            )
+            uid = pwd.getpwnam(config.account_prefix + "dave").pw_uid
+            sleepers = [pid for pid in processes_of({uid}) if Path(f"/proc/{pid}/cmdline").read_bytes()[:5] == b"sleep"]
+            assert sleepers
+            assert not set(sleepers) & set(marked_pids(str(data_dir)))
     finally:
         assert down(data_dir)
     assert marked_pids(str(data_dir)) == []
+    if IS_ROOT:
+        assert processes_of({uid}) == []  # no process of any user left behind
     assert not status(data_dir)["running"]
     assert not down(data_dir)
 
     # `up` again, in the foreground: same users, same secrets, passwords not printed again.
+    settings = {name: getattr(config, name) for name in config.trait_names(config=True)}
     script = (
         "import sys; from gaia_lab.platform import load_config, up; "
-        f"up(load_config(None, data_dir={str(data_dir)!r}, lake_dir={str(lake_dir)!r}, **{ZERO_PORTS!r}), "
-        "out=lambda line: print(line, flush=True))"
+        f"up(load_config(None, **{settings!r}), out=lambda line: print(line, flush=True))"
     )
     output = []
     with subprocess.Popen(

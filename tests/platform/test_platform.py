@@ -292,6 +292,9 @@ def _rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
+# This test's client is the test process (the development environment), its clusters run the sessions' environment
+# (the image's packages): Python's patch release and cloudpickle's differ, which distributed reports.
+@pytest.mark.filterwarnings("ignore::distributed.versions.VersionMismatchWarning")
 def test_ten_users_at_once_each_with_a_server_and_a_cluster(platform, make_user, secrets):
     names = [f"load{i:02d}" for i in range(10)]
     before = _rss_mib(marked_pids(str(platform.layout.data_dir)))

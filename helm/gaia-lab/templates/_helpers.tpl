@@ -38,8 +38,10 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- printf "traefik-%s" (include "gaia-lab.gatewayFullname" .) | trunc 63 | trimSuffix "-" -}}.{{ .Release.Namespace }}
 {{- end -}}
 
-{{/* Settings for files/hub/gaia_lab_hub.py, as JSON. */}}
+{{/* Settings for files/hub/gaia_lab_hub.py, as JSON: the deployment's names and addresses, and the platform spec's
+session environment (its templates filled with those addresses) and roles, from files/spec.json. */}}
 {{- define "gaia-lab.hubSettings" -}}
+{{- $spec := .Files.Get "files/spec.json" | fromJson -}}
 {{- $gw := include "gaia-lab.gatewayValues" . | fromYaml -}}
 {{- $ports := dig "traefik" "service" "ports" dict $gw -}}
 {{- $webPort := dig "web" "port" 80 $ports | int -}}
@@ -49,16 +51,32 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | 
 {{- $host := include "gaia-lab.traefikHost" . -}}
 {{- $course := .Values.gaiaLab.courseData -}}
 {{- $claim := $course.existingClaim | default "gaia-lab-course-data" -}}
+{{- $catalog := dict "configMap" "gaia-lab-catalog" "mountPath" "/etc/gaia-lab" "fileName" "catalog.yaml" -}}
+{{- $address := printf "http://%s:%d%s" $host $webPort $prefix -}}
+{{- $proxyAddress := printf "gateway://%s:%s" $host $tcpPort -}}
+{{- $publicAddress := printf "%s/" $prefix -}}
+{{- $environment := dict -}}
+{{- range $name, $template := $spec.sessionEnvironment -}}
+{{- $value := $template | replace "{catalog}" (printf "%s/%s" $catalog.mountPath $catalog.fileName) -}}
+{{- $value = $value | replace "{gateway_address}" $address | replace "{gateway_proxy_address}" $proxyAddress -}}
+{{- $value = $value | replace "{gateway_public_address}" $publicAddress -}}
+{{- $_ := set $environment $name $value -}}
+{{- end -}}
+{{- if .Values.gaiaLab.gateway.workerImageFromSession -}}
+{{- range $name, $value := $spec.imageOptionEnvironment }}{{ $_ := set $environment $name $value }}{{ end -}}
+{{- end -}}
 {{- $settings := dict
-  "catalog" (dict "configMap" "gaia-lab-catalog" "mountPath" "/etc/gaia-lab" "fileName" "catalog.yaml")
+  "catalog" $catalog
   "courseData" (dict "enabled" $course.enabled "claimName" $claim "mountPath" $course.mountPath "subPath" $course.subPath)
   "gateway" (dict
-    "serviceName" "dask-gateway"
-    "address" (printf "http://%s:%d%s" $host $webPort $prefix)
-    "proxyAddress" (printf "gateway://%s:%s" $host $tcpPort)
-    "publicAddress" (printf "%s/" $prefix)
+    "serviceName" $spec.gatewayService
+    "address" $address
+    "proxyAddress" $proxyAddress
+    "publicAddress" $publicAddress
     "serviceUrl" (printf "http://%s:%d" $host $webPort)
     "workerImageFromSession" .Values.gaiaLab.gateway.workerImageFromSession)
+  "sessionEnvironment" $environment
+  "roles" $spec.roles
   "extraEnv" (.Values.gaiaLab.extraEnv | default dict)
 -}}
 {{- toPrettyJson $settings -}}

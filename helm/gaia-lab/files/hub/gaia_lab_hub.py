@@ -3,16 +3,17 @@
 The chart mounts this file into /usr/local/etc/jupyterhub/jupyterhub_config.d/, which the upstream hub image
 executes after it has applied the chart's values and before ``hub.extraConfig``, in the same namespace: ``c`` is
 the JupyterHub config object. Everything deployment-specific comes from the JSON settings file that the chart
-renders from ``.Values.gaiaLab`` next to it, so this code holds no names or addresses of its own.
+renders from ``.Values.gaiaLab`` and from the platform spec (files/spec.json, generated from
+gaia_lab/platform/spec.py, which `gaia-lab up` uses too) next to it, so this code holds no names, addresses,
+variables or scopes of its own.
 
 What it does:
-- sessions get the federation catalogue (ConfigMap, read-only) and ``GAIA_LAB_CATALOG`` pointing at it;
-- sessions get the ``DASK_GATEWAY__*`` variables so ``gl.cluster()`` and ``dask_gateway.Gateway()`` work unchanged,
-  and ask for workers running the session's own image (``{JUPYTER_IMAGE_SPEC}``) so versions match;
+- sessions get the spec's environment (``sessionEnvironment``: ``GAIA_LAB_CATALOG``, the ``DASK_GATEWAY__*``
+  variables so ``gl.cluster()`` and ``dask_gateway.Gateway()`` work unchanged, workers in the session's own image)
+  and the federation catalogue (ConfigMap, read-only) that ``GAIA_LAB_CATALOG`` names;
 - optional shared course data is mounted read-only;
 - the dask-gateway hub service gets its in-cluster URL;
-- the ``user`` and ``server`` roles carry ``access:services!service=dask-gateway``: a notebook authenticates to the
-  gateway with its server's token, so both roles need it or ``Gateway(auth="jupyterhub")`` gets 401.
+- the roles get the spec's scopes (``roles``: the gateway scope in both ``user`` and ``server``).
 """
 
 import json
@@ -44,15 +45,14 @@ def _gaia_lab_value(section: Any, name: str, default: Any) -> Any:
     return value
 
 
-def _gaia_lab_ensure_scope(roles: list[dict[str, Any]], name: str, scope: str, default_scopes: list[str]) -> None:
-    """Give role ``name`` the ``scope``, creating the role with JupyterHub's default scopes if it is not listed."""
+def _gaia_lab_ensure_scopes(roles: list[dict[str, Any]], name: str, scopes: list[str]) -> None:
+    """Give role ``name`` the ``scopes`` (keeping the ones it has), creating it if it is not listed."""
     for role in roles:
         if role.get("name") == name:
-            scopes = role.setdefault("scopes", list(default_scopes))
-            if scope not in scopes:
-                scopes.append(scope)
+            have = role.setdefault("scopes", [])
+            have += [scope for scope in scopes if scope not in have]
             return
-    roles.append({"name": name, "scopes": [*default_scopes, scope]})
+    roles.append({"name": name, "scopes": list(scopes)})
 
 
 def _gaia_lab_configure(c: Any, settings: dict[str, Any]) -> None:
@@ -63,18 +63,7 @@ def _gaia_lab_configure(c: Any, settings: dict[str, Any]) -> None:
 
     # Operators' own singleuser.extraEnv wins: only fill what they did not set.
     environment = dict(_gaia_lab_value(spawner, "environment", {}))
-    defaults = {
-        "GAIA_LAB_CATALOG": catalog["mountPath"].rstrip("/") + "/" + catalog["fileName"],
-        "DASK_GATEWAY__ADDRESS": gateway["address"],
-        "DASK_GATEWAY__PROXY_ADDRESS": gateway["proxyAddress"],
-        "DASK_GATEWAY__PUBLIC_ADDRESS": gateway["publicAddress"],
-        "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
-    }
-    if gateway.get("workerImageFromSession", True):
-        # dask-gateway's client formats option defaults with the environment; KubeSpawner sets
-        # JUPYTER_IMAGE_SPEC to the image the session runs, so workers get the very same packages. The braces are
-        # doubled because KubeSpawner itself formats environment values ({username}, ...) first.
-        defaults["DASK_GATEWAY__CLUSTER__OPTIONS__IMAGE"] = "{{JUPYTER_IMAGE_SPEC}}"
+    defaults = dict(settings["sessionEnvironment"])
     defaults.update(settings.get("extraEnv") or {})
     for key, value in defaults.items():
         environment.setdefault(key, value)
@@ -119,10 +108,9 @@ def _gaia_lab_configure(c: Any, settings: dict[str, Any]) -> None:
         )
     c.JupyterHub.services = services
 
-    scope = f"access:services!service={service_name}"
     roles = list(_gaia_lab_value(c.JupyterHub, "load_roles", []))
-    _gaia_lab_ensure_scope(roles, "user", scope, ["self"])
-    _gaia_lab_ensure_scope(roles, "server", scope, ["users:activity!user", "access:servers!server"])
+    for name, scopes in settings["roles"].items():
+        _gaia_lab_ensure_scopes(roles, name, scopes)
     c.JupyterHub.load_roles = roles
 
 

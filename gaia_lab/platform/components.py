@@ -1,0 +1,138 @@
+"""The four processes of the platform: their command lines, environments, logs and health checks.
+
+Secrets travel in environment variables, never on command lines (any account may read /proc/*/cmdline).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from gaia_lab.errors import PlatformError
+from gaia_lab.platform import hub_config, spec
+from gaia_lab.platform.config import PlatformConfig
+from gaia_lab.platform.layout import Layout, Ports
+from gaia_lab.platform.processes import MARKER, Component, http_ok
+from gaia_lab.platform.secrets import Secrets
+
+PROXY_INSTALL_HINT = (
+    "install it with `npm install -g configurable-http-proxy` (Node.js >= 18), or "
+    "`npm install --prefix <data dir>/node configurable-http-proxy`, or set proxy_command in the platform config"
+)
+ORDER = ("lake", "configurable-http-proxy", "dask-gateway", "jupyterhub")
+
+
+def find_proxy(config: PlatformConfig, layout: Layout) -> list[str]:
+    if config.proxy_command:
+        command = list(config.proxy_command)
+        if shutil.which(command[0]) is None:
+            raise PlatformError(
+                f"proxy_command {command[0]!r} not found; {PROXY_INSTALL_HINT}", component="configurable-http-proxy"
+            )
+        return command
+    candidates = [
+        shutil.which("configurable-http-proxy"),
+        layout.data_dir / "node" / "node_modules" / ".bin" / "configurable-http-proxy",
+        layout.data_dir / "node" / "bin" / "configurable-http-proxy",
+        Path.cwd() / "node_modules" / ".bin" / "configurable-http-proxy",
+    ]
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK):
+            return [str(candidate)]
+    raise PlatformError(
+        f"configurable-http-proxy not found on PATH; {PROXY_INSTALL_HINT}", component="configurable-http-proxy"
+    )
+
+
+def base_env(layout: Layout, python: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env[MARKER] = str(layout.data_dir)
+    env["PATH"] = os.pathsep.join([str(Path(python).parent), env.get("PATH", "/usr/local/bin:/usr/bin:/bin")])
+    return env
+
+
+def build(
+    config: PlatformConfig, layout: Layout, ports: Ports, secrets: Secrets, proxy: list[str], python: str
+) -> list[Component]:
+    """The components in start order; ``python`` runs the platform's own processes (hub, gateway, lake)."""
+    ip = config.ip
+    logs = layout.logs_dir
+    base = base_env(layout, python)
+
+    lake = Component(
+        name="lake",
+        argv=[
+            python,
+            "-m",
+            "gaia_lab.platform.lake_server",
+            "--root",
+            str(layout.lake_dir),
+            "--host",
+            ip,
+            "--port",
+            str(ports.lake_port),
+        ],
+        env=base,
+        cwd=layout.data_dir,
+        log=logs / "lake.log",
+        health=lambda: http_ok(f"http://{ip}:{ports.lake_port}/_health"),
+    )
+    chp = Component(
+        name="configurable-http-proxy",
+        argv=[
+            *proxy,
+            "--ip",
+            ip,
+            "--port",
+            str(ports.port),
+            "--api-ip",
+            ip,
+            "--api-port",
+            str(ports.proxy_api_port),
+            "--default-target",
+            f"http://{ip}:{ports.hub_port}",
+            "--error-target",
+            f"http://{ip}:{ports.hub_port}/hub/error",
+        ],
+        env={**base, hub_config.ENV_PROXY_TOKEN: secrets.proxy_auth_token},
+        cwd=layout.data_dir,
+        log=logs / "proxy.log",
+        health=lambda: http_ok(f"http://{ip}:{ports.proxy_api_port}/api/routes", token=secrets.proxy_auth_token),
+    )
+    gateway = Component(
+        name="dask-gateway",
+        argv=[python, "-m", "dask_gateway_server", "-f", str(layout.gateway_config_file)],
+        env={
+            **base,
+            "JUPYTERHUB_API_TOKEN": secrets.gateway_hub_token,
+            "JUPYTERHUB_API_URL": f"http://{ip}:{ports.hub_port}/hub/api",
+            "JUPYTERHUB_SERVICE_NAME": spec.GATEWAY_SERVICE,
+            "DASK_GATEWAY_PROXY_TOKEN": secrets.gateway_proxy_token,
+            "DASK_GATEWAY_ENCRYPT_KEYS": secrets.gateway_encrypt_key,
+        },
+        cwd=layout.gateway_dir,
+        log=logs / "gateway.log",
+        health=lambda: http_ok(f"http://{ip}:{ports.gateway_port}{spec.GATEWAY_PREFIX}/api/health"),
+        # Stopping clusters on shutdown takes the gateway a few seconds per cluster.
+        stop_timeout=30.0,
+    )
+    hub = Component(
+        name="jupyterhub",
+        argv=[python, "-m", "jupyterhub", "-f", str(layout.hub_config_file)],
+        env={
+            **base,
+            hub_config.ENV_PROXY_TOKEN: secrets.proxy_auth_token,
+            hub_config.ENV_USER_PASSWORD: secrets.user_password,
+            hub_config.ENV_ADMIN_PASSWORD: secrets.admin_password,
+            hub_config.ENV_GATEWAY_TOKEN: secrets.gateway_hub_token,
+            hub_config.ENV_PLATFORM_TOKEN: secrets.platform_token,
+            "JPY_COOKIE_SECRET": secrets.cookie_secret,
+        },
+        cwd=layout.hub_dir,
+        log=logs / "hub.log",
+        # Through the proxy: healthy means the hub answers *and* its routes are in place.
+        health=lambda: http_ok(f"http://{ip}:{ports.port}/hub/health"),
+        start_timeout=120.0,
+    )
+    return [lake, chp, gateway, hub]
