@@ -130,3 +130,33 @@ def test_lock_changed_reports_a_change(tmp_path: Path) -> None:
     recorded = LOCK.parent / "requirements.lock.sha256"
     assert proc.returncode in (0, 1), proc.stderr
     assert (proc.returncode == 1) == (recorded.exists() and "unchanged" in proc.stdout)
+
+
+def test_the_tests_run_the_jupyterhub_the_image_ships() -> None:
+    """JupyterHub in the development environment (the tests' hub) is the lock's, pinned by the constraints."""
+    from importlib.metadata import version
+
+    pins = locked()
+    assert Version(version("jupyterhub")) == pins["jupyterhub"]
+    constraint = next(
+        Requirement(line) for line in CONSTRAINTS.read_text().splitlines() if line.startswith("jupyterhub")
+    )
+    assert str(constraint.specifier) == f"=={pins['jupyterhub']}"
+
+
+def test_the_sessions_environment_is_the_image_lock() -> None:
+    """What the local platform's sessions, schedulers and workers run in the tests (.venv-sessions, built by
+    scripts/setup.d/35-session-env.sh) holds exactly the lock's pins: the tests run what the image ships."""
+    python = ROOT / ".venv-sessions" / "bin" / "python"
+    assert python.exists(), "run scripts/setup.sh"
+    script = (
+        "import json, importlib.metadata as m\n"
+        "print(json.dumps({d.metadata['Name']: d.version for d in m.distributions()}))"
+    )
+    installed = json.loads(
+        subprocess.run([str(python), "-c", script], capture_output=True, text=True, check=True).stdout
+    )
+    versions = {canonicalize_name(name): Version(value) for name, value in installed.items()}
+    pins = locked()
+    assert {name: versions.get(name) for name in pins} == pins
+    assert set(versions) - set(pins) == {"gaia-lab"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import signal
 import socket
@@ -62,6 +63,40 @@ def test_a_component_dying_at_start_up_is_named_and_the_others_stopped(tmp_path,
     assert marked_pids(str(tmp_path.resolve())) == []
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _cull_idle_servers(hub_url: str, token: str, name: str, timeout: float = 120) -> None:
+    """Run JupyterHub's idle culler (as the platform runs it, with a 1 s idle timeout) until ``name``'s server is
+    gone."""
+    env = {**os.environ, "JUPYTERHUB_API_TOKEN": token, "JUPYTERHUB_API_URL": f"{hub_url}hub/api"}
+    command = [sys.executable, "-m", "jupyterhub_idle_culler", "--timeout=1", "--cull-every=1"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as culler:
+        try:
+            deadline = time.monotonic() + timeout
+            headers = {"Authorization": f"token {token}"}
+            while time.monotonic() < deadline:
+                model = requests.get(f"{hub_url}hub/api/users/{name}", headers=headers, timeout=30).json()
+                if not model.get("servers") and not model.get("pending"):
+                    return
+                time.sleep(0.5)
+            raise AssertionError(f"{name}'s server was not culled in {timeout} s: {model}")
+        finally:
+            culler.terminate()
+            culler.wait(30)
+
+
 def test_background_status_down_then_resume_in_foreground_and_ctrl_c(tmp_path, lake_dir):
     data_dir = tmp_path.resolve()
     config = platform_config(data_dir, lake_dir)
@@ -96,6 +131,12 @@ def test_background_status_down_then_resume_in_foreground_and_ctrl_c(tmp_path, l
             sleepers = [pid for pid in processes_of({uid}) if Path(f"/proc/{pid}/cmdline").read_bytes()[:5] == b"sleep"]
             assert sleepers
             assert not set(sleepers) & set(marked_pids(str(data_dir)))
+            # The idle culler stops dave's idle server (a process of another account) through the hub, as the
+            # platform's culler does; here with a one-second timeout.
+            server = next(pid for pid in processes_of({uid}) if b"jupyterhub-singleuser" in _cmdline(pid))
+            _cull_idle_servers(state["hub_url"], secrets["platform_token"], "dave")
+            assert not _alive(server)
+            assert set(sleepers) <= set(processes_of({uid}))  # what left the session is left to `down`
     finally:
         assert down(data_dir)
     assert marked_pids(str(data_dir)) == []
