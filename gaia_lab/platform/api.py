@@ -100,10 +100,11 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         name: {"pid": pid, "alive": bool(pid) and pid_alive(pid)} for name, pid in state.get("components", {}).items()
     }
     ip = state["hub_url"].split("//", 1)[1].rsplit(":", 1)[0]
+    # A busy machine (a class starting its clusters) may take seconds to answer; not answering in 5 s is unhealthy.
     healthy = {
-        "jupyterhub": http_ok(f"{state['hub_url']}hub/health"),
-        "dask-gateway": http_ok(f"{state['gateway_url']}/api/health"),
-        "lake": http_ok(f"http://{ip}:{ports['lake_port']}/_health"),
+        "jupyterhub": http_ok(f"{state['hub_url']}hub/health", timeout=5),
+        "dask-gateway": http_ok(f"{state['gateway_url']}/api/health", timeout=5),
+        "lake": http_ok(f"http://{ip}:{ports['lake_port']}/_health", timeout=5),
     }
     return {"running": True, **state, "components": components, "healthy": healthy}
 

@@ -107,6 +107,10 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  JupyterHub    {state['hub_url']}")
         print(f"  Dask Gateway  {state['gateway_url']}")
         print(f"  Data lake     {state['lake_url']}")
+        if state.get("user_accounts") == "system":
+            print(f"  Sessions      per-user system accounts {state['account_prefix']}<name> (gaia-lab users list)")
+        else:
+            print("  Sessions      single-user mode: all sessions share the platform's account")
         for name, component in state["components"].items():
             health = state["healthy"].get(name)
             flag = "" if health is None else ("  healthy" if health else "  NOT HEALTHY")

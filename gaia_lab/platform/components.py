@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 from gaia_lab.errors import PlatformError
@@ -43,6 +44,20 @@ def find_proxy(config: PlatformConfig, layout: Layout) -> list[str]:
     raise PlatformError(
         f"configurable-http-proxy not found on PATH; {PROXY_INSTALL_HINT}", component="configurable-http-proxy"
     )
+
+
+def proxy_options(proxy: list[str]) -> list[str]:
+    """Options for this proxy beyond the stock ones: a keep-alive longer than the clients' own.
+
+    The npm proxy closes an idle kept-alive connection after 5 s, aiohttp's clients (dask-gateway's) keep theirs
+    for 15 s: a client reusing one just as the proxy closes it gets "Server disconnected" or "Connection reset".
+    Rare on an idle machine, seen under a class starting clusters at once (2 of 30 in one run here).
+    """
+    try:
+        help_text = subprocess.run([*proxy, "--help"], capture_output=True, text=True, timeout=60, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return ["--keep-alive-timeout", "60000"] if "--keep-alive-timeout" in help_text else []
 
 
 def base_env(layout: Layout, python: str) -> dict[str, str]:
@@ -94,6 +109,7 @@ def build(
             f"http://{ip}:{ports.hub_port}",
             "--error-target",
             f"http://{ip}:{ports.hub_port}/hub/error",
+            *proxy_options(proxy),
         ],
         env={**base, hub_config.ENV_PROXY_TOKEN: secrets.proxy_auth_token},
         cwd=layout.data_dir,

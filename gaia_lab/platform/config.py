@@ -143,7 +143,9 @@ class PlatformConfig(Configurable):
         "", help="Folder of notebooks/data copied into each user's home as ~/workshop at their first spawn."
     ).tag(config=True)
     default_url = Unicode("/lab", help="Page a user lands on after spawn (JupyterLab).").tag(config=True)
-    spawn_timeout = Integer(120, help="Seconds a user server may take to start.").tag(config=True)
+    spawn_timeout = Integer(
+        120, help="Seconds a user server, or a Dask cluster's scheduler or worker, may take to start."
+    ).tag(config=True)
     server_idle_timeout = Integer(3600, help="Seconds before the idle culler stops an inactive user server.").tag(
         config=True
     )

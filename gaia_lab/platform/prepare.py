@@ -76,6 +76,16 @@ def check_session_python(session_python: str) -> None:
         )
 
 
+def check_shared_dir(paths: list[Path]) -> None:
+    """PlatformError when accounts could not reach their homes, cluster directories or the session catalogue."""
+    for path in paths:
+        why = unreachable(path)
+        if why:
+            raise PlatformError(
+                f"user accounts cannot reach {path}: {why}; choose a shared_dir outside it", component="accounts"
+            )
+
+
 def check_lake(lake_dir: Path) -> None:
     """PlatformError when accounts could change the lake that every session reads."""
     for path in (lake_dir, lake_dir / "federation.yaml"):

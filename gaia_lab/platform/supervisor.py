@@ -102,6 +102,7 @@ class Platform:
         prepare.ensure_lake(layout.lake_dir, self.out)
         if self.system_accounts:
             prepare.check_session_python(self.session_python)
+            prepare.check_shared_dir([layout.homes_dir, layout.clusters_dir, layout.catalog_file.parent])
             prepare.check_lake(layout.lake_dir)
         ports = resolve_ports(config)
         ip = config.ip

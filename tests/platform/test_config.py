@@ -367,6 +367,9 @@ def test_generated_gateway_config(tmp_path, monkeypatch, mode):
     assert c.ClusterConfig.scheduler_cmd == ["/venv/bin/dask", "scheduler"]
     assert c.ClusterConfig.worker_cmd == ["/venv/bin/dask", "worker"]
     assert c.ClusterConfig.idle_timeout == 600.0
+    starts = (c.DBBackendBase.worker_start_timeout, c.DBBackendBase.cluster_start_timeout)
+    assert starts == (config.spawn_timeout, config.spawn_timeout)
+    assert c.DBBackendBase.cluster_heartbeat_timeout == config.spawn_timeout
     assert c.ClusterConfig.cluster_max_workers == 6
     backend = "SystemUserLocalBackend" if mode == "system" else "LimitedLocalBackend"
     assert c.DaskGateway.backend_class == f"gaia_lab.platform.gateway_ext.{backend}"
@@ -461,3 +464,33 @@ def test_data_dir_resolution(monkeypatch, tmp_path):
     assert system.resolved_lake_dir() == (tmp_path / "srv" / "lake").resolve()
     assert PlatformConfig().resolved_shared_dir() == Path("/srv/gaia-lab")
     assert Path(PlatformConfig(data_dir="/x").resolved_data_dir()) == Path("/x")
+
+
+def test_paths_other_accounts_cannot_reach_are_named(tmp_path):
+    import tempfile
+
+    from gaia_lab.platform.layout import unreachable
+
+    # The first closed directory on the way is named (pytest's temporary directories are private).
+    closed_parents = [p for p in reversed(tmp_path.parents) if not p.stat().st_mode & 0o001]
+    if closed_parents:
+        assert unreachable(tmp_path / "x").startswith(f"{closed_parents[0]} is mode ")
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as scratch:
+        base = Path(scratch)
+        base.chmod(0o755)
+        (base / "open" / "deep").mkdir(parents=True)
+        (base / "open").chmod(0o755)
+        (base / "open" / "deep").chmod(0o711)
+        (base / "open" / "deep" / "file").write_text("x")
+        (base / "open" / "deep" / "file").chmod(0o644)
+        (base / "open" / "deep" / "secret").write_text("x")
+        (base / "open" / "deep" / "secret").chmod(0o600)
+        closed = base / "closed"
+        closed.mkdir(mode=0o700)
+        (closed / "file").write_text("x")
+        (base / "link").symlink_to(closed / "file")
+        assert unreachable(base / "open" / "deep" / "file") is None  # entered, not listed: enough
+        assert unreachable(closed / "file") == f"{closed} is mode 0700: other accounts cannot enter it"
+        assert unreachable(base / "link") == f"{closed} is mode 0700: other accounts cannot enter it"  # followed
+        assert unreachable(base / "open" / "deep" / "secret").endswith("is mode 0600: other accounts cannot read it")
+        assert "No such file" in unreachable(base / "missing")

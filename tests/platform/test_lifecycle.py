@@ -107,6 +107,15 @@ def test_background_status_down_then_resume_in_foreground_and_ctrl_c(tmp_path, l
         current = status(data_dir)
         assert current["running"]
         assert all(current["healthy"].values()), current
+        cli = subprocess.run(
+            [str(Path(sys.executable).parent / "gaia-lab"), "status", "--data-dir", str(data_dir)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        assert cli.returncode == 0, cli.stderr
+        assert ("per-user system accounts" if IS_ROOT else "single-user mode") in cli.stdout
         secrets = json.loads((data_dir / "secrets.json").read_text())
         dave = HubUser(state["hub_url"], "dave", secrets["user_password"])
         dave.login()
