@@ -90,7 +90,8 @@ def test_an_account_is_made_once_with_a_private_home(accounts):
     info = first.home.stat()
     assert (info.st_uid, info.st_gid, info.st_mode & 0o777) == (first.uid, first.gid, 0o700)
     assert accounts.ensure("zoe") == first  # again: the same account
-    assert [a.name for a in accounts.all()] == [first.name]
+    # (the session's platform may have made accounts with this prefix too, with homes elsewhere)
+    assert [a.name for a in accounts.all() if a.home.is_relative_to(accounts.homes_dir)] == [first.name]
     assert accounts.find("zoe") == accounts.find(first.name) == first
     assert accounts.find("nobody-here") is None
 
