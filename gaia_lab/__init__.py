@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import gaia_lab.viz.accessor  # noqa: F401  (registers the ds.gaia accessor)
+import gaia_lab.viz.accessor
+import gaia_lab.viz.explore  # noqa: F401  (registers results.explore())
 from gaia_lab.catalog import Catalog, Entry, SearchResults, open_catalog
 from gaia_lab.datacube import open_datacube
 from gaia_lab.errors import (

@@ -10,12 +10,11 @@ import pystac
 import xarray as xr
 
 from gaia_lab.catalog import Catalog, Entry, open_catalog
-from gaia_lab.catalog.entry import _parse_resolution
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
-from gaia_lab.catalog.query import parse_bbox, parse_datetime, parse_names
-from gaia_lab.cube import open_geotiff, open_stac, open_zarr
-from gaia_lab.cube.subset import apply_query
+from gaia_lab.cube import apply_query, open_geotiff, open_stac, open_zarr
 from gaia_lab.errors import InvalidQuery
+from gaia_lab.query import CubeRequest
+from gaia_lab.stac_item import StacItem
 
 
 def _is_href(text: str) -> bool:
@@ -54,29 +53,16 @@ def open_datacube(
         raise InvalidQuery("source", source, "expected an entry id '<provider>/<id>', an Entry or an href")
     if not _is_href(source):
         return (catalog or open_catalog())[source].to_xarray(**query)
-    parsed_bbox, interval = parse_bbox(bbox), parse_datetime(datetime)
-    names, res = parse_names(variables, "variables"), _parse_resolution(resolution)
+    request = CubeRequest.parse(**query)
     path = (urlparse(source).path or source).rstrip("/")
     if path.endswith(".json"):
         obj = ProviderStacIO("href", storage_options=dict(storage_options or {})).read_stac(source)
         if not isinstance(obj, pystac.Collection | pystac.Item):
             raise InvalidQuery("source", source, "a STAC href must point at a collection or an item")
-        return open_stac(
-            obj,
-            entry_id=source,
-            bbox=parsed_bbox,
-            datetime=interval,
-            variables=names,
-            crs=crs,
-            resolution=res,
-            chunks=chunks,
-            storage_options=storage_options,
-            provider="href",
-        )
+        stac = StacItem.from_pystac(obj) if isinstance(obj, pystac.Item) else obj
+        return open_stac(stac, request, entry_id=source, storage_options=storage_options, provider="href")
     if path.endswith(".zarr"):
-        ds = open_zarr(source, storage_options=storage_options, chunks=chunks, entry_id=source)
+        ds = open_zarr(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
     else:
-        ds = open_geotiff(source, entry_id=source, chunks=chunks)
-    return apply_query(
-        ds, entry_id=source, bbox=parsed_bbox, datetime=interval, variables=names, crs=crs, resolution=res
-    )
+        ds = open_geotiff(source, entry_id=source, chunks=request.chunks)
+    return apply_query(ds, request, entry_id=source)

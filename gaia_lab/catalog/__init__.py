@@ -3,9 +3,9 @@
 from gaia_lab.catalog.catalog import Catalog, open_catalog
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig, load_federation, parse_federation
-from gaia_lab.catalog.query import Query
 from gaia_lab.catalog.results import SearchResults
 from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
+from gaia_lab.query import Query
 
 __all__ = [
     "Catalog",

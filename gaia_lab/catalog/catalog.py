@@ -19,11 +19,11 @@ from gaia_lab.catalog.federation import (
     parse_federation,
 )
 from gaia_lab.catalog.providers import Provider, make_provider
-from gaia_lab.catalog.query import Query
 from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
 from gaia_lab.catalog.results import SearchResults
 from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
 from gaia_lab.errors import EntryNotFound, GaiaLabError, InvalidQuery, ProviderError, ProviderTimeout
+from gaia_lab.query import Query
 
 DEFAULT_LIMIT = 100
 
@@ -103,7 +103,7 @@ class Catalog:
         )
         expansion = self.thesaurus.expand(query.q) if query.q else None
         terms = expansion.terms if expansion else []
-        query = Query(**{**query.__dict__, "terms": terms})
+        query = query.with_terms(terms)
         selected = self._select(query.hubs, providers)
         if filter is not None and not isinstance(filter, Mapping):
             raise InvalidQuery("filter", filter, "expected a CQL2-JSON mapping")

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import xarray as xr
 
-from gaia_lab.catalog.query import BBox, Interval, parse_bbox, parse_datetime, parse_names
 from gaia_lab.errors import InvalidQuery
+from gaia_lab.query import BBox, CubeRequest, Interval, Query, interval_intersects
 
 if TYPE_CHECKING:
     from gaia_lab.catalog.providers.base import Provider
@@ -53,20 +53,36 @@ class Entry:
     ) -> xr.Dataset:
         """A lazy, dask-backed Dataset; opening reads metadata only, never pixel data.
 
-        ``bbox`` is WGS84 ``(west, south, east, north)``; ``datetime`` an ISO 8601 instant or ``START/END``;
-        ``crs`` / ``resolution`` (in units of the target CRS) reproject lazily.
+        ``bbox`` is WGS84 ``(west, south, east, north)`` (west > east crosses the antimeridian); ``datetime`` an
+        ISO 8601 instant or ``START/END``; ``variables`` come in the order given; ``crs`` / ``resolution`` (in
+        units of the target CRS) set the output grid; ``chunks`` maps dimensions to dask chunk sizes.
         """
+        request = CubeRequest.parse(
+            bbox=bbox, datetime=datetime, variables=variables, crs=crs, resolution=resolution, chunks=chunks
+        )
         if self._provider is None:
             raise InvalidQuery("entry", self.id, "this entry is detached from its provider and cannot be opened")
-        return self._provider.open(
-            self,
-            bbox=parse_bbox(bbox),
-            datetime=parse_datetime(datetime),
-            variables=parse_names(variables, "variables"),
-            crs=crs,
-            resolution=_parse_resolution(resolution),
-            chunks=chunks,
-        )
+        return self._provider.open(self, request)
+
+    def matches(self, query: Query) -> bool:
+        """Whether the entry passes the query's bbox / datetime / collections / variables filters (metadata
+        only; an entry that does not say where or when it lies is kept)."""
+        if query.bbox is not None and self.bbox is not None and not query.bbox.intersects(self.bbox):
+            return False
+        if (
+            query.datetime is not None
+            and self.datetime is not None
+            and not interval_intersects(query.datetime, self.datetime)
+        ):
+            return False
+        if query.collections and self.local_id.split("/")[0] not in query.collections:
+            return False
+        if query.variables:
+            wanted = {v.lower() for v in query.variables}
+            present = {v.lower() for v in self.variables} | {k.lower() for k in self.keywords}
+            if not wanted & present:
+                return False
+        return True
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable summary."""
@@ -100,17 +116,3 @@ class Entry:
             if k not in ("assets", "score")
         )
         return f"<table>{rows}</table>"
-
-
-def _parse_resolution(value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise InvalidQuery("resolution", value, "expected a positive number (in units of the target CRS)")
-    try:
-        resolution = float(value)
-    except ValueError:
-        raise InvalidQuery("resolution", value, "expected a positive number") from None
-    if not resolution > 0:
-        raise InvalidQuery("resolution", value, "must be positive")
-    return resolution

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from gaia_lab.catalog.entry import Entry
-from gaia_lab.catalog.query import Query
 from gaia_lab.errors import EntryNotFound, GaiaLabError
+from gaia_lab.query import Query
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,12 +74,6 @@ class SearchResults:
         geometry = [box(*b) if b else None for b in frame["bbox"]]
         return geopandas.GeoDataFrame(frame.drop(columns=["bbox"]), geometry=geometry, crs="EPSG:4326")
 
-    def explore(self, **kwargs: Any) -> Any:
-        """Footprints on a map (holoviews); see :func:`gaia_lab.viz.explore`."""
-        from gaia_lab.viz import explore
-
-        return explore(self, **kwargs)
-
     def __repr__(self) -> str:
         failed = f", {len(self.errors)} provider(s) failed: {sorted(self.errors)}" if self.errors else ""
         return f"<SearchResults {len(self.entries)} entries from {len(self.providers)} provider(s){failed}>"
@@ -92,3 +86,37 @@ class SearchResults:
         terms = escape(", ".join(self.query_terms))
         note = f"<p>Searched terms: {terms}</p>" if terms else ""
         return f"{note}{table}" + (f"<p>Providers that failed:</p><ul>{errors}</ul>" if errors else "")
+
+
+Accessor = TypeVar("Accessor")
+
+
+class _CachedAccessor(Generic[Accessor]):
+    """A descriptor building the accessor once per results object (as xarray and pandas do)."""
+
+    def __init__(self, name: str, accessor: Callable[[SearchResults], Accessor]) -> None:
+        self._name = name
+        self._accessor = accessor
+
+    def __get__(self, results: SearchResults | None, owner: type) -> Any:
+        if results is None:
+            return self._accessor
+        value = self._accessor(results)
+        results.__dict__[self._name] = value
+        return value
+
+
+def register_results_accessor(
+    name: str,
+) -> Callable[[Callable[[SearchResults], Accessor]], Callable[[SearchResults], Accessor]]:
+    """Add ``name`` to every :class:`SearchResults`, built from the results by the decorated class or function, as
+    ``xarray.register_dataset_accessor`` does for Datasets: views of results (maps, tables) plug in from the
+    packages that draw them, and search does not import them."""
+
+    def register(accessor: Callable[[SearchResults], Accessor]) -> Callable[[SearchResults], Accessor]:
+        if hasattr(SearchResults, name):
+            raise AttributeError(f"SearchResults already has an attribute {name!r}")
+        setattr(SearchResults, name, _CachedAccessor(name, accessor))
+        return accessor
+
+    return register

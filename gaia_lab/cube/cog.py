@@ -1,27 +1,203 @@
-"""Cloud-Optimized GeoTIFF assets -> lazy (time, y, x) cubes.
+"""Raster assets (Cloud-Optimized GeoTIFF, GeoTIFF, JPEG2000) -> lazy (time, y, x) cubes.
 
 Many items become one cube per band on a common grid through odc-stac and odc-loader (``stac_load``); a lone
-GeoTIFF opens with rioxarray.
+GeoTIFF opens with rioxarray. Everything that can be wrong with a request or with the items' metadata is found here,
+before odc-stac runs, so that the error names its real cause (a band, an item, a parameter).
 Tiles are read by ``gaia_lab.cube.reads`` (odc-loader's reader, errors naming the href, cheaper per-file path).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import rioxarray
 import xarray as xr
+from odc.geo import geom
+from pyproj import CRS
 
 from gaia_lab.cube import stac_load
 from gaia_lab.cube.reads import HrefNamingDriver
-from gaia_lab.cube.records import ItemRecord, is_geotiff
-from gaia_lab.errors import AssetError, InvalidQuery
+from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
+from gaia_lab.query import BBox, CubeRequest
+from gaia_lab.stac_item import RASTER_FORMATS, StacItem, asset_format, band_count, is_data
 
 SPATIAL_CHUNK = 2048
 CHUNK_BYTES = 16 * 2**20
 TIME_CHUNK_MAX = 64
+_SHOWN_IDS = 5
+
+
+@dataclass(frozen=True)
+class Band:
+    """A variable of the cube: ``name`` in the cube, read from asset ``key`` (``key.N`` names band N of an asset
+    with several bands, as odc-stac names them)."""
+
+    name: str
+    key: str
+
+
+def _ids(items: Sequence[StacItem]) -> str:
+    shown = ", ".join(item.id for item in items[:_SHOWN_IDS])
+    return shown + (f", ... ({len(items) - _SHOWN_IDS} more)" if len(items) > _SHOWN_IDS else "")
+
+
+def _bands_of(key: str, asset: Mapping[str, Any]) -> list[Band]:
+    count = band_count(asset)
+    return [Band(key, key)] if count == 1 else [Band(f"{key}.{n}", key) for n in range(1, count + 1)]
+
+
+def _unreadable(key: str, asset: Mapping[str, Any], entry_id: str) -> AssetError:
+    return AssetError(
+        str(asset.get("href", key)),
+        f"asset {key!r}: unsupported media type {asset.get('type')!r} for a raster cube "
+        "(GAIA Lab reads GeoTIFF/COG and JPEG2000 tiles, and Zarr stores)",
+        entry_id=entry_id,
+    )
+
+
+def select_bands(items: Sequence[StacItem], variables: Sequence[str] | None, entry_id: str) -> list[Band]:
+    """The cube's variables, in the order asked for.
+
+    Named variables may be any raster asset, whatever its roles (a Landsat ``qa_pixel`` is a ``cloud`` asset).
+    Without names, every data asset (role ``data`` or none) in a raster format, as first seen across the items.
+    An asset that only some items carry is read where it exists and is no data elsewhere, as odc-stac reads it.
+    """
+    first_seen: dict[str, Mapping[str, Any]] = {}
+    for item in items:
+        for key, asset in item.assets.items():
+            first_seen.setdefault(key, asset)
+    raster = {k: a for k, a in first_seen.items() if asset_format(a) in RASTER_FORMATS}
+    if variables:
+        selected: list[Band] = []
+        missing = []
+        for name in variables:
+            if name in first_seen:
+                if name not in raster:
+                    raise _unreadable(name, first_seen[name], entry_id)
+                selected.extend(_bands_of(name, raster[name]))
+                continue
+            key, _, number = name.rpartition(".")
+            if key in raster and number.isdigit() and 1 <= int(number) <= band_count(raster[key]):
+                selected.append(Band(name, key))
+            else:
+                missing.append(name)
+        if missing:
+            available = [band.name for key, asset in raster.items() for band in _bands_of(key, asset)]
+            raise InvalidQuery("variables", list(variables), f"{missing} not in {entry_id}; available: {available}")
+        return list({band.name: band for band in selected}.values())
+    selected = [band for key, asset in raster.items() if is_data(asset) for band in _bands_of(key, asset)]
+    if not selected:
+        data = {k: a for k, a in first_seen.items() if is_data(a)}
+        if data:
+            key, asset = next(iter(data.items()))
+            raise _unreadable(key, asset, entry_id)
+        raise AssetError(
+            entry_id,
+            f"no data asset to open; assets: {sorted(first_seen)}; name the ones to open with variables=",
+            entry_id=entry_id,
+        )
+    return selected
+
+
+def check_grids(items: Sequence[StacItem], bands: Sequence[Band], request: CubeRequest, entry_id: str) -> None:
+    """Every asset must be placeable without reading it: from its grid (projection extension), else from its
+    item's footprint on an output grid that the request (``crs`` and ``resolution``) or other items fix."""
+    keys = list(dict.fromkeys(band.key for band in bands))
+    ungridded: dict[str, list[StacItem]] = {}
+    gridded = False
+    for item in items:
+        for key in keys:
+            asset = item.assets.get(key)
+            if asset is None:
+                continue
+            if item.grid(asset) is not None:
+                gridded = True
+                continue
+            if item.bbox is None and not item.document.get("geometry"):
+                raise AssetError(
+                    str(asset.get("href", key)),
+                    f"item {item.id!r} has neither projection metadata (proj:code/proj:epsg, proj:shape, "
+                    "proj:transform) nor a footprint: nothing tells where its pixels lie without reading the file",
+                    entry_id=entry_id,
+                )
+            ungridded.setdefault(key, []).append(item)
+    if not ungridded or gridded or (request.crs is not None and request.resolution is not None):
+        return
+    parameter = "crs" if request.crs is None else "resolution"
+    key, lacking = next(iter(ungridded.items()))
+    raise InvalidQuery(
+        parameter,
+        getattr(request, parameter),
+        f"{len(lacking)} of {len(items)} items of {entry_id} ({_ids(lacking)}) lack projection metadata for "
+        f"{key!r} (proj:code/proj:epsg, proj:shape and proj:transform), so no item gives the output grid: "
+        "pass crs= and resolution= to place them by their footprints",
+    )
+
+
+def _output_crs(items: Sequence[StacItem], bands: Sequence[Band], request: CubeRequest) -> str:
+    """The CRS the cube will have: the request's, else the commonest CRS of the items' grids, else WGS84 (the
+    CRS of the footprints odc-stac falls back on)."""
+    if request.crs is not None:
+        return request.crs
+    counts: dict[str, int] = {}
+    for item in items:
+        for band in bands:
+            asset = item.assets.get(band.key)
+            grid = item.grid(asset) if asset is not None else None
+            if grid is not None:
+                counts[grid.crs] = counts.get(grid.crs, 0) + 1
+    return max(counts, key=counts.__getitem__) if counts else "EPSG:4326"
+
+
+def _extent(items: Sequence[StacItem]) -> BBox | None:
+    parts = [part for item in items if item.bbox is not None for part in item.bbox.parts()]
+    if not parts:
+        return None
+    return BBox(
+        min(p.west for p in parts), min(p.south for p in parts), max(p.east for p in parts), max(p.north for p in parts)
+    )
+
+
+def query_area(items: Sequence[StacItem], bands: Sequence[Band], request: CubeRequest, entry_id: str) -> dict[str, Any]:
+    """odc-stac's area argument for the request's bbox: the parts of the box the items cover (odc-stac makes the
+    grid of the box itself, so a box larger than the data would give a cube of mostly no data).
+
+    A box crossing the antimeridian is two boxes; on a projected grid their union is one contiguous area, which
+    odc-stac takes as a ``geopolygon``. On a geographic grid the two sides lie 360 degrees apart: refused, rather
+    than a cube around the whole globe."""
+    bbox = request.bbox
+    if bbox is None:
+        return {}
+    extent = _extent(items)
+    parts = bbox.parts()
+    if extent is not None:
+        clipped = [
+            BBox(
+                max(p.west, extent.west),
+                max(p.south, extent.south),
+                min(p.east, extent.east),
+                min(p.north, extent.north),
+            )
+            for p in parts
+        ]
+        parts = [p for p in clipped if p.west < p.east and p.south < p.north] or parts
+    if len(parts) == 1:
+        return {"bbox": tuple(parts[0])}
+    crs = _output_crs(items, bands, request)
+    if CRS.from_user_input(crs).is_geographic:
+        raise InvalidQuery(
+            "bbox",
+            tuple(bbox),
+            f"west > east: the box crosses the antimeridian (STAC and OGC semantics) and {entry_id}'s data lie on "
+            f"both sides of it, which a cube in the geographic CRS {crs} cannot hold contiguously; pass a projected "
+            "crs= that covers both sides (a UTM zone 1 or 60, EPSG:3832 for the Pacific, EPSG:3031/3413 near the "
+            f"poles) or split the box at 180 degrees (if you meant the box from {bbox.east:g} to {bbox.west:g}, swap "
+            "west and east)",
+        )
+    return {"geopolygon": geom.multigeom([geom.box(*p, "EPSG:4326") for p in parts])}
 
 
 def _nodata_and_type(asset: Mapping[str, Any]) -> tuple[Any, str | None]:
@@ -32,64 +208,14 @@ def _nodata_and_type(asset: Mapping[str, Any]) -> tuple[Any, str | None]:
     return nodata, data_type
 
 
-def check_cog_items(items: Sequence[ItemRecord], bands: Sequence[str] | None, entry_id: str) -> list[str]:
-    """The bands to load; every asset must be a GeoTIFF with enough proj metadata to open without a pixel read."""
-    available: dict[str, None] = {}
-    for item in items:
-        for key, asset in item.data_assets().items():
-            if bands and key not in bands:
-                continue
-            href = str(asset.get("href", ""))
-            if not is_geotiff(asset):
-                raise AssetError(
-                    href,
-                    f"unsupported media type {asset.get('type')!r} for a raster cube (expected a GeoTIFF/COG)",
-                    entry_id=entry_id,
-                )
-            if not item.has_proj(asset):
-                raise AssetError(
-                    href,
-                    f"item {item.id!r} lacks projection metadata (proj:code/proj:wkt2, proj:shape, proj:transform): "
-                    "opening would have to read the file; add the proj extension to the catalogue",
-                    entry_id=entry_id,
-                )
-            available[key] = None
-    if bands:
-        missing = [b for b in bands if b not in available]
-        if missing:
-            every = sorted({k for item in items for k in item.data_assets()})
-            raise InvalidQuery("variables", list(bands), f"{missing} not in {entry_id}; available: {every}")
-    if not available:
-        raise AssetError(entry_id, "no data asset to open", entry_id=entry_id)
-    return list(available)
-
-
-def _clip_to_items(
-    bbox: tuple[float, float, float, float], items: Sequence[ItemRecord]
-) -> tuple[float, float, float, float]:
-    """The part of ``bbox`` the items cover: odc-stac makes the grid of the bbox itself, so a box larger than the
-    data would give a cube of mostly NaN."""
-    footprints = [item.bbox for item in items if item.bbox]
-    west, south, east, north = bbox
-    if not footprints or west > east:  # antimeridian-crossing boxes are left to odc-stac
-        return bbox
-    clipped = (
-        max(west, min(f[0] for f in footprints)),
-        max(south, min(f[1] for f in footprints)),
-        min(east, max(f[-2] for f in footprints)),
-        min(north, max(f[-1] for f in footprints)),
-    )
-    return clipped if clipped[0] < clipped[2] and clipped[1] < clipped[3] else bbox
-
-
-def default_chunks(items: Sequence[ItemRecord], bands: Sequence[str], dtype_size: int) -> dict[str, int]:
+def default_chunks(items: Sequence[StacItem], keys: Sequence[str], dtype_size: int) -> dict[str, int]:
     """2048-pixel tiles, and as many time steps per chunk as keep a chunk near 16 MiB: a time series of small
     tiles then reads several files per task instead of paying dask's per-task cost for each."""
     shapes = [
         tuple(item.proj(asset).get("proj:shape") or ())
         for item in items[:1]
-        for key, asset in item.data_assets().items()
-        if key in bands
+        for key, asset in item.assets.items()
+        if key in keys
     ]
     rows, cols = max((s for s in shapes if len(s) == 2), default=(SPATIAL_CHUNK, SPATIAL_CHUNK))
     pixels = min(rows, SPATIAL_CHUNK) * min(cols, SPATIAL_CHUNK)
@@ -97,20 +223,16 @@ def default_chunks(items: Sequence[ItemRecord], bands: Sequence[str], dtype_size
     return {"time": steps, "y": SPATIAL_CHUNK, "x": SPATIAL_CHUNK}
 
 
-def open_cog_items(
-    items: Sequence[ItemRecord],
-    *,
-    entry_id: str,
-    bands: Sequence[str] | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    crs: object | None = None,
-    resolution: float | None = None,
-    chunks: Mapping[str, int] | None = None,
-    resampling: str = "nearest",
-) -> xr.Dataset:
-    """One lazy cube from many COG items (odc-stac/odc-loader, parsed once per grid); nodata becomes NaN."""
-    selected = check_cog_items(items, bands, entry_id)
-    first_assets = {k: a for item in items for k, a in item.data_assets().items() if k in selected}
+def open_raster_items(
+    items: Sequence[StacItem], request: CubeRequest, *, entry_id: str, resampling: str = "nearest"
+) -> tuple[xr.Dataset, list[str]]:
+    """One lazy cube from many raster items (odc-stac/odc-loader, parsed once per grid), with the asset keys it
+    reads; no data becomes NaN."""
+    bands = select_bands(items, request.variables, entry_id)
+    check_grids(items, bands, request, entry_id)
+    area = query_area(items, bands, request, entry_id)
+    keys = list(dict.fromkeys(band.key for band in bands))
+    first_assets = {key: next(i.assets[key] for i in items if key in i.assets) for key in keys}
     needs_float = False
     sizes = []
     for asset in first_assets.values():
@@ -123,39 +245,45 @@ def open_cog_items(
             sizes.append(4)
     # One dtype for all bands: odc-loader 0.6 hands a per-band dtype mapping to np.dtype when chunking.
     dtype = "float32" if needs_float else None
-    if chunks:
-        load_chunks = dict(chunks)
+    if request.chunks is not None:
+        load_chunks = dict(request.chunks)
     else:
-        load_chunks = default_chunks(items, selected, 4 if needs_float else max(sizes, default=4))
+        load_chunks = default_chunks(items, keys, 4 if needs_float else max(sizes, default=4))
+    names = [band.name for band in bands]
     try:
         ds = stac_load.load(
             items,
-            selected,
+            names,
+            asset_keys=keys,
             chunks=load_chunks,
             driver=HrefNamingDriver(),
             dtype=dtype,
             resampling=resampling,
-            crs=crs,
-            resolution=resolution,
-            bbox=_clip_to_items(bbox, items) if bbox is not None else None,
+            crs=request.crs,
+            resolution=request.resolution,
             fail_on_error=True,
+            **area,
         )
+    except stac_load.NoOutputGrid as error:
+        raise InvalidQuery("crs" if request.crs is None else "resolution", None, f"{entry_id}: {error}") from None
+    except stac_load.EmptyArea:
+        raise EmptyResult(entry_id, "bbox", f"{request.bbox} covers no pixel of the items' grids") from None
     except (AssetError, InvalidQuery):
         raise
     except Exception as error:
-        given = {"crs": crs, "resolution": resolution, "bbox": bbox}
-        param = next((name for name, value in given.items() if value is not None), None)
-        reason = f"odc-stac cannot build the cube for {entry_id}: {type(error).__name__}: {error}"
-        if param is None:
-            raise AssetError(entry_id, reason, entry_id=entry_id) from None
-        raise InvalidQuery(param, given[param], reason) from None
-    for key in selected:
-        nodata, _ = _nodata_and_type(first_assets[key])
-        if nodata is not None and str(nodata).lower() != "nan" and ds[key].dtype.kind == "f":
+        raise AssetError(
+            entry_id,
+            f"odc-stac cannot build the cube from these items' metadata: {type(error).__name__}: {error}",
+            entry_id=entry_id,
+        ) from None
+    for band in bands:
+        nodata, _ = _nodata_and_type(first_assets[band.key])
+        if nodata is not None and str(nodata).lower() != "nan" and ds[band.name].dtype.kind == "f":
             # odc-loader keeps the source sentinel when casting to float; the cube promises NaN for no data.
-            attrs = {k: v for k, v in ds[key].attrs.items() if k != "nodata"}
-            ds[key] = ds[key].where(ds[key] != float(nodata)).assign_attrs(attrs)
-    return ds.rio.write_crs(ds.odc.crs.to_wkt()) if ds.rio.crs is None else ds
+            attrs = {k: v for k, v in ds[band.name].attrs.items() if k != "nodata"}
+            ds[band.name] = ds[band.name].where(ds[band.name] != float(nodata)).assign_attrs(attrs)
+    ds = ds[names]
+    return (ds.rio.write_crs(ds.odc.crs.to_wkt()) if ds.rio.crs is None else ds), keys
 
 
 def open_geotiff(
@@ -164,7 +292,7 @@ def open_geotiff(
     """A lone GeoTIFF without STAC metadata: rioxarray, masked, one variable per band."""
     try:
         array = rioxarray.open_rasterio(
-            href, chunks=dict(chunks) if chunks else {"x": 2048, "y": 2048}, lock=False, masked=True
+            href, chunks=dict(chunks) if chunks else {"x": SPATIAL_CHUNK, "y": SPATIAL_CHUNK}, lock=False, masked=True
         )
     except Exception as error:
         raise AssetError(

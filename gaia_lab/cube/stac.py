@@ -1,129 +1,73 @@
-"""STAC objects -> lazy cubes: picks the Zarr or the COG path from the assets and applies the query."""
+"""STAC objects -> lazy cubes: picks the Zarr or the raster path from the assets and applies the request."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pystac
 import xarray as xr
 
 from gaia_lab.cube import cog, subset
-from gaia_lab.cube.records import ItemRecord, as_records
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult
-
-ZARR_TYPES = ("application/vnd+zarr", "application/vnd.zarr", "application/x-zarr")
-
-BBox = tuple[float, float, float, float]
-Interval = tuple[datetime | None, datetime | None]
+from gaia_lab.query import CubeRequest, interval_intersects
+from gaia_lab.stac_item import StacItem, as_items, asset_dicts, zarr_asset
 
 
-def is_zarr(asset: pystac.Asset) -> bool:
-    media_type = (asset.media_type or "").lower().split(";")[0].strip()
-    return media_type in ZARR_TYPES or "zarr" in (asset.roles or []) or asset.href.rstrip("/").endswith(".zarr")
-
-
-def zarr_asset(obj: pystac.Collection | pystac.Item) -> tuple[str, pystac.Asset] | None:
-    """The data Zarr asset of a collection or item, if it has one."""
-    for key, asset in obj.assets.items():
-        if is_zarr(asset) and (not asset.roles or "data" in asset.roles or "zarr" in asset.roles):
-            return key, asset
-    return None
-
-
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _bbox_overlaps(a: BBox, b: Sequence[float]) -> bool:
-    w, s, e, n = a
-    bw, bs, be, bn = b[0], b[1], b[2], b[3]
-    if s > bn or bs > n:
-        return False
-    if w > e:  # antimeridian-crossing query
-        return be >= w or bw <= e
-    return not (w > be or bw > e)
-
-
-def filter_items(
-    items: Iterable[ItemRecord], bbox: BBox | None, interval: Interval | None, entry_id: str
-) -> list[ItemRecord]:
-    """Items whose STAC footprint and time overlap the query (metadata only)."""
+def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
+    """Items whose STAC footprint and time overlap the request (metadata only)."""
     every = list(items)
     if not every:
         raise EmptyResult(entry_id, "items", "the entry has no items")
     kept = every
-    if bbox is not None:
-        kept = [item for item in kept if item.bbox is None or _bbox_overlaps(bbox, item.bbox)]
+    if request.bbox is not None:
+        bbox = request.bbox
+        kept = [item for item in kept if item.bbox is None or bbox.intersects(item.bbox)]
         if not kept:
-            raise EmptyResult(entry_id, "bbox", f"{bbox} does not intersect any of its {len(every)} items")
-    if interval is not None:
-        start, end = _utc(interval[0]), _utc(interval[1])
-
-        def overlaps(item: ItemRecord) -> bool:
-            item_start, item_end = item.interval
-            if start is not None and item_end is not None and item_end < start:
-                return False
-            return not (end is not None and item_start is not None and item_start > end)
-
+            raise EmptyResult(entry_id, "bbox", f"{tuple(bbox)} does not intersect any of its {len(every)} items")
+    if request.datetime is not None:
+        interval = request.datetime
         before = len(kept)
-        kept = [item for item in kept if overlaps(item)]
+        kept = [item for item in kept if interval_intersects(interval, item.interval)]
         if not kept:
             raise EmptyResult(entry_id, "datetime", f"matches none of the {before} items in the bbox")
     return kept
 
 
 def open_stac(
-    obj: pystac.Collection | pystac.Item,
+    obj: pystac.Collection | StacItem,
+    request: CubeRequest,
     *,
     entry_id: str,
-    items: Iterable[ItemRecord | pystac.Item | Mapping[str, Any]] | None = None,
-    bbox: BBox | None = None,
-    datetime: Interval | None = None,
-    variables: Sequence[str] | None = None,
-    crs: object | None = None,
-    resolution: float | None = None,
-    chunks: Mapping[str, int] | None = None,
+    items: Iterable[StacItem | pystac.Item | Mapping[str, Any]] | None = None,
     storage_options: Mapping[str, Any] | None = None,
     provider: str | None = None,
 ) -> xr.Dataset:
-    """Open a collection (Zarr asset, or its COG items) or an item as one lazy Dataset."""
-    found = zarr_asset(obj)
-    if found is not None:
-        _key, asset = found
-        href = asset.get_absolute_href() or asset.href
-        options = {**(storage_options or {}), **asset.extra_fields.get("xarray:storage_options", {})}
+    """Open a collection (its Zarr asset, or its raster items) or an item as one lazy Dataset."""
+    assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
+    zarr_key = zarr_asset(assets)
+    if zarr_key is not None:
+        asset = assets[zarr_key]
+        href = str(asset["href"])
+        options = {**(storage_options or {}), **asset.get("xarray:storage_options", {})}
         ds = open_zarr(
             href,
-            open_kwargs=asset.extra_fields.get("xarray:open_kwargs"),
+            open_kwargs=asset.get("xarray:open_kwargs"),
             storage_options=options or None,
-            chunks=chunks,
+            chunks=request.chunks,
             entry_id=entry_id,
         )
-        ds = subset.apply_query(
-            ds, entry_id=entry_id, bbox=bbox, datetime=datetime, variables=variables, crs=crs, resolution=resolution
-        )
+        ds = subset.apply_query(ds, request, entry_id=entry_id)
         hrefs = [href]
     else:
-        if isinstance(obj, pystac.Item):
-            candidates = as_records([obj])
+        if isinstance(obj, StacItem):
+            candidates = [obj]
         else:
-            candidates = as_records(items if items is not None else obj.get_items(recursive=True))
-        selected = filter_items(candidates, bbox, datetime, entry_id)
-        ds = cog.open_cog_items(
-            selected,
-            entry_id=entry_id,
-            bands=variables,
-            bbox=bbox,
-            crs=crs,
-            resolution=resolution,
-            chunks=chunks,
-        )
-        hrefs = [str(a.get("href")) for item in selected for k, a in item.data_assets().items() if k in ds]
+            candidates = as_items(items if items is not None else obj.get_items(recursive=True))
+        selected = filter_items(candidates, request, entry_id)
+        ds, asset_keys = cog.open_raster_items(selected, request, entry_id=entry_id)
+        hrefs = [str(item.assets[key]["href"]) for item in selected for key in asset_keys if key in item.assets]
     if not ds.data_vars:
         raise AssetError(entry_id, "the cube has no data variables", entry_id=entry_id)
     ds.attrs.update(
@@ -131,7 +75,7 @@ def open_stac(
             "gaia:entry": entry_id,
             "gaia:provider": provider or entry_id.split("/", 1)[0],
             "gaia:assets": hrefs,
-            "title": obj.title if isinstance(obj, pystac.Collection) and obj.title else ds.attrs.get("title", entry_id),
+            "title": obj.title or ds.attrs.get("title", entry_id),
         }
     )
     return ds

@@ -33,32 +33,15 @@ from odc.stac.model import ParsedItem
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube.reads import COPY_FUSER
-from gaia_lab.cube.records import ItemRecord
-
-DEFAULT_SPATIAL_CHUNK = 2048
+from gaia_lab.stac_item import StacItem
 
 
-def grid_signature(record: ItemRecord, bands: Sequence[str]) -> str:
-    """What decides how an item is parsed and where it lands: per band, its media type, grid and raster fields.
+class NoOutputGrid(ValueError):
+    """Neither the request nor the items' projection metadata fix the cube's CRS and resolution."""
 
-    ``repr`` rather than sorted JSON: it runs once per item, and two equal grids written with their keys in another
-    order only cost one more template."""
-    described: list[tuple[Any, ...] | None] = []
-    for key in bands:
-        asset = record.assets.get(key)
-        if asset is None:
-            described.append(None)
-            continue
-        described.append(
-            (
-                asset.get("type"),
-                record.proj(asset),
-                asset.get("raster:bands") or asset.get("bands"),
-                asset.get("nodata"),
-                asset.get("data_type"),
-            )
-        )
-    return repr(described)
+
+class EmptyArea(ValueError):
+    """The requested area holds no whole pixel of the output grid."""
 
 
 class _Tokenized(Sequence[Any]):
@@ -101,14 +84,14 @@ def _copy_with(template: Any, **fields: Any) -> Any:
     return derived
 
 
-def _derive(template: ParsedItem, record: ItemRecord, bands: Sequence[str]) -> ParsedItem:
+def _derive(template: ParsedItem, record: StacItem, asset_keys: Sequence[str]) -> ParsedItem:
     """The ParsedItem odc-stac would build for ``record``, whose grid and metadata equal the template's."""
     sources: dict[Any, Any] = {}
     for band_key, source in template.bands.items():
         asset = record.assets.get(band_key[0])
         if asset is None:
             continue
-        sources[band_key] = _copy_with(source, uri=str(asset["href"])) if band_key[0] in bands else source
+        sources[band_key] = _copy_with(source, uri=str(asset["href"])) if band_key[0] in asset_keys else source
     derived: ParsedItem = _copy_with(
         template,
         id=record.id,
@@ -122,9 +105,10 @@ def _derive(template: ParsedItem, record: ItemRecord, bands: Sequence[str]) -> P
 
 
 def load(
-    records: Sequence[ItemRecord],
+    records: Sequence[StacItem],
     bands: Sequence[str],
     *,
+    asset_keys: Sequence[str] | None = None,
     chunks: Mapping[str, int],
     driver: ReaderDriverSpec | None = None,
     dtype: str | None = None,
@@ -132,15 +116,20 @@ def load(
     crs: Any = None,
     resolution: float | None = None,
     bbox: tuple[float, float, float, float] | None = None,
+    geopolygon: Any = None,
     fail_on_error: bool = True,
 ) -> xr.Dataset:
-    """One lazy Dataset from ``records``, grouped by time, as ``odc.stac.load(items, bands, groupby="time", ...)``."""
+    """One lazy Dataset from ``records``, grouped by time, as ``odc.stac.load(items, bands, groupby="time", ...)``.
+
+    ``asset_keys`` names the assets the bands come from when they differ from the band names (band ``N`` of a
+    multi-band asset ``key`` is the band ``key.N``)."""
     if not records:
         raise ValueError("no items to load")
     with paused_gc():
         return _load(
             records,
             bands,
+            asset_keys=list(asset_keys) if asset_keys is not None else list(bands),
             chunks=chunks,
             driver=driver,
             dtype=dtype,
@@ -148,14 +137,16 @@ def load(
             crs=crs,
             resolution=resolution,
             bbox=bbox,
+            geopolygon=geopolygon,
             fail_on_error=fail_on_error,
         )
 
 
 def _load(
-    records: Sequence[ItemRecord],
+    records: Sequence[StacItem],
     bands: Sequence[str],
     *,
+    asset_keys: Sequence[str],
     chunks: Mapping[str, int],
     driver: ReaderDriverSpec | None,
     dtype: str | None,
@@ -163,13 +154,14 @@ def _load(
     crs: Any,
     resolution: float | None,
     bbox: tuple[float, float, float, float] | None,
+    geopolygon: Any,
     fail_on_error: bool,
 ) -> xr.Dataset:
     rdr, md_parser = _resolve_driver(driver, None)
 
     by_grid: dict[str, list[int]] = {}
     for index, record in enumerate(records):
-        by_grid.setdefault(grid_signature(record, bands), []).append(index)
+        by_grid.setdefault(record.grid_key(asset_keys), []).append(index)
     signatures = list(by_grid)
     template_items: list[pystac.Item] = []
     for signature in signatures:
@@ -183,9 +175,11 @@ def _load(
         for index in indices:
             grid_of[index] = signature
     template_of = dict(zip(signatures, templates, strict=True))
-    parsed = [_derive(template_of[grid_of[i]], record, bands) for i, record in enumerate(records)]
+    parsed = [_derive(template_of[grid_of[i]], record, asset_keys) for i, record in enumerate(records)]
 
-    collection = templates[0].collection
+    # odc-stac learns a collection's bands item by item; the last template has seen every grid's bands, so a band
+    # missing from the first item is still found (odc.stac.load refuses it then, and accepts it in other orders).
+    collection = templates[-1].collection
     bands_to_load = collection.resolve_bands(list(bands))
     band_names = list(bands_to_load)
     load_cfg = resolve_load_cfg(bands_to_load, resampling, dtype=dtype, fail_on_error=fail_on_error)
@@ -197,9 +191,14 @@ def _load(
         crs=crs,
         resolution=resolution,
         bbox=bbox,
+        geopolygon=geopolygon,
     )
     if not isinstance(gbox, GeoBox):
-        raise ValueError("cannot work out the output grid from the items' projection metadata")
+        raise NoOutputGrid(
+            "the items' projection metadata do not give the output grid (no proj:transform): pass crs= and resolution="
+        )
+    if 0 in gbox.shape:
+        raise EmptyArea(f"the output grid {gbox.shape} has no pixel")
 
     ((mid_lon, _),) = gbox.extent.centroid.to_crs("epsg:4326").points
     grouped = _stac_load._group_items(parsed, parsed, "time", mid_lon)  # type: ignore[arg-type]

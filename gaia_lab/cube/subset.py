@@ -5,8 +5,8 @@ Selection works on coordinates only (index positions), so dask arrays stay lazy.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -18,9 +18,7 @@ from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
 from gaia_lab.errors import EmptyResult, InvalidQuery
-
-BBox = tuple[float, float, float, float]
-Interval = tuple[datetime | None, datetime | None]
+from gaia_lab.query import BBox, CubeRequest, Interval
 
 _LON_NAMES = ("longitude", "lon", "nav_lon", "x")
 _LAT_NAMES = ("latitude", "lat", "nav_lat", "y")
@@ -75,7 +73,7 @@ def select_time(ds: xr.Dataset, interval: Interval | None, entry_id: str, time_d
     return selected
 
 
-def _cf_moment(date_type: Any, moment: datetime) -> Any:
+def _cf_moment(date_type: Any, moment: dt.datetime) -> Any:
     """A date of a model calendar (360-day, no-leap, ...); days the calendar lacks clamp to its last day."""
     day = moment.day
     while True:
@@ -125,7 +123,26 @@ def select_bbox(ds: xr.Dataset, bbox: BBox | None, entry_id: str) -> xr.Dataset:
         y_mask = _axis_mask(y, ymin, ymax, wrap=False)
     if not x_mask.any() or not y_mask.any():
         raise EmptyResult(entry_id, "bbox", f"{bbox} does not intersect the data extent {_extent(ds, x_dim, y_dim)}")
-    return ds.isel({x_dim: np.flatnonzero(x_mask), y_dim: np.flatnonzero(y_mask)})
+    columns = np.flatnonzero(x_mask)
+    if geographic and west > east and _ascending(x):
+        return _across_antimeridian(ds.isel({y_dim: np.flatnonzero(y_mask)}), x_dim, x, columns, west)
+    return ds.isel({x_dim: columns, y_dim: np.flatnonzero(y_mask)})
+
+
+def _ascending(values: np.ndarray) -> bool:
+    return values.size < 2 or bool(np.all(np.diff(values) > 0))
+
+
+def _across_antimeridian(ds: xr.Dataset, x_dim: str, x: np.ndarray, columns: np.ndarray, west: float) -> xr.Dataset:
+    """The columns of a box crossing the antimeridian on a -180..180 grid, contiguous: the western side first,
+    then the eastern one with its longitudes past 180 (as a 0..360 grid has them), not two ends of the globe."""
+    step = float(np.abs(np.diff(x)).max()) / 2 if x.size > 1 else 0.0
+    eastern_side = x[columns] < west - step
+    ordered = np.concatenate([columns[~eastern_side], columns[eastern_side]])
+    selected = ds.isel({x_dim: ordered})
+    longitudes = np.asarray(selected[x_dim].values, dtype=float)
+    shifted = np.where(longitudes < west - step, longitudes + 360.0, longitudes)
+    return selected.assign_coords({x_dim: selected[x_dim].copy(data=shifted.astype(selected[x_dim].dtype))})
 
 
 def _extent(ds: xr.Dataset, x_dim: str, y_dim: str) -> str:
@@ -176,19 +193,10 @@ def reproject(
     return out
 
 
-def apply_query(
-    ds: xr.Dataset,
-    *,
-    entry_id: str,
-    bbox: BBox | None = None,
-    datetime: Interval | None = None,
-    variables: Sequence[str] | None = None,
-    crs: object | None = None,
-    resolution: float | None = None,
-) -> xr.Dataset:
+def apply_query(ds: xr.Dataset, request: CubeRequest, *, entry_id: str) -> xr.Dataset:
     """Variables, then time, then space, then reprojection: the order that keeps every step cheapest."""
     ds = ensure_crs(ds)
-    ds = select_variables(ds, variables, entry_id)
-    ds = select_time(ds, datetime, entry_id)
-    ds = select_bbox(ds, bbox, entry_id)
-    return reproject(ds, crs, resolution, entry_id)
+    ds = select_variables(ds, request.variables, entry_id)
+    ds = select_time(ds, request.datetime, entry_id)
+    ds = select_bbox(ds, request.bbox, entry_id)
+    return reproject(ds, request.crs, request.resolution, entry_id)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from gaia_lab.catalog import SearchResults
+from gaia_lab.catalog.results import SearchResults, register_results_accessor
 
 HUB_COLOURS = {
     "ocean": "#1f77b4",
@@ -51,3 +50,14 @@ def explore(results: SearchResults, *, tiles: str | None = None, width: int = 80
             xlim=None, ylim=None
         )
     return rectangles
+
+
+@register_results_accessor("explore")
+class ExploreAccessor:
+    """``results.explore(...)``: :func:`explore` on these results."""
+
+    def __init__(self, results: SearchResults) -> None:
+        self._results = results
+
+    def __call__(self, *, tiles: str | None = None, width: int = 800, height: int = 420) -> Any:
+        return explore(self._results, tiles=tiles, width=width, height=height)

@@ -66,9 +66,9 @@ def test_item_search_pages_through_the_server(api_catalog):
     # Items stay encoded until opened, and decode to what the server sent.
     march = next(e for e in results if e.local_id == "ostia-sst-monthly/ostia-sst-2008-03")
     assert isinstance(march.source, EncodedItem)
-    document = march.source.document()
-    assert document["id"] == "ostia-sst-2008-03"
-    assert document["properties"]["title"] == march.title
+    item = march.source.item()
+    assert item.id == "ostia-sst-2008-03"
+    assert item.properties["title"] == march.title
     cube = march.to_xarray()
     assert cube.sizes["time"] == 1
     assert str(cube.time.values[0]).startswith("2008-03")

@@ -124,14 +124,29 @@ def test_unsupported_media_type_names_the_asset(lake_copy):
     assert info.value.href == str(netcdf)
 
 
-def test_missing_projection_metadata_is_refused_before_any_read(lake_copy):
+def test_items_without_a_grid_need_an_output_grid_and_open_from_their_footprint(lake_copy):
     path = _item_json(lake_copy)
     item = json.loads(path.read_text())
-    for key in [k for k in item["properties"] if k.startswith("proj:")]:
+    for key in [k for k in item["properties"] if k.startswith("proj:") and k != "proj:code"]:
         del item["properties"][key]
     path.write_text(json.dumps(item))
-    with pytest.raises(AssetError, match="projection metadata"):
+    with pytest.raises(InvalidQuery, match="projection metadata") as info:
         gl.open_datacube(str(path))
+    assert info.value.parameter == "crs"
+    with pytest.raises(InvalidQuery, match="pass crs= and resolution=") as info:
+        gl.open_datacube(str(path), crs="EPSG:3035")
+    assert info.value.parameter == "resolution"
+    # Damaged before opening: placing the item by its footprint must not read the file.
+    tif = next(path.parent.glob("*.tif"))
+    tif.write_bytes(b"not a GeoTIFF")
+    west, south, east, north = item["bbox"]
+    cube = gl.open_datacube(str(path), crs="EPSG:4326", resolution=0.25)
+    assert cube["land"].sizes["longitude"] == round((east - west) / 0.25)
+    assert cube["land"].sizes["latitude"] == round((north - south) / 0.25)
+    assert float(cube.longitude.min()) == pytest.approx(west + 0.125)
+    with pytest.raises(AssetError) as failure:
+        cube["land"].compute()
+    assert failure.value.href == str(tif)
 
 
 def test_open_datacube_accepts_ids_entries_and_hrefs(lake_catalog, lake_dir):

@@ -14,7 +14,7 @@ from odc.loader import _builder as odc_builder
 from rasterio.env import GDALDataFinder, PROJDataFinder
 
 from gaia_lab.cube import reads, stac_load
-from gaia_lab.cube.records import as_records
+from gaia_lab.stac_item import as_items
 from tests.cube.test_stac_load import lake_items
 
 
@@ -40,7 +40,7 @@ def test_partial_single_sources_read_straight_into_the_chunk(lake_dir, chunks, m
         return read_into_chunk(srcs, dst_gbox, cfg, dst, ydim=ydim, selection=selection)
 
     monkeypatch.setattr(odc_builder, "_fill_nd_slice", counting)
-    ours = stac_load.load(as_records(items), ["land"], chunks=chunks, driver=reads.HrefNamingDriver())
+    ours = stac_load.load(as_items(items), ["land"], chunks=chunks, driver=reads.HrefNamingDriver())
     reference = odc.stac.load(items, ["land"], groupby="time", chunks=chunks)
     assert ours.odc.geobox == reference.odc.geobox
     with dask.config.set(scheduler="sync"):
@@ -56,7 +56,7 @@ def test_partial_single_sources_read_straight_into_the_chunk(lake_dir, chunks, m
 def test_reprojection_geometry_is_reused_across_reads(lake_dir):
     items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
     reads._reproject_infos.clear()
-    cube = stac_load.load(as_records(items), ["sst"], chunks={"time": 4}, driver=reads.HrefNamingDriver())
+    cube = stac_load.load(as_items(items), ["sst"], chunks={"time": 4}, driver=reads.HrefNamingDriver())
     with dask.config.set(scheduler="threads"):
         cube["sst"].isel(time=slice(0, 12)).values  # noqa: B018
     # Twelve files on one grid and one tile: the geometry is computed once.

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import xarray as xr
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
-from gaia_lab.catalog.query import BBox, Interval, Query
+from gaia_lab.query import CubeRequest, Query
 
 
 class Provider(abc.ABC):
@@ -66,18 +66,8 @@ class Provider(abc.ABC):
         """The entry ``<provider>/<local_id>``; raises EntryNotFound."""
 
     @abc.abstractmethod
-    def open(
-        self,
-        entry: Entry,
-        *,
-        bbox: BBox | None,
-        datetime: Interval | None,
-        variables: Sequence[str] | None,
-        crs: object | None,
-        resolution: float | None,
-        chunks: Mapping[str, int] | None,
-    ) -> xr.Dataset:
-        """Open ``entry`` as a lazy Dataset."""
+    def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        """Open ``entry`` as a lazy Dataset, selected and gridded as ``request`` says."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} hub={self.hub!r} url={self.url!r}>"

@@ -6,7 +6,7 @@ hub.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
 from threading import Lock
 from typing import Any
@@ -17,10 +17,9 @@ from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.metadata import bbox_from, interval_from, string_list
-from gaia_lab.catalog.providers.stac import structured_match
-from gaia_lab.catalog.query import BBox, Interval, Query
 from gaia_lab.cube import apply_query
 from gaia_lab.errors import AssetError, EntryNotFound, ProviderError
+from gaia_lab.query import CubeRequest, Query
 
 
 class IntakeProvider(Provider):
@@ -64,7 +63,7 @@ class IntakeProvider(Provider):
         )
 
     def search(self, query: Query) -> list[Entry]:
-        return [e for e in (self._entry(n) for n in self.catalog.entries) if structured_match(e, query)]
+        return [e for e in (self._entry(n) for n in self.catalog.entries) if e.matches(query)]
 
     def get(self, local_id: str) -> Entry:
         if local_id not in self.catalog.entries:
@@ -74,20 +73,10 @@ class IntakeProvider(Provider):
             )
         return self._entry(local_id)
 
-    def open(
-        self,
-        entry: Entry,
-        *,
-        bbox: BBox | None,
-        datetime: Interval | None,
-        variables: Sequence[str] | None,
-        crs: object | None,
-        resolution: float | None,
-        chunks: Mapping[str, int] | None,
-    ) -> xr.Dataset:
+    def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
         reader = self.catalog[entry.source]
         try:
-            data = reader.read(chunks=dict(chunks)) if chunks else reader.read()
+            data = reader.read(chunks=dict(request.chunks)) if request.chunks is not None else reader.read()
         except Exception as error:  # any reader, any library: name the entry and what failed
             raise AssetError(
                 entry.id, f"the intake reader failed: {type(error).__name__}: {error}", entry_id=entry.id
@@ -96,8 +85,6 @@ class IntakeProvider(Provider):
             raise AssetError(
                 entry.id, f"the intake reader produces {type(data).__name__}, not an xarray Dataset", entry_id=entry.id
             )
-        data = apply_query(
-            data, entry_id=entry.id, bbox=bbox, datetime=datetime, variables=variables, crs=crs, resolution=resolution
-        )
+        data = apply_query(data, request, entry_id=entry.id)
         data.attrs.update({"gaia:entry": entry.id, "gaia:provider": self.name, "gaia:assets": [self.url]})
         return data

@@ -7,7 +7,6 @@ assets into one lazy Dataset with intake-esm.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
 from functools import cached_property
 from threading import Lock
 from typing import Any
@@ -18,10 +17,9 @@ import xarray as xr
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
-from gaia_lab.catalog.providers.stac import structured_match
-from gaia_lab.catalog.query import BBox, Interval, Query, parse_bbox, parse_datetime
 from gaia_lab.cube import apply_query
 from gaia_lab.errors import AssetError, EntryNotFound, InvalidQuery, ProviderError
+from gaia_lab.query import BBox, CubeRequest, Interval, Query, parse_datetime
 
 _VARIABLE_COLUMNS = ("variable_id", "variable", "short_name")
 _KEYWORD_COLUMNS = (
@@ -61,10 +59,7 @@ def _time_range(rows: pd.DataFrame) -> Interval | None:
 def _bbox(rows: pd.DataFrame) -> BBox | None:
     if "bbox" not in rows:
         return None
-    try:
-        return parse_bbox(str(rows["bbox"].iloc[0]))
-    except InvalidQuery:
-        return None
+    return BBox.from_stac(str(rows["bbox"].iloc[0]))
 
 
 class IntakeEsmProvider(Provider):
@@ -126,7 +121,7 @@ class IntakeEsmProvider(Provider):
         )
 
     def search(self, query: Query) -> list[Entry]:
-        return [e for e in (self._entry(k) for k in self.groups) if structured_match(e, query)]
+        return [e for e in (self._entry(k) for k in self.groups) if e.matches(query)]
 
     def get(self, local_id: str) -> Entry:
         if local_id not in self.groups:
@@ -136,22 +131,12 @@ class IntakeEsmProvider(Provider):
             )
         return self._entry(local_id)
 
-    def open(
-        self,
-        entry: Entry,
-        *,
-        bbox: BBox | None,
-        datetime: Interval | None,
-        variables: Sequence[str] | None,
-        crs: object | None,
-        resolution: float | None,
-        chunks: Mapping[str, int] | None,
-    ) -> xr.Dataset:
+    def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
         store = self.datastore
         rows = self.groups[entry.source]
         attrs = list(store.esmcat.aggregation_control.groupby_attrs or [])
         subset = store.search(**{a: rows[a].iloc[0] for a in attrs}) if attrs else store
-        open_kwargs: dict[str, Any] = {"chunks": dict(chunks) if chunks else {}}
+        open_kwargs: dict[str, Any] = {"chunks": dict(request.chunks) if request.chunks is not None else {}}
         try:
             datasets = subset.to_dataset_dict(xarray_open_kwargs=open_kwargs, progressbar=False)
         except Exception as error:  # intake-esm wraps every asset error in its own ESMDataSourceError
@@ -159,9 +144,7 @@ class IntakeEsmProvider(Provider):
         if len(datasets) != 1:
             raise AssetError(entry.id, f"expected one aggregated dataset, got {len(datasets)}", entry_id=entry.id)
         ds = next(iter(datasets.values()))
-        ds = apply_query(
-            ds, entry_id=entry.id, bbox=bbox, datetime=datetime, variables=variables, crs=crs, resolution=resolution
-        )
+        ds = apply_query(ds, request, entry_id=entry.id)
         ds.attrs.update(
             {"gaia:entry": entry.id, "gaia:provider": self.name, "gaia:assets": list(entry.assets.values())}
         )

@@ -5,15 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gaia_lab.catalog.query import BBox, Interval, parse_bbox, parse_datetime
 from gaia_lab.errors import InvalidQuery
+from gaia_lab.query import BBox, Interval, parse_datetime
 
 
 def bbox_from(metadata: Mapping[str, Any]) -> BBox | None:
-    try:
-        return parse_bbox(metadata.get("bbox"))
-    except InvalidQuery:
-        return None  # a catalogue's malformed bbox must not hide the entry; it just cannot be filtered on
+    return BBox.from_stac(metadata.get("bbox"))
 
 
 def interval_from(metadata: Mapping[str, Any]) -> Interval | None:

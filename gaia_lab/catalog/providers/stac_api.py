@@ -21,18 +21,12 @@ from pystac_client.stac_api_io import StacApiIO
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
-from gaia_lab.catalog.providers.stac import (
-    as_stac,
-    collection_entry,
-    item_entry,
-    item_entry_from_dict,
-    structured_match,
-)
+from gaia_lab.catalog.providers.stac import EncodedItem, as_source, collection_entry, item_entry
 from gaia_lab.catalog.providers.stac_io import transient_retry
-from gaia_lab.catalog.query import BBox, Interval, Query, format_interval
 from gaia_lab.cube import open_stac
-from gaia_lab.cube.records import ItemRecord
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
+from gaia_lab.query import BBox, CubeRequest, Interval, Query, format_interval
+from gaia_lab.stac_item import StacItem, asset_dicts, zarr_asset
 
 # Collections change rarely; a short cache spares the server one /collections walk per search.
 COLLECTIONS_TTL = 60.0
@@ -105,9 +99,7 @@ class StacApiProvider(Provider):
 
     def search(self, query: Query) -> list[Entry]:
         return [
-            entry
-            for entry in (collection_entry(self, c) for c in self.collections().values())
-            if structured_match(entry, query)
+            entry for entry in (collection_entry(self, c) for c in self.collections().values()) if entry.matches(query)
         ]
 
     def fetch_items(
@@ -118,23 +110,15 @@ class StacApiProvider(Provider):
         datetime: Interval | None = None,
         filter: Mapping[str, Any] | None = None,
         max_items: int | None = None,
-    ) -> list[ItemRecord]:
+    ) -> list[StacItem]:
         """Items matching the query, every page followed (up to ``max_items``), as records: item dicts, not
         ``pystac.Item`` objects, whose construction would cost more than the transfer."""
         kwargs = self._search_arguments(
             collections=collections, bbox=bbox, datetime=datetime, filter=filter, max_items=max_items
         )
-
-        def fetch() -> list[ItemRecord]:
-            records = []
-            for feature in self.client.search(**kwargs).items_as_dicts():
-                self_href = next(
-                    (str(link["href"]) for link in feature.get("links", []) if link.get("rel") == "self"), None
-                )
-                records.append(ItemRecord.from_dict(feature, self_href))
-            return records
-
-        records: list[ItemRecord] = self._call(fetch)
+        records: list[StacItem] = self._call(
+            lambda: [StacItem.from_dict(feature) for feature in self.client.search(**kwargs).items_as_dicts()]
+        )
         return records
 
     def _search_arguments(
@@ -173,7 +157,7 @@ class StacApiProvider(Provider):
             max_items=query.limit,
         )
         dicts = self._call(lambda: list(self.client.search(**kwargs).items_as_dicts()))
-        return [item_entry_from_dict(self, item) for item in dicts]
+        return [item_entry(self, StacItem.from_dict(item), EncodedItem.encode(item)) for item in dicts]
 
     def get(self, local_id: str) -> Entry:
         collection_id, _, item_id = local_id.partition("/")
@@ -185,41 +169,28 @@ class StacApiProvider(Provider):
             )
         if not item_id:
             return collection_entry(self, collections[collection_id])
-        found = self._call(lambda: list(self.client.search(collections=[collection_id], ids=[item_id]).items()))
+        found = self._call(
+            lambda: list(self.client.search(collections=[collection_id], ids=[item_id]).items_as_dicts())
+        )
         if not found:
             raise EntryNotFound(f"{self.name}/{local_id}", f"no item {item_id!r} in collection {collection_id!r}")
-        return item_entry(self, found[0], collection_id)
+        return item_entry(self, StacItem.from_dict(found[0]), collection_id=collection_id)
 
-    def open(
-        self,
-        entry: Entry,
-        *,
-        bbox: BBox | None,
-        datetime: Interval | None,
-        variables: Sequence[str] | None,
-        crs: object | None,
-        resolution: float | None,
-        chunks: Mapping[str, int] | None,
-    ) -> xr.Dataset:
-        source = as_stac(entry.source)
-        items: list[ItemRecord] | None = None
-        if isinstance(source, pystac.Collection) and not any(
-            "zarr" in (a.media_type or "") or "zarr" in (a.roles or []) for a in source.assets.values()
-        ):
+    def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        source = as_source(entry.source)
+        items: list[StacItem] | None = None
+        if isinstance(source, pystac.Collection) and zarr_asset(asset_dicts(source)) is None:
             # The server filters items by bbox and time, so only the matching footprints travel.
-            items = self.fetch_items(collections=[source.id], bbox=bbox, datetime=datetime)
-            if not items and (bbox or datetime):
-                raise EmptyResult(entry.id, "bbox/datetime", f"{bbox} / {datetime}: the server found no items")
+            items = self.fetch_items(collections=[source.id], bbox=request.bbox, datetime=request.datetime)
+            if not items and (request.bbox or request.datetime):
+                raise EmptyResult(
+                    entry.id, "bbox/datetime", f"{request.bbox} / {request.datetime}: the server found no items"
+                )
         return open_stac(
             source,
+            request,
             entry_id=entry.id,
             items=items,
-            bbox=bbox,
-            datetime=datetime,
-            variables=variables,
-            crs=crs,
-            resolution=resolution,
-            chunks=chunks,
             storage_options=dict(self.config.storage_options),
             provider=self.name,
         )

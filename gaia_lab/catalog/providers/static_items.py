@@ -3,7 +3,7 @@
 ``pystac.Collection.get_items()`` resolves every item link against the collection's self link by scanning all of
 its links, so listing a collection of n items costs n² link comparisons (12 s for 10,000 items), plus a deep copy
 and migration per item. Opening a cube needs none of that: this reader follows the same ``item`` and ``child``
-links, reads each JSON document once (concurrently over the network) and keeps it as an ``ItemRecord``.
+links, reads each JSON document once (concurrently over the network) and keeps it as a ``StacItem``.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import pystac
 
 from gaia_lab.bulk import paused_gc
-from gaia_lab.cube.records import ItemRecord, absolute_href
 from gaia_lab.errors import ProviderError
+from gaia_lab.stac_item import StacItem, absolute_href
 
 NETWORK_READERS = 16
 
@@ -34,18 +34,16 @@ def _is_local(href: str) -> bool:
     return "://" not in href or href.startswith("file://")
 
 
-def read_item_records(
-    collection: pystac.Collection, read_text: Callable[[str], str], provider: str
-) -> list[ItemRecord]:
+def read_item_records(collection: pystac.Collection, read_text: Callable[[str], str], provider: str) -> list[StacItem]:
     """Every item under ``collection`` (its item links, then its children's, recursively) as records."""
     if any(link.rel == pystac.RelType.ITEM and link.is_resolved() for link in collection.links):
         # Items added in memory (or already walked by pystac): use the objects.
         with paused_gc():
-            return [ItemRecord.from_pystac(item) for item in collection.get_items(recursive=True)]
+            return [StacItem.from_pystac(item) for item in collection.get_items(recursive=True)]
     base = collection.get_self_href()
     if base is None:
         raise ProviderError(provider, f"collection {collection.id!r} has no self href to resolve its item links")
-    records: list[ItemRecord] = []
+    records: list[StacItem] = []
     pending_children = [(collection.to_dict(include_self_link=False, transform_hrefs=False), base)]
     seen = {base}
     with paused_gc():
@@ -53,7 +51,7 @@ def read_item_records(
             document, href = pending_children.pop(0)
             item_hrefs = _links(document, "item", href)
             for item_href, text in zip(item_hrefs, _read_all(item_hrefs, read_text), strict=True):
-                records.append(ItemRecord.from_dict(_parse(text, item_href, provider), item_href))
+                records.append(StacItem.from_dict(_parse(text, item_href, provider), item_href))
             children = [c for c in _links(document, "child", href) if c not in seen]
             seen.update(children)
             for child_href, text in zip(children, _read_all(children, read_text), strict=True):

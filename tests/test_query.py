@@ -4,9 +4,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gaia_lab.catalog.query import (
+from gaia_lab.query import (
     Query,
-    bbox_intersects,
+    BBox,
     format_interval,
     interval_intersects,
     parse_bbox,
@@ -97,11 +97,13 @@ def test_limit_must_be_positive_integer():
 
 
 def test_antimeridian_boxes_intersect_both_sides():
-    pacific = (170.0, -10.0, -170.0, 10.0)
-    assert bbox_intersects(pacific, (175, 0, 176, 1))
-    assert bbox_intersects(pacific, (-175, 0, -174, 1))
-    assert not bbox_intersects(pacific, (0, 0, 1, 1))
-    assert not bbox_intersects((0, 0, 1, 1), (0, 2, 1, 3))
+    pacific = BBox(170.0, -10.0, -170.0, 10.0)
+    assert pacific.intersects(BBox(175, 0, 176, 1))
+    assert pacific.intersects(BBox(-175, 0, -174, 1))
+    assert not pacific.intersects(BBox(0, 0, 1, 1))
+    assert not BBox(0, 0, 1, 1).intersects(BBox(0, 2, 1, 3))
+    assert pacific.width == 20.0
+    assert pacific.parts() == [BBox(170.0, -10.0, 180.0, 10.0), BBox(-180.0, -10.0, -170.0, 10.0)]
 
 
 def test_open_intervals_intersect():

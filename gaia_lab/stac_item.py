@@ -1,0 +1,318 @@
+"""The STAC item model shared by search (``catalog``) and opening (``cube``), and the rules that read STAC metadata.
+
+Every rule that decides what an item *is* lives here and nowhere else: its footprint (2-D or 3-D ``bbox``,
+antimeridian), its time span, which assets hold data and in which format (media type, else file extension), the
+grid of each asset (projection extension, asset fields over item fields) and which assets GAIA Lab opens by default.
+
+An item is read once from its JSON into a :class:`StacItem`. Building a ``pystac.Item`` costs about 0.3 ms (a deep
+copy and a migration of the whole document), which dominates searches and opens of thousands of items; the record
+keeps the JSON for the rare steps that need pystac (odc-stac parses one template item per grid).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import posixpath
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import pystac
+
+from gaia_lab.query import BBox, Interval, interval_from_stac, parse_timestamp
+
+# Media types, lower case, parameters stripped. GeoTIFF and COG share theirs (COG adds a profile parameter).
+GEOTIFF_TYPES = frozenset({"image/tiff", "image/geotiff", "image/vnd.stac.geotiff"})
+JPEG2000_TYPES = frozenset({"image/jp2", "image/jpx"})
+ZARR_TYPES = frozenset({"application/vnd+zarr", "application/vnd.zarr", "application/x-zarr", "application/zarr"})
+NETCDF_TYPES = frozenset({"application/netcdf", "application/x-netcdf"})
+_EXTENSIONS = {".tif": "geotiff", ".tiff": "geotiff", ".jp2": "jp2", ".j2k": "jp2", ".zarr": "zarr", ".nc": "netcdf"}
+
+#: Formats a raster cube reads tile by tile through GDAL (rasterio's wheels read JPEG2000 with OpenJPEG).
+RASTER_FORMATS = frozenset({"cog", "geotiff", "jp2"})
+#: Roles of assets that describe or preview data rather than hold it; never opened unless asked for by name.
+PREVIEW_ROLES = frozenset({"thumbnail", "overview", "visual", "metadata"})
+
+PROJ_CRS_KEYS = ("proj:code", "proj:epsg", "proj:wkt2", "proj:projjson")
+PROJ_KEYS = (*PROJ_CRS_KEYS, "proj:shape", "proj:transform", "proj:bbox")
+
+
+def asset_format(asset: Mapping[str, Any]) -> str | None:
+    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, or ``None`` for anything else (JSON, XML, PNG ...).
+
+    The media type decides; without one, the href's extension does (or a ``zarr`` role)."""
+    media_type = str(asset.get("type") or "").lower()
+    if media_type:
+        base, _, parameters = media_type.partition(";")
+        base = base.strip()
+        if base in GEOTIFF_TYPES:
+            return "cog" if "cloud-optimized" in parameters else "geotiff"
+        if base in JPEG2000_TYPES:
+            return "jp2"
+        if base in ZARR_TYPES:
+            return "zarr"
+        if base in NETCDF_TYPES:
+            return "netcdf"
+        return None
+    if "zarr" in (asset.get("roles") or ()):
+        return "zarr"
+    path = str(asset.get("href", "")).split("?", 1)[0].rstrip("/").lower()
+    return _EXTENSIONS.get(posixpath.splitext(path)[1])
+
+
+def is_data(asset: Mapping[str, Any]) -> bool:
+    """Role ``data``, or no role at all (many catalogues give none)."""
+    roles = asset.get("roles")
+    return not roles or "data" in roles
+
+
+def is_preview(asset: Mapping[str, Any]) -> bool:
+    return bool(PREVIEW_ROLES.intersection(asset.get("roles") or ())) and not is_data(asset)
+
+
+def band_count(asset: Mapping[str, Any]) -> int:
+    bands = asset.get("raster:bands") or asset.get("bands") or ()
+    return max(1, len(bands))
+
+
+def formats_of(assets: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The distinct formats of some assets, in order of appearance."""
+    return list(dict.fromkeys(f for f in map(asset_format, assets) if f is not None))
+
+
+def zarr_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the Zarr store holding a collection's or item's data, if it has one."""
+    return next(
+        (
+            key
+            for key, asset in assets.items()
+            if asset_format(asset) == "zarr" and (is_data(asset) or "zarr" in asset["roles"])
+        ),
+        None,
+    )
+
+
+def absolute_href(href: str, base: str | None) -> str:
+    """``href`` resolved against the document it appeared in (a local path or a URL)."""
+    # String tests rather than urlparse: this runs for every asset of every item of a collection.
+    if not base or "://" in href or href.startswith("/"):
+        return href
+    if "://" in base and not base.startswith("file://"):
+        return urljoin(base, href)
+    directory = posixpath.dirname(base.removeprefix("file://"))
+    if not directory.startswith("/"):
+        directory = os.path.abspath(directory)
+    joined = posixpath.join(directory, href)
+    return posixpath.normpath(joined) if "./" in href else joined
+
+
+@dataclass(frozen=True, slots=True)
+class Grid:
+    """Where an asset's pixels lie: enough to place it in a cube without opening the file."""
+
+    crs: str
+    shape: tuple[int, int]
+    transform: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class StacItem:
+    """One STAC item: id, time, footprint, properties and assets (hrefs absolute), plus its JSON."""
+
+    id: str
+    collection: str | None
+    datetime: dt.datetime | None
+    start: dt.datetime | None
+    end: dt.datetime | None
+    bbox: BBox | None
+    properties: Mapping[str, Any]
+    assets: Mapping[str, Mapping[str, Any]]
+    document: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], base_href: str | None = None) -> StacItem:
+        """The record of an item's JSON; relative asset hrefs are resolved against ``base_href`` (the item's own
+        href), else its ``self`` link."""
+        if base_href is None:
+            base_href = next(
+                (str(link["href"]) for link in document.get("links") or () if link.get("rel") == "self"), None
+            )
+        properties = document.get("properties") or {}
+        assets = {
+            key: {**asset, "href": absolute_href(str(asset.get("href", "")), base_href)}
+            for key, asset in (document.get("assets") or {}).items()
+        }
+        collection = document.get("collection")
+        return cls(
+            id=str(document.get("id", "")),
+            collection=str(collection) if collection else None,
+            datetime=parse_timestamp(properties.get("datetime")),
+            start=parse_timestamp(properties.get("start_datetime")),
+            end=parse_timestamp(properties.get("end_datetime")),
+            bbox=BBox.from_stac(document.get("bbox")),
+            properties=properties,
+            assets=assets,
+            document={**document, "assets": assets, "links": []},
+        )
+
+    @classmethod
+    def from_pystac(cls, item: pystac.Item) -> StacItem:
+        document = item.to_dict(include_self_link=False, transform_hrefs=False)
+        for key, asset in item.assets.items():
+            document["assets"][key]["href"] = asset.get_absolute_href() or asset.href
+        return cls.from_dict(document, base_href="")
+
+    def to_pystac(self) -> pystac.Item:
+        return pystac.Item.from_dict(dict(self.document), preserve_dict=False)
+
+    @property
+    def interval(self) -> Interval:
+        return (self.start or self.datetime, self.end or self.datetime)
+
+    @property
+    def title(self) -> str:
+        return str(self.properties.get("title") or self.id)
+
+    # --- assets -----------------------------------------------------------------------------------------------
+
+    def data_assets(self) -> dict[str, Mapping[str, Any]]:
+        """The assets a cube opens when no variable is named: data (role ``data`` or none) in a format GAIA Lab
+        reads."""
+        return {k: a for k, a in self.assets.items() if is_data(a) and asset_format(a) is not None}
+
+    def variables(self) -> list[str]:
+        """What search shows as the item's variables: its data assets."""
+        return [k for k, a in self.assets.items() if is_data(a) and not is_preview(a)]
+
+    def formats(self) -> list[str]:
+        return formats_of(list(self.assets.values()))
+
+    # --- grids ------------------------------------------------------------------------------------------------
+
+    def proj(self, asset: Mapping[str, Any]) -> dict[str, Any]:
+        """The projection fields of an asset: its own, else the item's."""
+        return {key: asset[key] if key in asset else self.properties.get(key) for key in PROJ_KEYS}
+
+    def crs(self, asset: Mapping[str, Any]) -> str | None:
+        proj = self.proj(asset)
+        if proj["proj:code"]:
+            return str(proj["proj:code"])
+        if proj["proj:epsg"]:
+            return f"EPSG:{int(proj['proj:epsg'])}"
+        if proj["proj:wkt2"]:
+            return str(proj["proj:wkt2"])
+        return None
+
+    def grid(self, asset: Mapping[str, Any]) -> Grid | None:
+        """The asset's grid when the projection extension gives all of it (CRS, shape and transform), else
+        ``None``: its pixels can then only be placed from the item's footprint, on a grid the caller chooses."""
+        proj = self.proj(asset)
+        crs, shape, transform = self.crs(asset), proj["proj:shape"], proj["proj:transform"]
+        if crs is None and proj["proj:projjson"]:
+            crs = "projjson"  # odc-stac reads it; the key only has to tell grids apart
+        if not (crs and shape and transform) or len(shape) != 2 or len(transform) not in (6, 9):
+            return None
+        return Grid(crs, (int(shape[0]), int(shape[1])), tuple(float(v) for v in transform[:6]))
+
+    def grid_key(self, bands: Sequence[str]) -> str:
+        """What decides how the item is parsed and where it lands: per band its format, grid and raster fields.
+        Items whose bands lack a full grid are placed by their footprint, so the footprint is part of the key.
+
+        ``repr`` rather than sorted JSON: it runs once per item, and two equal grids written with their keys in
+        another order only cost one more template."""
+        described: list[tuple[Any, ...] | None] = []
+        placed_by_footprint = False
+        for key in bands:
+            asset = self.assets.get(key)
+            if asset is None:
+                described.append(None)
+                continue
+            grid = self.grid(asset)
+            placed_by_footprint = placed_by_footprint or grid is None
+            described.append(
+                (
+                    asset.get("type"),
+                    self.proj(asset),
+                    asset.get("raster:bands") or asset.get("bands"),
+                    asset.get("nodata"),
+                    asset.get("data_type"),
+                )
+            )
+        if placed_by_footprint:
+            described.append(("footprint", self.document.get("geometry"), self.bbox))
+        return repr(described)
+
+
+def as_items(items: Any) -> list[StacItem]:
+    """Records from records, pystac Items or item dicts (relative hrefs of dicts resolve against their self
+    link)."""
+    found = []
+    for item in items:
+        if isinstance(item, StacItem):
+            found.append(item)
+        elif isinstance(item, pystac.Item):
+            found.append(StacItem.from_pystac(item))
+        else:
+            found.append(StacItem.from_dict(item))
+    return found
+
+
+def collection_bbox(collection: pystac.Collection) -> BBox | None:
+    """A collection's overall footprint (the first of its spatial extent's boxes, 2-D or 3-D)."""
+    boxes = collection.extent.spatial.bboxes
+    return BBox.from_stac(boxes[0]) if boxes else None
+
+
+def collection_interval(collection: pystac.Collection) -> Interval | None:
+    intervals = collection.extent.temporal.intervals
+    return interval_from_stac(*intervals[0]) if intervals and intervals[0] else None
+
+
+def asset_dicts(obj: pystac.Collection | pystac.Item) -> dict[str, dict[str, Any]]:
+    """A pystac object's assets as item JSON has them, hrefs absolute."""
+    return {
+        key: {**asset.to_dict(), "href": asset.get_absolute_href() or asset.href} for key, asset in obj.assets.items()
+    }
+
+
+def collection_variables(collection: pystac.Collection) -> list[str]:
+    """Variables a collection announces: datacube ``cube:variables`` of type data, then ``item_assets`` holding
+    data."""
+    names: dict[str, None] = {}
+    cube_variables = collection.extra_fields.get("cube:variables")
+    if isinstance(cube_variables, Mapping):
+        names.update(dict.fromkeys(k for k, v in cube_variables.items() if (v or {}).get("type", "data") == "data"))
+    item_assets = collection.extra_fields.get("item_assets")
+    if isinstance(item_assets, Mapping):
+        names.update(
+            dict.fromkeys(
+                k for k, a in item_assets.items() if isinstance(a, Mapping) and is_data(a) and not is_preview(a)
+            )
+        )
+    return list(names)
+
+
+def collection_formats(collection: pystac.Collection) -> list[str]:
+    item_assets = collection.extra_fields.get("item_assets") or {}
+    described = [a for a in item_assets.values() if isinstance(a, Mapping)]
+    return formats_of([*asset_dicts(collection).values(), *described])
+
+
+__all__ = [
+    "Grid",
+    "StacItem",
+    "absolute_href",
+    "as_items",
+    "asset_dicts",
+    "asset_format",
+    "band_count",
+    "collection_bbox",
+    "collection_formats",
+    "collection_interval",
+    "collection_variables",
+    "formats_of",
+    "is_data",
+    "zarr_asset",
+]
