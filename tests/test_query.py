@@ -4,16 +4,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import (
-    Query,
     BBox,
+    Query,
     format_interval,
     interval_intersects,
     parse_bbox,
     parse_datetime,
     parse_limit,
 )
-from gaia_lab.errors import InvalidQuery
 
 lon = st.floats(min_value=-180, max_value=180, allow_nan=False)
 lat = st.floats(min_value=-90, max_value=90, allow_nan=False)

@@ -77,4 +77,3 @@ def test_the_graph_token_follows_the_hrefs(lake_dir):
     ]
     other = stac_load.load(moved, ["sst"], chunks={"time": 1})
     assert other["sst"].data.name != first["sst"].data.name
-
