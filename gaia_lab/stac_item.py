@@ -164,8 +164,18 @@ class StacItem:
             document["assets"][key]["href"] = asset.get_absolute_href() or asset.href
         return cls.from_dict(document, base_href="")
 
-    def to_pystac(self) -> pystac.Item:
-        return pystac.Item.from_dict(dict(self.document), preserve_dict=False)
+    def to_pystac(self, *, grids: bool = True) -> pystac.Item:
+        """The pystac Item; without ``grids``, its transforms and its projection extension are left out, so that
+        odc-stac places it by its footprint."""
+        document = dict(self.document)
+        if not grids:
+            extensions = document.get("stac_extensions") or []
+            document["stac_extensions"] = [e for e in extensions if "/projection/" not in str(e)]
+            document["properties"] = {k: v for k, v in self.properties.items() if k != "proj:transform"}
+            document["assets"] = {
+                key: {k: v for k, v in asset.items() if k != "proj:transform"} for key, asset in self.assets.items()
+            }
+        return pystac.Item.from_dict(document, preserve_dict=False)
 
     @property
     def interval(self) -> Interval:
@@ -216,14 +226,14 @@ class StacItem:
             return None
         return Grid(crs, (int(shape[0]), int(shape[1])), tuple(float(v) for v in transform[:6]))
 
-    def grid_key(self, bands: Sequence[str]) -> str:
+    def grid_key(self, bands: Sequence[str], *, by_footprint: bool = False) -> str:
         """What decides how the item is parsed and where it lands: per band its format, grid and raster fields.
-        Items whose bands lack a full grid are placed by their footprint, so the footprint is part of the key.
+        Items placed by their footprint (``by_footprint``, or bands lacking a full grid) have it in the key.
 
         ``repr`` rather than sorted JSON: it runs once per item, and two equal grids written with their keys in
         another order only cost one more template."""
         described: list[tuple[Any, ...] | None] = []
-        placed_by_footprint = False
+        placed_by_footprint = by_footprint
         for key in bands:
             asset = self.assets.get(key)
             if asset is None:

@@ -102,37 +102,36 @@ def select_bands(items: Sequence[StacItem], variables: Sequence[str] | None, ent
     return selected
 
 
-def check_grids(items: Sequence[StacItem], bands: Sequence[Band], request: CubeRequest, entry_id: str) -> None:
+def check_footprints(items: Sequence[StacItem], bands: Sequence[Band], entry_id: str) -> None:
     """Every asset must be placeable without reading it: from its grid (projection extension), else from its
-    item's footprint on an output grid that the request (``crs`` and ``resolution``) or other items fix."""
+    item's footprint, on an output grid the request or other items fix."""
     keys = list(dict.fromkeys(band.key for band in bands))
-    ungridded: dict[str, list[StacItem]] = {}
-    gridded = False
     for item in items:
+        if item.bbox is not None or item.document.get("geometry"):
+            continue
         for key in keys:
             asset = item.assets.get(key)
-            if asset is None:
-                continue
-            if item.grid(asset) is not None:
-                gridded = True
-                continue
-            if item.bbox is None and not item.document.get("geometry"):
+            if asset is not None and item.grid(asset) is None:
                 raise AssetError(
                     str(asset.get("href", key)),
                     f"item {item.id!r} has neither projection metadata (proj:code/proj:epsg, proj:shape, "
                     "proj:transform) nor a footprint: nothing tells where its pixels lie without reading the file",
                     entry_id=entry_id,
                 )
-            ungridded.setdefault(key, []).append(item)
-    if not ungridded or gridded or (request.crs is not None and request.resolution is not None):
-        return
+
+
+def _no_output_grid(
+    items: Sequence[StacItem], bands: Sequence[Band], request: CubeRequest, entry_id: str
+) -> InvalidQuery:
+    """The error for items none of which gives a grid, when the request does not give one either."""
+    keys = list(dict.fromkeys(band.key for band in bands))
+    lacking = [item for item in items if any(k in item.assets and item.grid(item.assets[k]) is None for k in keys)]
     parameter = "crs" if request.crs is None else "resolution"
-    key, lacking = next(iter(ungridded.items()))
-    raise InvalidQuery(
+    return InvalidQuery(
         parameter,
         getattr(request, parameter),
         f"{len(lacking)} of {len(items)} items of {entry_id} ({_ids(lacking)}) lack projection metadata for "
-        f"{key!r} (proj:code/proj:epsg, proj:shape and proj:transform), so no item gives the output grid: "
+        f"{keys} (proj:code/proj:epsg, proj:shape and proj:transform), so no item gives the output grid: "
         "pass crs= and resolution= to place them by their footprints",
     )
 
@@ -229,7 +228,7 @@ def open_raster_items(
     """One lazy cube from many raster items (odc-stac/odc-loader, parsed once per grid), with the asset keys it
     reads; no data becomes NaN."""
     bands = select_bands(items, request.variables, entry_id)
-    check_grids(items, bands, request, entry_id)
+    check_footprints(items, bands, entry_id)
     area = query_area(items, bands, request, entry_id)
     keys = list(dict.fromkeys(band.key for band in bands))
     first_assets = {key: next(i.assets[key] for i in items if key in i.assets) for key in keys}
@@ -264,8 +263,8 @@ def open_raster_items(
             fail_on_error=True,
             **area,
         )
-    except stac_load.NoOutputGrid as error:
-        raise InvalidQuery("crs" if request.crs is None else "resolution", None, f"{entry_id}: {error}") from None
+    except stac_load.NoOutputGrid:
+        raise _no_output_grid(items, bands, request, entry_id) from None
     except stac_load.EmptyArea:
         raise EmptyResult(entry_id, "bbox", f"{request.bbox} covers no pixel of the items' grids") from None
     except (AssetError, InvalidQuery):

@@ -29,7 +29,7 @@ from odc.loader import chunked_load, resolve_chunk_shape, resolve_load_cfg
 from odc.loader.types import ReaderDriverSpec
 from odc.stac import _stac_load
 from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
-from odc.stac.model import ParsedItem
+from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube.reads import COPY_FUSER
@@ -84,8 +84,11 @@ def _copy_with(template: Any, **fields: Any) -> Any:
     return derived
 
 
-def _derive(template: ParsedItem, record: StacItem, asset_keys: Sequence[str]) -> ParsedItem:
-    """The ParsedItem odc-stac would build for ``record``, whose grid and metadata equal the template's."""
+def _derive(
+    template: ParsedItem, record: StacItem, asset_keys: Sequence[str], collection: RasterCollectionMetadata
+) -> ParsedItem:
+    """The ParsedItem odc-stac would build for ``record``, whose grid and metadata equal the template's, as one
+    of ``collection``."""
     sources: dict[Any, Any] = {}
     for band_key, source in template.bands.items():
         asset = record.assets.get(band_key[0])
@@ -95,6 +98,7 @@ def _derive(template: ParsedItem, record: StacItem, asset_keys: Sequence[str]) -
     derived: ParsedItem = _copy_with(
         template,
         id=record.id,
+        collection=collection,
         bands=sources,
         datetime=record.datetime,
         datetime_range=(record.start, record.end),
@@ -159,13 +163,19 @@ def _load(
 ) -> xr.Dataset:
     rdr, md_parser = _resolve_driver(driver, None)
 
+    # odc-stac places every item of a load one way, decided by its first item: by grid, or by footprint. An item
+    # without a full grid among gridded ones then fails or passes by its position in the list; placing all of them
+    # by their footprints whenever one lacks a grid gives the same cube in every order.
+    by_footprint = any(
+        record.grid(record.assets[key]) is None for record in records for key in asset_keys if key in record.assets
+    )
     by_grid: dict[str, list[int]] = {}
     for index, record in enumerate(records):
-        by_grid.setdefault(record.grid_key(asset_keys), []).append(index)
+        by_grid.setdefault(record.grid_key(asset_keys, by_footprint=by_footprint), []).append(index)
     signatures = list(by_grid)
     template_items: list[pystac.Item] = []
     for signature in signatures:
-        template_items.append(records[by_grid[signature][0]].to_pystac())
+        template_items.append(records[by_grid[signature][0]].to_pystac(grids=not by_footprint))
     templates = list(parse_items(template_items, md_plugin=md_parser))
     if any(src.driver_data is not None for t in templates for src in t.bands.values()):
         raise ValueError("reader driver data per item is not supported")
@@ -174,12 +184,11 @@ def _load(
     for signature, indices in by_grid.items():
         for index in indices:
             grid_of[index] = signature
-    template_of = dict(zip(signatures, templates, strict=True))
-    parsed = [_derive(template_of[grid_of[i]], record, asset_keys) for i, record in enumerate(records)]
-
     # odc-stac learns a collection's bands item by item; the last template has seen every grid's bands, so a band
     # missing from the first item is still found (odc.stac.load refuses it then, and accepts it in other orders).
     collection = templates[-1].collection
+    template_of = dict(zip(signatures, templates, strict=True))
+    parsed = [_derive(template_of[grid_of[i]], record, asset_keys, collection) for i, record in enumerate(records)]
     bands_to_load = collection.resolve_bands(list(bands))
     band_names = list(bands_to_load)
     load_cfg = resolve_load_cfg(bands_to_load, resampling, dtype=dtype, fail_on_error=fail_on_error)
