@@ -164,17 +164,17 @@ class StacItem:
             document["assets"][key]["href"] = asset.get_absolute_href() or asset.href
         return cls.from_dict(document, base_href="")
 
-    def to_pystac(self, *, grids: bool = True) -> pystac.Item:
-        """The pystac Item; without ``grids``, its transforms and its projection extension are left out, so that
-        odc-stac places it by its footprint."""
+    def to_pystac(self, *, grids: bool = True, assets: Sequence[str] | None = None) -> pystac.Item:
+        """The pystac Item, with only ``assets`` when given; without ``grids``, its transforms and its projection
+        extension are left out, so that odc-stac places it by its footprint."""
         document = dict(self.document)
+        kept = self.assets if assets is None else {k: a for k, a in self.assets.items() if k in assets}
         if not grids:
             extensions = document.get("stac_extensions") or []
             document["stac_extensions"] = [e for e in extensions if "/projection/" not in str(e)]
             document["properties"] = {k: v for k, v in self.properties.items() if k != "proj:transform"}
-            document["assets"] = {
-                key: {k: v for k, v in asset.items() if k != "proj:transform"} for key, asset in self.assets.items()
-            }
+            kept = {key: {k: v for k, v in asset.items() if k != "proj:transform"} for key, asset in kept.items()}
+        document["assets"] = kept
         return pystac.Item.from_dict(document, preserve_dict=False)
 
     @property

@@ -141,6 +141,8 @@ def _output_crs(items: Sequence[StacItem], bands: Sequence[Band], request: CubeR
     CRS of the footprints odc-stac falls back on)."""
     if request.crs is not None:
         return request.crs
+    if stac_load.placed_by_footprint(items, [band.key for band in bands]):
+        return "EPSG:4326"
     counts: dict[str, int] = {}
     for item in items:
         for band in bands:
@@ -151,12 +153,18 @@ def _output_crs(items: Sequence[StacItem], bands: Sequence[Band], request: CubeR
     return max(counts, key=counts.__getitem__) if counts else "EPSG:4326"
 
 
-def _extent(items: Sequence[StacItem]) -> BBox | None:
-    parts = [part for item in items if item.bbox is not None for part in item.bbox.parts()]
-    if not parts:
+def _covered(part: BBox, footprints: Sequence[BBox]) -> BBox | None:
+    """The smallest box holding what the footprints cover of ``part`` (a box that does not cross the
+    antimeridian); ``None`` when they miss it."""
+    pieces = [
+        (max(part.west, f.west), max(part.south, f.south), min(part.east, f.east), min(part.north, f.north))
+        for f in footprints
+        if f.west < part.east and part.west < f.east and f.south < part.north and part.south < f.north
+    ]
+    if not pieces:
         return None
     return BBox(
-        min(p.west for p in parts), min(p.south for p in parts), max(p.east for p in parts), max(p.north for p in parts)
+        min(p[0] for p in pieces), min(p[1] for p in pieces), max(p[2] for p in pieces), max(p[3] for p in pieces)
     )
 
 
@@ -170,19 +178,11 @@ def query_area(items: Sequence[StacItem], bands: Sequence[Band], request: CubeRe
     bbox = request.bbox
     if bbox is None:
         return {}
-    extent = _extent(items)
     parts = bbox.parts()
-    if extent is not None:
-        clipped = [
-            BBox(
-                max(p.west, extent.west),
-                max(p.south, extent.south),
-                min(p.east, extent.east),
-                min(p.north, extent.north),
-            )
-            for p in parts
-        ]
-        parts = [p for p in clipped if p.west < p.east and p.south < p.north] or parts
+    boxes = [item.bbox for item in items]
+    if all(box is not None for box in boxes):  # an item without a footprint may lie anywhere in the box
+        footprints = [part for box in boxes if box is not None for part in box.parts()]
+        parts = [covered for part in parts if (covered := _covered(part, footprints)) is not None] or parts
     if len(parts) == 1:
         return {"bbox": tuple(parts[0])}
     crs = _output_crs(items, bands, request)
@@ -229,8 +229,14 @@ def open_raster_items(
     reads; no data becomes NaN."""
     bands = select_bands(items, request.variables, entry_id)
     check_footprints(items, bands, entry_id)
-    area = query_area(items, bands, request, entry_id)
     keys = list(dict.fromkeys(band.key for band in bands))
+    if stac_load.placed_by_footprint(items, keys) and not (
+        request.resolution is not None and (request.crs is not None or request.bbox is not None)
+    ):
+        # No grid from the items: the request must give the resolution, and the CRS (or a bbox, whose WGS84 odc-stac
+        # then takes).
+        raise _no_output_grid(items, bands, request, entry_id)
+    area = query_area(items, bands, request, entry_id)
     first_assets = {key: next(i.assets[key] for i in items if key in i.assets) for key in keys}
     needs_float = False
     sizes = []

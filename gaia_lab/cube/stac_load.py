@@ -84,6 +84,17 @@ def _copy_with(template: Any, **fields: Any) -> Any:
     return derived
 
 
+def placed_by_footprint(records: Sequence[StacItem], asset_keys: Sequence[str]) -> bool:
+    """Whether a load places its items by their footprints rather than by their grids.
+
+    odc-stac places every item of a load one way, decided by its first item. An item without a full grid among
+    gridded ones then fails or passes by its position in the list; placing all of them by their footprints whenever
+    one lacks a grid gives the same cube in every order."""
+    return any(
+        record.grid(record.assets[key]) is None for record in records for key in asset_keys if key in record.assets
+    )
+
+
 def _derive(
     template: ParsedItem, record: StacItem, asset_keys: Sequence[str], collection: RasterCollectionMetadata
 ) -> ParsedItem:
@@ -163,19 +174,16 @@ def _load(
 ) -> xr.Dataset:
     rdr, md_parser = _resolve_driver(driver, None)
 
-    # odc-stac places every item of a load one way, decided by its first item: by grid, or by footprint. An item
-    # without a full grid among gridded ones then fails or passes by its position in the list; placing all of them
-    # by their footprints whenever one lacks a grid gives the same cube in every order.
-    by_footprint = any(
-        record.grid(record.assets[key]) is None for record in records for key in asset_keys if key in record.assets
-    )
+    by_footprint = placed_by_footprint(records, asset_keys)
     by_grid: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         by_grid.setdefault(record.grid_key(asset_keys, by_footprint=by_footprint), []).append(index)
     signatures = list(by_grid)
     template_items: list[pystac.Item] = []
     for signature in signatures:
-        template_items.append(records[by_grid[signature][0]].to_pystac(grids=not by_footprint))
+        # Only the assets loaded: odc-stac works out the grid of every asset it is given, and would fail on an
+        # unrequested one without a grid.
+        template_items.append(records[by_grid[signature][0]].to_pystac(grids=not by_footprint, assets=asset_keys))
     templates = list(parse_items(template_items, md_plugin=md_parser))
     if any(src.driver_data is not None for t in templates for src in t.bands.values()):
         raise ValueError("reader driver data per item is not supported")
