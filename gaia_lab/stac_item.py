@@ -167,10 +167,12 @@ class StacItem:
     def to_pystac(self, *, grids: bool = True, assets: Sequence[str] | None = None) -> pystac.Item:
         """The pystac Item, with only ``assets`` when given; without ``grids``, its transforms and its projection
         extension are left out, so that odc-stac places it by its footprint."""
-        document = dict(self.document)
+        # The storage extension says nothing a read needs, and pystac's migration of its v1 fields warns on every
+        # href it cannot parse (Earth Search's https hrefs to S3 buckets).
+        extensions = [e for e in self.document.get("stac_extensions") or [] if "/storage/" not in str(e)]
+        document = {**self.document, "stac_extensions": extensions}
         kept = self.assets if assets is None else {k: a for k, a in self.assets.items() if k in assets}
         if not grids:
-            extensions = document.get("stac_extensions") or []
             document["stac_extensions"] = [e for e in extensions if "/projection/" not in str(e)]
             document["properties"] = {k: v for k, v in self.properties.items() if k != "proj:transform"}
             kept = {key: {k: v for k, v in asset.items() if k != "proj:transform"} for key, asset in kept.items()}

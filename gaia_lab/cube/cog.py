@@ -16,6 +16,7 @@ import numpy as np
 import rioxarray
 import xarray as xr
 from odc.geo import geom
+from odc.stac import extract_collection_metadata
 from pyproj import CRS
 
 from gaia_lab.cube import stac_load
@@ -44,9 +45,17 @@ def _ids(items: Sequence[StacItem]) -> str:
     return shown + (f", ... ({len(items) - _SHOWN_IDS} more)" if len(items) > _SHOWN_IDS else "")
 
 
-def _bands_of(key: str, asset: Mapping[str, Any]) -> list[Band]:
-    count = band_count(asset)
-    return [Band(key, key)] if count == 1 else [Band(f"{key}.{n}", key) for n in range(1, count + 1)]
+def _bands_of(key: str, item: StacItem) -> list[Band]:
+    """The variables of an asset: its key, or odc-stac's names for each band of a multi-band asset (an alias from
+    ``eo:bands``, else ``key.N``)."""
+    if band_count(item.assets[key]) == 1:
+        return [Band(key, key)]
+    metadata = extract_collection_metadata(item.to_pystac(assets=[key]))
+    return [
+        Band(name, key)
+        for band_key, name in zip(metadata.meta.bands, metadata.all_bands, strict=True)
+        if band_key[0] == key
+    ]
 
 
 def _unreadable(key: str, asset: Mapping[str, Any], entry_id: str) -> AssetError:
@@ -66,9 +75,11 @@ def select_bands(items: Sequence[StacItem], variables: Sequence[str] | None, ent
     An asset that only some items carry is read where it exists and is no data elsewhere, as odc-stac reads it.
     """
     first_seen: dict[str, Mapping[str, Any]] = {}
+    carrier: dict[str, StacItem] = {}
     for item in items:
         for key, asset in item.assets.items():
-            first_seen.setdefault(key, asset)
+            if key not in first_seen:
+                first_seen[key], carrier[key] = asset, item
     raster = {k: a for k, a in first_seen.items() if asset_format(a) in RASTER_FORMATS}
     if variables:
         selected: list[Band] = []
@@ -77,18 +88,37 @@ def select_bands(items: Sequence[StacItem], variables: Sequence[str] | None, ent
             if name in first_seen:
                 if name not in raster:
                     raise _unreadable(name, first_seen[name], entry_id)
-                selected.extend(_bands_of(name, raster[name]))
+                selected.extend(_bands_of(name, carrier[name]))
                 continue
             key, _, number = name.rpartition(".")
             if key in raster and number.isdigit() and 1 <= int(number) <= band_count(raster[key]):
                 selected.append(Band(name, key))
-            else:
+                continue
+            # A band of a multi-band asset, by the name odc-stac gives it (an eo:bands name or common name)
+            band = next(
+                (
+                    b
+                    for key in raster
+                    if band_count(raster[key]) > 1
+                    for b in _bands_of(key, carrier[key])
+                    if b.name == name
+                ),
+                None,
+            )
+            if band is None:
                 missing.append(name)
+            else:
+                selected.append(band)
         if missing:
-            available = [band.name for key, asset in raster.items() for band in _bands_of(key, asset)]
-            raise InvalidQuery("variables", list(variables), f"{missing} not in {entry_id}; available: {available}")
+            available = [band.name for key in raster for band in _bands_of(key, carrier[key])]
+            raise InvalidQuery(
+                "variables",
+                list(variables),
+                f"{missing} not in {entry_id} (in none of the {len(items)} item(s) the request selects); "
+                f"available: {available}",
+            )
         return list({band.name: band for band in selected}.values())
-    selected = [band for key, asset in raster.items() if is_data(asset) for band in _bands_of(key, asset)]
+    selected = [band for key, asset in raster.items() if is_data(asset) for band in _bands_of(key, carrier[key])]
     if not selected:
         data = {k: a for k, a in first_seen.items() if is_data(a)}
         if data:
@@ -287,6 +317,11 @@ def open_raster_items(
             # odc-loader keeps the source sentinel when casting to float; the cube promises NaN for no data.
             attrs = {k: v for k, v in ds[band.name].attrs.items() if k != "nodata"}
             ds[band.name] = ds[band.name].where(ds[band.name] != float(nodata)).assign_attrs(attrs)
+        lacking = [item for item in items if band.key not in item.assets]
+        if lacking:
+            # Read as no data there, as odc-stac reads them; said on the variable, so that nobody takes the gap for
+            # a measurement.
+            ds[band.name].attrs["gaia:items_without"] = f"{len(lacking)} of {len(items)}: {_ids(lacking)}"
     ds = ds[names]
     return (ds.rio.write_crs(ds.odc.crs.to_wkt()) if ds.rio.crs is None else ds), keys
 

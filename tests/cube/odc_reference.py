@@ -3,6 +3,7 @@ depend on their order, and the files feeding each chunk of a lazy cube."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,6 +13,7 @@ import xarray as xr
 
 
 def as_odc_stac_takes_them(items: Sequence[Mapping[str, Any]], bands: Sequence[str]) -> list[dict[str, Any]]:
+    # ``bands`` are asset keys here.
     """The same items, ordered and described so that odc-stac's result does not depend on their order.
 
     odc-stac works out the grid of every asset of an item, loaded or not: the assets not asked for are left out.
@@ -51,14 +53,42 @@ def odc_stac_load(
     dtype: str | None = None,
     crs: str | None = None,
     resolution: float | None = None,
+    geobox: Any = None,
+    asset_keys: Sequence[str] | None = None,
     **area: Any,
 ) -> xr.Dataset:
     """odc.stac.load of the bands, as one load, or one load per band when no item has them all (odc-stac refuses a
-    band its first item lacks, so such a set loads in no order)."""
-    together = any(all(b in i["assets"] for b in bands) for i in items)
-    loads = [
+    band its first item lacks, so such a set loads in no order). Loads per band cover different footprints, so they
+    are given the grid ``geobox`` to compare on."""
+    keys = list(asset_keys or bands)
+    together = any(all(k in i["assets"] for k in keys) for i in items)
+    if not together:
+        assert geobox is not None, "no item has every band: odc-stac needs the grid given"
+        area, crs, resolution = {"geobox": geobox}, None, None
+    with warnings.catch_warnings():
+        # pystac migrating the storage extension of Earth Search items warns about every https href to S3
+        warnings.filterwarnings("ignore", "Could not parse bucket/account from href", UserWarning)
+        loads = _loads(items, bands, keys, together, chunks=chunks, dtype=dtype, crs=crs, resolution=resolution, **area)
+    for other in loads[1:]:
+        assert other.odc.geobox == loads[0].odc.geobox
+    return loads[0].assign({name: load[name] for load in loads[1:] for name in load.data_vars})
+
+
+def _loads(
+    items: Sequence[Mapping[str, Any]],
+    bands: Sequence[str],
+    keys: Sequence[str],
+    together: bool,
+    *,
+    chunks: Mapping[str, int],
+    dtype: str | None,
+    crs: str | None,
+    resolution: float | None,
+    **area: Any,
+) -> list[xr.Dataset]:
+    return [
         odc.stac.load(
-            [pystac.Item.from_dict(i) for i in as_odc_stac_takes_them(items, group)],
+            [pystac.Item.from_dict(i) for i in as_odc_stac_takes_them(items, group_keys)],
             list(group),
             groupby="time",
             chunks=dict(chunks),
@@ -67,11 +97,10 @@ def odc_stac_load(
             resolution=resolution,
             **area,
         )
-        for group in ([list(bands)] if together else [[b] for b in bands])
+        for group, group_keys in (
+            [(bands, keys)] if together else [([b], [k]) for b, k in zip(bands, keys, strict=True)]
+        )
     ]
-    for other in loads[1:]:
-        assert other.odc.geobox == loads[0].odc.geobox
-    return loads[0].assign({name: load[name] for load in loads[1:] for name in load.data_vars})
 
 
 def chunk_sources(array: xr.DataArray) -> dict[tuple[int, ...], frozenset[str]]:

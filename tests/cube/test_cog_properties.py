@@ -23,8 +23,6 @@ from typing import Any
 
 import dask
 import numpy as np
-import odc.stac
-import pystac
 import pytest
 import rasterio
 from hypothesis import HealthCheck, Phase, given, note, settings
@@ -37,6 +35,7 @@ from gaia_lab.cube.stac import filter_items
 from gaia_lab.errors import EmptyResult, GaiaLabError, InvalidQuery
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import StacItem
+from tests.cube.odc_reference import odc_stac_load
 
 SIZE = 16
 # Two regions, each with grids of several CRSs: (CRS, pixel size, grid origins). Items of one example come from one
@@ -195,52 +194,6 @@ def requests(draw: st.DrawFn, items: list[dict[str, Any]], region: str, crss: se
     return request
 
 
-def _as_odc_stac_takes_them(items: list[dict[str, Any]], bands: list[str]) -> list[dict[str, Any]]:
-    """The same items, ordered and described so that odc-stac's result does not depend on their order.
-
-    odc-stac works out the grid of every asset of an item, loaded or not: the assets not asked for are left out.
-    It learns a collection's bands and how to place its items from the first item: one carrying every
-    requested band goes first, and when any item lacks a full grid every item is given without its grid
-    (``proj:transform`` and the extension's declaration): odc-stac then places them all by their footprints, as it
-    does when such an item comes first and none of the others brings a band of its own."""
-    items = [{**i, "assets": {k: a for k, a in i["assets"].items() if k in bands}} for i in items]
-    complete = [i for i in items if all(b in i["assets"] for b in bands)]
-    if complete:
-        items = [complete[0], *(i for i in items if i is not complete[0])]
-    if any("proj:transform" not in i["properties"] for i in items if i["assets"]):
-        items = [
-            {
-                **i,
-                "stac_extensions": [],
-                "properties": {k: v for k, v in i["properties"].items() if k != "proj:transform"},
-            }
-            for i in items
-        ]
-    return items
-
-
-def _reference(items: list[dict[str, Any]], bands: list[str], request: CubeRequest, area: dict[str, Any]) -> Any:
-    """odc.stac.load of the bands, as one load, or one load per band when no item has them all (odc-stac refuses
-    a band its first item lacks, so such a set loads in no order)."""
-    together = any(all(b in i["assets"] for b in bands) for i in items)
-    loads = [
-        odc.stac.load(
-            [pystac.Item.from_dict(i) for i in _as_odc_stac_takes_them(items, group)],
-            group,
-            groupby="time",
-            chunks=CHUNKS,
-            dtype="float32",
-            crs=request.crs,
-            resolution=request.resolution,
-            **area,
-        )
-        for group in ([bands] if together else [[b] for b in bands])
-    ]
-    for other in loads[1:]:
-        assert other.odc.geobox == loads[0].odc.geobox
-    return loads[0].assign({name: load[name] for load in loads[1:] for name in load.data_vars})
-
-
 @settings(
     max_examples=60,
     deadline=None,
@@ -255,25 +208,35 @@ def test_cube_equals_odc_stac_or_both_refuse(files, data, region):
     request = CubeRequest.parse(**raw, chunks=CHUNKS)
     note(f"items: {[(s['grid'], s['day'], s['bands'], s['proj'], s['format']) for s in specs]}; request: {raw}")
     records = [StacItem.from_dict(i) for i in items]
-    # Without variables: every data asset, in the order first seen across the items.
-    wanted = list(request.variables or dict.fromkeys(k for i in items for k in i["assets"]))
     our_error = reference_error = None
     try:
         # The path of an entry's open: items whose footprint and time miss the request are left out first.
         kept = filter_items(records, request, "property")
+    except EmptyResult as nothing:
+        # No item's footprint meets the box: odc-stac would make a cube of the box holding no data.
+        assert nothing.parameter == "bbox" and not any(request.bbox.intersects(r.bbox) for r in records)
+        return
+    try:
         ours, _ = cog.open_raster_items(kept, request, entry_id="property")
     except GaiaLabError as refusal:
         ours, our_error = None, refusal
-    if isinstance(our_error, EmptyResult):
-        # No item's footprint meets the box: odc-stac would make a cube of the box holding no data.
-        assert our_error.parameter == "bbox" and not any(request.bbox.intersects(r.bbox) for r in records)
-        return
+    # Without variables: every data asset of the items kept, in the order first seen.
+    wanted = list(request.variables or dict.fromkeys(k for r in kept for k in r.assets))
     try:
         area = cog.query_area(kept, cog.select_bands(kept, request.variables, "property"), request, "property")
     except GaiaLabError:
         area = {"bbox": request.bbox} if request.bbox else {}
     try:
-        reference = _reference([i for i in items if i["id"] in {r.id for r in kept}], wanted, request, area)
+        reference = odc_stac_load(
+            [i for i in items if i["id"] in {r.id for r in kept}],
+            wanted,
+            chunks=CHUNKS,
+            dtype="float32",
+            crs=request.crs,
+            resolution=request.resolution,
+            geobox=ours.odc.geobox if ours is not None else None,
+            **area,
+        )
     except Exception as refusal:  # odc-stac raises ValueError / KeyError families
         reference, reference_error = None, refusal
     note(f"ours: {'opened' if ours is not None else our_error}")
