@@ -38,16 +38,42 @@ def test_relief_synonyms_find_elevation_data(lake_catalog, text):
     assert results[0].hub in {"solid-earth", "land"}
 
 
-def test_bbox_and_datetime_filter_on_metadata(lake_catalog):
+def _overlaps(box, other):
+    """Brute-force footprint test, written apart from gaia_lab: longitudes as spans, west > east crossing 180."""
+
+    def spans(west, east):
+        return [(west, 180.0), (-180.0, east)] if west > east else [(west, east)]
+
+    if box[1] > other[3] or other[1] > box[3]:
+        return False
+    return any(w1 <= e2 and w2 <= e1 for w1, e1 in spans(box[0], box[2]) for w2, e2 in spans(other[0], other[2]))
+
+
+@pytest.mark.parametrize(
+    "bbox",
+    [
+        (-30, -10, -20, 10),  # tropical Atlantic: OSTIA, the global grids, not Europe's land mask
+        (0, 40, 10, 50),  # France: the land mask, not OSTIA's tropical band
+        (100, 60, 110, 70),  # Siberia: longitudes matter, Europe's tiles and Brazil's Landsat scene are elsewhere
+        (170, -5, -170, 5),  # across the antimeridian
+    ],
+)
+def test_bbox_filter_equals_a_brute_force_filter(lake_catalog, bbox):
     everything = lake_catalog.search(limit=1000)
-    tropics = lake_catalog.search(bbox=(-30, -10, -20, 10), limit=1000)
-    assert 0 < len(tropics) <= len(everything)
-    for entry in tropics:
-        _west, south, _east, north = entry.bbox
-        assert south <= 10 and north >= -10
-    old = lake_catalog.search(datetime="../1900-01-01", limit=1000)
-    for entry in old:
-        assert entry.datetime[0] is None or entry.datetime[0].year <= 1900
+    expected = {e.id for e in everything if e.bbox is None or _overlaps(bbox, e.bbox)}
+    found = {e.id for e in lake_catalog.search(bbox=bbox, limit=1000)}
+    assert found == expected
+    assert 0 < len(found) < len(everything)  # the box keeps some entries and drops others
+
+
+def test_datetime_filter_equals_a_brute_force_filter(lake_catalog):
+    everything = lake_catalog.search(limit=1000)
+    old = {e.id for e in lake_catalog.search(datetime="../1900-01-01", limit=1000)}
+    expected = {e.id for e in everything if e.datetime is None or e.datetime[0] is None or e.datetime[0].year < 1900}
+    assert old == expected
+    assert 0 < len(old) < len(everything)
+    recent = {e.id for e in lake_catalog.search(datetime="2009/2010", limit=1000)}
+    assert "odatis/ostia-sst" in recent and "aeris/tmy3-stations" not in recent
 
 
 def test_hub_filter_and_unknown_hub(lake_catalog):

@@ -24,14 +24,14 @@ def copy_catalog(lake_copy):
 
 
 def test_opening_a_zarr_cube_reads_no_chunk(copy_catalog, lake_copy):
-    ds = copy_catalog["odatis/ostia-sst"].to_xarray()
     store = lake_copy / "odatis" / "ostia-sst" / "ostia-sst.zarr"
     chunks = data_chunks(store, "sst")
     assert chunks
     # A missing chunk is legitimately read as the fill value in Zarr, so damage the chunks instead of deleting
-    # them: opening read metadata only, so the cube survives until pixels are asked for.
+    # them, before opening: the cube must open from metadata alone, and fail only when pixels are asked for.
     for chunk in chunks:
         chunk.write_bytes(b"not a chunk")
+    ds = copy_catalog["odatis/ostia-sst"].to_xarray()
     assert ds["sst"].shape == (54, 18, 432)
     assert ds["sst"].dtype == "float32"
     with pytest.raises(AssetError) as info:
@@ -41,9 +41,9 @@ def test_opening_a_zarr_cube_reads_no_chunk(copy_catalog, lake_copy):
 
 
 def test_opening_a_cog_cube_reads_no_pixel(copy_catalog, lake_copy):
-    ds = copy_catalog["odatis/ostia-sst-monthly"].to_xarray(chunks={"time": 1})
     for tif in (lake_copy / "odatis" / "ostia-sst-monthly").rglob("*.tif"):
         tif.unlink()
+    ds = copy_catalog["odatis/ostia-sst-monthly"].to_xarray(chunks={"time": 1})
     assert ds["sst"].sizes["time"] == 54
     with pytest.raises(AssetError) as info:
         ds["sst"].isel(time=3).compute()

@@ -74,9 +74,11 @@ def test_odc_stac_used_directly_keeps_its_own_reads(lake_dir):
 def test_gdal_data_paths_are_pinned_to_rasterio_s_own(monkeypatch):
     for name in ("GDAL_DATA", "PROJ_DATA", "PROJ_LIB"):
         monkeypatch.delenv(name, raising=False)
+    wheel_gdal_data, wheel_proj_data = GDALDataFinder().search_wheel(), PROJDataFinder().search_wheel()
+    assert wheel_gdal_data and wheel_proj_data, "rasterio's wheel ships its GDAL and PROJ data"
     reads.pin_gdal_data_paths()
-    assert os.environ.get("GDAL_DATA") == GDALDataFinder().search_wheel()
-    assert os.environ.get("PROJ_DATA") == PROJDataFinder().search_wheel()
+    assert os.environ["GDAL_DATA"] == wheel_gdal_data
+    assert os.environ["PROJ_DATA"] == wheel_proj_data
 
 
 def test_gdal_data_paths_set_by_the_user_win(monkeypatch, tmp_path):
