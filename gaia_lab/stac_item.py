@@ -16,6 +16,7 @@ import os
 import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urljoin
 
@@ -208,21 +209,28 @@ class StacItem:
         return {key: asset[key] if key in asset else self.properties.get(key) for key in PROJ_KEYS}
 
     def crs(self, asset: Mapping[str, Any]) -> str | None:
-        proj = self.proj(asset)
-        if proj["proj:code"]:
-            return str(proj["proj:code"])
-        if proj["proj:epsg"]:
-            return f"EPSG:{int(proj['proj:epsg'])}"
-        if proj["proj:wkt2"]:
-            return str(proj["proj:wkt2"])
+        properties = self.properties
+        for key in ("proj:code", "proj:epsg", "proj:wkt2"):
+            value = asset[key] if key in asset else properties.get(key)
+            if value:
+                return f"EPSG:{int(value)}" if key == "proj:epsg" else str(value)
         return None
 
-    def grid(self, asset: Mapping[str, Any]) -> Grid | None:
-        """The asset's grid when the projection extension gives all of it (CRS, shape and transform), else
+    @cached_property
+    def grids(self) -> dict[str, Grid | None]:
+        """Each asset's grid when the projection extension gives all of it (CRS, shape and transform), else
         ``None``: its pixels can then only be placed from the item's footprint, on a grid the caller chooses."""
-        proj = self.proj(asset)
-        crs, shape, transform = self.crs(asset), proj["proj:shape"], proj["proj:transform"]
-        if crs is None and proj["proj:projjson"]:
+        return {key: self._grid(asset) for key, asset in self.assets.items()}
+
+    def _grid(self, asset: Mapping[str, Any]) -> Grid | None:
+        # Runs for every asset of every item opened: fields are looked up directly, not gathered in a dict first.
+        properties = self.properties
+        shape = asset["proj:shape"] if "proj:shape" in asset else properties.get("proj:shape")
+        transform = asset["proj:transform"] if "proj:transform" in asset else properties.get("proj:transform")
+        if not (shape and transform):
+            return None
+        crs = self.crs(asset)
+        if crs is None and (asset.get("proj:projjson") or properties.get("proj:projjson")):
             crs = "projjson"  # odc-stac reads it; the key only has to tell grids apart
         if not (crs and shape and transform) or len(shape) != 2 or len(transform) not in (6, 9):
             return None
@@ -236,17 +244,18 @@ class StacItem:
         another order only cost one more template."""
         described: list[tuple[Any, ...] | None] = []
         placed_by_footprint = by_footprint
+        grids = self.grids
         for key in bands:
             asset = self.assets.get(key)
             if asset is None:
                 described.append(None)
                 continue
-            grid = self.grid(asset)
+            grid = grids[key]
             placed_by_footprint = placed_by_footprint or grid is None
             described.append(
                 (
                     asset.get("type"),
-                    self.proj(asset),
+                    grid,
                     asset.get("raster:bands") or asset.get("bands"),
                     asset.get("nodata"),
                     asset.get("data_type"),

@@ -8,6 +8,7 @@ Tiles are read by ``gaia_lab.cube.reads`` (odc-loader's reader, errors naming th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -141,7 +142,7 @@ def check_footprints(items: Sequence[StacItem], bands: Sequence[Band], entry_id:
             continue
         for key in keys:
             asset = item.assets.get(key)
-            if asset is not None and item.grid(asset) is None:
+            if asset is not None and item.grids[key] is None:
                 raise AssetError(
                     str(asset.get("href", key)),
                     f"item {item.id!r} has neither projection metadata (proj:code/proj:epsg, proj:shape, "
@@ -155,7 +156,7 @@ def _no_output_grid(
 ) -> InvalidQuery:
     """The error for items none of which gives a grid, when the request does not give one either."""
     keys = list(dict.fromkeys(band.key for band in bands))
-    lacking = [item for item in items if any(k in item.assets and item.grid(item.assets[k]) is None for k in keys)]
+    lacking = [item for item in items if any(k in item.assets and item.grids[k] is None for k in keys)]
     parameter = "crs" if request.crs is None else "resolution"
     return InvalidQuery(
         parameter,
@@ -167,20 +168,19 @@ def _no_output_grid(
 
 
 def _output_crs(items: Sequence[StacItem], bands: Sequence[Band], request: CubeRequest) -> str:
-    """The CRS the cube will have: the request's, else the commonest CRS of the items' grids, else WGS84 (the
-    CRS of the footprints odc-stac falls back on)."""
+    """The CRS the cube will have: the request's; else, as odc-stac chooses, the CRS of the commonest grid among
+    the items' first requested bands; WGS84 (the CRS of footprints) when items are placed by footprint."""
     if request.crs is not None:
         return request.crs
-    if stac_load.placed_by_footprint(items, [band.key for band in bands]):
+    keys = list(dict.fromkeys(band.key for band in bands))
+    if stac_load.placed_by_footprint(items, keys):
         return "EPSG:4326"
-    counts: dict[str, int] = {}
+    counts: Counter[tuple[str, float, float]] = Counter()
     for item in items:
-        for band in bands:
-            asset = item.assets.get(band.key)
-            grid = item.grid(asset) if asset is not None else None
-            if grid is not None:
-                counts[grid.crs] = counts.get(grid.crs, 0) + 1
-    return max(counts, key=counts.__getitem__) if counts else "EPSG:4326"
+        grid = next((item.grids[k] for k in keys if k in item.assets), None)
+        if grid is not None:
+            counts[(grid.crs, grid.transform[0], grid.transform[4])] += 1
+    return counts.most_common(1)[0][0][0] if counts else "EPSG:4326"
 
 
 def _covered(part: BBox, footprints: Sequence[BBox]) -> BBox | None:
@@ -260,9 +260,8 @@ def open_raster_items(
     bands = select_bands(items, request.variables, entry_id)
     check_footprints(items, bands, entry_id)
     keys = list(dict.fromkeys(band.key for band in bands))
-    if stac_load.placed_by_footprint(items, keys) and not (
-        request.resolution is not None and (request.crs is not None or request.bbox is not None)
-    ):
+    by_footprint = stac_load.placed_by_footprint(items, keys)
+    if by_footprint and not (request.resolution is not None and (request.crs is not None or request.bbox is not None)):
         # No grid from the items: the request must give the resolution, and the CRS (or a bbox, whose WGS84 odc-stac
         # then takes).
         raise _no_output_grid(items, bands, request, entry_id)
@@ -290,6 +289,7 @@ def open_raster_items(
             items,
             names,
             asset_keys=keys,
+            by_footprint=by_footprint,
             chunks=load_chunks,
             driver=HrefNamingDriver(),
             dtype=dtype,

@@ -8,6 +8,7 @@ from typing import Any
 import pystac
 import xarray as xr
 
+from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult
@@ -45,6 +46,23 @@ def open_stac(
     provider: str | None = None,
 ) -> xr.Dataset:
     """Open a collection (its Zarr asset, or its raster items) or an item as one lazy Dataset."""
+    # Thousands of items: the checks and the load allocate millions of small objects, and every cyclic collection
+    # would walk all the item documents already held (see gaia_lab.bulk).
+    with paused_gc():
+        return _open_stac(
+            obj, request, entry_id=entry_id, items=items, storage_options=storage_options, provider=provider
+        )
+
+
+def _open_stac(
+    obj: pystac.Collection | StacItem,
+    request: CubeRequest,
+    *,
+    entry_id: str,
+    items: Iterable[StacItem | pystac.Item | Mapping[str, Any]] | None,
+    storage_options: Mapping[str, Any] | None,
+    provider: str | None,
+) -> xr.Dataset:
     assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
     zarr_key = zarr_asset(assets)
     if zarr_key is not None:

@@ -90,9 +90,7 @@ def placed_by_footprint(records: Sequence[StacItem], asset_keys: Sequence[str]) 
     odc-stac places every item of a load one way, decided by its first item. An item without a full grid among
     gridded ones then fails or passes by its position in the list; placing all of them by their footprints whenever
     one lacks a grid gives the same cube in every order."""
-    return any(
-        record.grid(record.assets[key]) is None for record in records for key in asset_keys if key in record.assets
-    )
+    return any(record.grids[key] is None for record in records for key in asset_keys if key in record.assets)
 
 
 def _derive(
@@ -124,6 +122,7 @@ def load(
     bands: Sequence[str],
     *,
     asset_keys: Sequence[str] | None = None,
+    by_footprint: bool | None = None,
     chunks: Mapping[str, int],
     driver: ReaderDriverSpec | None = None,
     dtype: str | None = None,
@@ -137,14 +136,17 @@ def load(
     """One lazy Dataset from ``records``, grouped by time, as ``odc.stac.load(items, bands, groupby="time", ...)``.
 
     ``asset_keys`` names the assets the bands come from when they differ from the band names (band ``N`` of a
-    multi-band asset ``key`` is the band ``key.N``)."""
+    multi-band asset ``key`` is the band ``key.N``); ``by_footprint`` is ``placed_by_footprint(records, asset_keys)``
+    when the caller already knows it."""
     if not records:
         raise ValueError("no items to load")
+    keys = list(asset_keys) if asset_keys is not None else list(bands)
     with paused_gc():
         return _load(
             records,
             bands,
-            asset_keys=list(asset_keys) if asset_keys is not None else list(bands),
+            asset_keys=keys,
+            by_footprint=placed_by_footprint(records, keys) if by_footprint is None else by_footprint,
             chunks=chunks,
             driver=driver,
             dtype=dtype,
@@ -162,6 +164,7 @@ def _load(
     bands: Sequence[str],
     *,
     asset_keys: Sequence[str],
+    by_footprint: bool,
     chunks: Mapping[str, int],
     driver: ReaderDriverSpec | None,
     dtype: str | None,
@@ -174,7 +177,6 @@ def _load(
 ) -> xr.Dataset:
     rdr, md_parser = _resolve_driver(driver, None)
 
-    by_footprint = placed_by_footprint(records, asset_keys)
     by_grid: dict[str, list[int]] = {}
     for index, record in enumerate(records):
         by_grid.setdefault(record.grid_key(asset_keys, by_footprint=by_footprint), []).append(index)

@@ -59,11 +59,10 @@ def odc_stac_load(
 ) -> xr.Dataset:
     """odc.stac.load of the bands, as one load, or one load per band when no item has them all (odc-stac refuses a
     band its first item lacks, so such a set loads in no order). Loads per band cover different footprints, so they
-    are given the grid ``geobox`` to compare on."""
+    are given the grid ``geobox`` to compare on, when there is one."""
     keys = list(asset_keys or bands)
     together = any(all(k in i["assets"] for k in keys) for i in items)
-    if not together:
-        assert geobox is not None, "no item has every band: odc-stac needs the grid given"
+    if not together and geobox is not None:
         area, crs, resolution = {"geobox": geobox}, None, None
     with warnings.catch_warnings():
         # pystac migrating the storage extension of Earth Search items warns about every https href to S3

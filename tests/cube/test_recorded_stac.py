@@ -58,7 +58,7 @@ def has_raster_data(path: str) -> bool:
 def fully_gridded(path: str) -> bool:
     records = [StacItem.from_dict(i) for i in documents(path)]
     return all(
-        r.grid(a) is not None for r in records for k, a in r.data_assets().items() if asset_format(a) in RASTER_FORMATS
+        r.grids[k] is not None for r in records for k, a in r.data_assets().items() if asset_format(a) in RASTER_FORMATS
     )
 
 
