@@ -26,10 +26,8 @@ def explore(results: SearchResults, *, tiles: str | None = None, width: int = 80
     for entry in results:
         if entry.bbox is None:
             continue
-        west, south, east, north = entry.bbox
-        pieces = [(west, 180.0), (-180.0, east)] if west > east else [(west, east)]
-        for left, right in pieces:
-            rows.append((left, south, right, north, entry.id, entry.hub, entry.title))
+        for part in entry.bbox.parts():  # a box across the antimeridian is drawn as its two sides
+            rows.append((part.west, part.south, part.east, part.north, entry.id, entry.hub, entry.title))
     rectangles = hv.Rectangles(rows, kdims=["west", "south", "east", "north"], vdims=["id", "hub", "title"])
     rectangles = rectangles.opts(
         color="hub",
