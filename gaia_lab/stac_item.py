@@ -238,7 +238,8 @@ class StacItem:
 
     def grid_key(self, bands: Sequence[str], *, by_footprint: bool = False) -> str:
         """What decides how the item is parsed and where it lands: per band its format, grid and raster fields.
-        Items placed by their footprint (``by_footprint``, or bands lacking a full grid) have it in the key.
+        Items placed by their footprint (``by_footprint``, or bands missing or lacking a full grid) have it in the
+        key.
 
         ``repr`` rather than sorted JSON: it runs once per item, and two equal grids written with their keys in
         another order only cost one more template."""
@@ -248,6 +249,8 @@ class StacItem:
         for key in bands:
             asset = self.assets.get(key)
             if asset is None:
+                # odc-stac places an item without a band by its footprint too (it counts for the cube's extent)
+                placed_by_footprint = True
                 described.append(None)
                 continue
             grid = grids[key]

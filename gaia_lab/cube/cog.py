@@ -261,10 +261,8 @@ def open_raster_items(
     check_footprints(items, bands, entry_id)
     keys = list(dict.fromkeys(band.key for band in bands))
     by_footprint = stac_load.placed_by_footprint(items, keys)
-    if by_footprint and not (request.resolution is not None and (request.crs is not None or request.bbox is not None)):
-        # No grid from the items: the request must give the resolution, and the CRS (or a bbox, whose WGS84 odc-stac
-        # then takes).
-        raise _no_output_grid(items, bands, request, entry_id)
+    if by_footprint and (request.crs is None or request.resolution is None):
+        raise _no_output_grid(items, bands, request, entry_id)  # no grid from the items: the request must give it
     area = query_area(items, bands, request, entry_id)
     first_assets = {key: next(i.assets[key] for i in items if key in i.assets) for key in keys}
     needs_float = False

@@ -203,9 +203,12 @@ def _load(
     band_names = list(bands_to_load)
     load_cfg = resolve_load_cfg(bands_to_load, resampling, dtype=dtype, fail_on_error=fail_on_error)
     # One template per grid gives the same geobox as every item when there is one grid; with several grids the
-    # most common one decides odc-stac's default resolution, so every item takes part.
+    # most common one decides odc-stac's default resolution, so every item takes part. Between equally common grids
+    # odc-stac takes the first item's, and it accepts only an order whose first item has every band: the items are
+    # given in that order.
+    complete = next((i for i, record in enumerate(records) if all(k in record.assets for k in asset_keys)), 0)
     gbox = output_geobox(
-        templates if len(templates) == 1 else parsed,
+        templates if len(templates) == 1 else [parsed[complete], *parsed[:complete], *parsed[complete + 1 :]],
         bands=band_names,
         crs=crs,
         resolution=resolution,

@@ -133,8 +133,7 @@ def _item(number: int, spec: dict[str, Any], files: dict[Any, Path]) -> dict[str
     def ring(left: float, right: float) -> list[list[list[float]]]:
         return [[[left, south], [right, south], [right, north], [left, north], [left, south]]]
 
-    if east > 180:  # a tile across the antimeridian: west > east, and its footprint in two parts (RFC 7946)
-        east -= 360
+    if west > east:  # a tile across the antimeridian: its footprint in two parts (RFC 7946)
         geometry = {"type": "MultiPolygon", "coordinates": [ring(west, 180.0), ring(-180.0, east)]}
     else:
         geometry = {"type": "Polygon", "coordinates": ring(west, east)}
@@ -199,6 +198,9 @@ def requests(draw: st.DrawFn, items: list[dict[str, Any]], region: str, crss: se
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
     phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    # The same examples on every run: a CI run must not fail on a draw nobody can replay. (Random draws were run
+    # many times while this was written; a new property or fix is explored with derandomize off.)
+    derandomize=True,
 )
 @given(data=st.data(), region=st.sampled_from(list(REGIONS)))
 def test_cube_equals_odc_stac_or_both_refuse(files, data, region):
@@ -246,10 +248,13 @@ def test_cube_equals_odc_stac_or_both_refuse(files, data, region):
         assert isinstance(our_error, InvalidQuery), our_error
         if reference is not None:
             # The one refusal odc-stac does not share: a box across the antimeridian on a geographic grid, for which
-            # it builds a cube around the globe.
+            # it builds a cube around the globe, or around the longitudes the box leaves out (it swaps west and
+            # east): its cube holds the middle of the gap between the box's east and west edges.
             assert our_error.parameter == "bbox" and request.bbox is not None and request.bbox.crosses_antimeridian
             assert reference.odc.geobox.crs.geographic
-            assert reference.odc.geobox.extent.boundingbox.span_x > 180
+            extent = reference.odc.geobox.extent.boundingbox
+            gap = (request.bbox.east + request.bbox.west) / 2
+            assert extent.left <= gap <= extent.right
             return
         # Both refuse: ours must name a parameter that the inputs make wrong.
         every_asset = {k for r in kept for k in r.assets}
