@@ -8,8 +8,10 @@ export PATH := $(CURDIR)/.cache/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 setup:
 	bash scripts/setup.sh
 
+# Sessions, Dask schedulers and workers run in the notebook image's environment (.venv-sessions, from the system
+# Python, which the per-user accounts of a root start can run; the .venv's Python may live under /root).
 up: setup
-	$(VENV)/gaia-lab up
+	$(VENV)/gaia-lab up --python $(CURDIR)/.venv-sessions/bin/python
 
 demo: setup
 	$(VENV)/gaia-lab demo

@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory(prefix="gaia-lab-bench-") as data_dir:
-        platform = Platform(load_config(None, data_dir=data_dir, lake_dir=str(lake_dir()), **PORTS), out=lambda s: None)
+        # One account for every session, as measured before per-user accounts existed: the timings compare with
+        # earlier runs (tests/platform/bench_users.py measures a class of 30 with an account each).
+        settings = {"data_dir": data_dir, "lake_dir": str(lake_dir()), "user_accounts": "shared", **PORTS}
+        platform = Platform(load_config(None, **settings), out=lambda s: None)
         started = time.perf_counter()
         platform.start()
         startup = time.perf_counter() - started

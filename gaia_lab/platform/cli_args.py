@@ -29,6 +29,11 @@ def add_platform_commands(subparsers: Any) -> None:
     up.add_argument("--port", type=int, help="public port of JupyterHub (default 8000; 0 picks a free one)")
     up.add_argument("--authenticator", help="JupyterHub authenticator class or entry point (default shared-password)")
     up.add_argument(
+        "--python",
+        help="Python of sessions, schedulers and workers (default: this one); run as root, every account must be "
+        "able to run it",
+    )
+    up.add_argument(
         "--workshop",
         "--workshop-dir",
         dest="workshop_dir",
@@ -86,6 +91,7 @@ def _up(args: argparse.Namespace) -> int:
             ip=args.ip,
             port=args.port,
             authenticator_class=args.authenticator,
+            python=args.python,
         )
         up(config, workshop_dir=args.workshop_dir, foreground=not args.background)
     except GaiaLabError as exc:
