@@ -73,6 +73,14 @@ class EntryNotFound(GaiaLabError, KeyError):
         return str(self.args[0])
 
 
+class EntryNotOpenable(GaiaLabError):
+    """The entry is metadata only: none of its links is data GAIA Lab can open; the message lists them."""
+
+    def __init__(self, entry_id: str, message: str) -> None:
+        super().__init__(f"{entry_id}: {message}")
+        self.entry_id = entry_id
+
+
 class EmptyResult(GaiaLabError):
     """A query matched nothing in an entry (bbox outside the data, datetime outside its extent, ...)."""
 
@@ -123,6 +131,7 @@ __all__ = [
     "DataBuildError",
     "EmptyResult",
     "EntryNotFound",
+    "EntryNotOpenable",
     "GaiaLabError",
     "InvalidQuery",
     "PlatformError",

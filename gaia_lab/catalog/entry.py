@@ -29,6 +29,8 @@ class Entry:
     datetime: Interval | None = None
     variables: list[str] = field(default_factory=list)
     keywords: list[str] = field(default_factory=list)
+    # keyword -> title of the thesaurus it comes from, where the record names one (ISO 19115 descriptiveKeywords)
+    keyword_thesauri: dict[str, str] = field(default_factory=dict, repr=False)
     kind: str = "collection"
     assets: dict[str, str] = field(default_factory=dict)
     formats: list[str] = field(default_factory=list)

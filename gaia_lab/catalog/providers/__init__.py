@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
 
+# One module per provider type, imported on first use so that a federation without CSW members never imports OWSLib.
+PROVIDER_CLASSES = {
+    "stac": "gaia_lab.catalog.providers.stac:detect_stac_provider",
+    "intake": "gaia_lab.catalog.providers.intake:IntakeProvider",
+    "intake-esm": "gaia_lab.catalog.providers.intake_esm:IntakeEsmProvider",
+}
+
 
 def make_provider(config: ProviderConfig) -> Provider:
-    if config.type == "stac":
-        from gaia_lab.catalog.providers.stac import detect_stac_provider
-
-        return detect_stac_provider(config)
-    if config.type == "intake":
-        from gaia_lab.catalog.providers.intake import IntakeProvider
-
-        return IntakeProvider(config)
-    from gaia_lab.catalog.providers.intake_esm import IntakeEsmProvider
-
-    return IntakeEsmProvider(config)
+    module_name, _, attribute = PROVIDER_CLASSES[config.type].partition(":")
+    factory = getattr(import_module(module_name), attribute)
+    provider = factory(config)
+    assert isinstance(provider, Provider)
+    return provider
 
 
-__all__ = ["Provider", "make_provider"]
+__all__ = ["PROVIDER_CLASSES", "Provider", "make_provider"]
