@@ -26,7 +26,7 @@ from gaia_lab.errors import ConfigError
 from gaia_lab.paths import default_lake_dir, user_catalog_path
 
 HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity")
-PROVIDER_TYPES = ("stac", "intake", "intake-esm")
+PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -38,7 +38,11 @@ class ProviderConfig(HasTraits):
     title = Unicode("", help="Human-readable title; defaults to the name.")
     description = Unicode("", help="Free text shown in listings.")
     hub = Enum(HUBS, help="The data hub (thematic pole) the catalogue belongs to.")
-    type = Enum(PROVIDER_TYPES, default_value="stac", help="stac (static or API, detected), intake or intake-esm.")
+    type = Enum(
+        PROVIDER_TYPES,
+        default_value="stac",
+        help="stac (static or API, detected), intake, intake-esm, or auto (detected from what the URL serves).",
+    )
     url = Unicode(help="http(s), s3, file URL or path; relative paths are resolved against the federation file.")
     timeout = Float(10.0, help="Seconds a search of this provider may take before it is reported as timed out.")
     headers = Dict(value_trait=Unicode(), help="HTTP headers sent to the provider (e.g. Authorization).")

@@ -10,7 +10,7 @@ import yaml
 from fault_servers import Fault
 
 import gaia_lab as gl
-from gaia_lab.catalog.providers.stac import EncodedItem
+from gaia_lab.catalog.providers.stac_convert import EncodedItem
 from gaia_lab.errors import ProviderAuthError, ProviderError, ProviderTimeout
 
 pytestmark = pytest.mark.slow

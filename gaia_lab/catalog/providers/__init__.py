@@ -9,7 +9,8 @@ from gaia_lab.catalog.providers.base import Provider
 
 # One module per provider type, imported on first use so that a federation without CSW members never imports OWSLib.
 PROVIDER_CLASSES = {
-    "stac": "gaia_lab.catalog.providers.stac:detect_stac_provider",
+    "stac": "gaia_lab.catalog.providers.detect:detect_stac_provider",
+    "auto": "gaia_lab.catalog.providers.detect:detect_any_provider",
     "intake": "gaia_lab.catalog.providers.intake:IntakeProvider",
     "intake-esm": "gaia_lab.catalog.providers.intake_esm:IntakeEsmProvider",
 }

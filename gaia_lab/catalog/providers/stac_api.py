@@ -21,7 +21,7 @@ from pystac_client.stac_api_io import StacApiIO
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
-from gaia_lab.catalog.providers.stac import EncodedItem, as_source, collection_entry, item_entry
+from gaia_lab.catalog.providers.stac_convert import EncodedItem, as_source, collection_entry, item_entry
 from gaia_lab.catalog.providers.stac_io import transient_retry
 from gaia_lab.cube import open_stac
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
