@@ -151,8 +151,9 @@ class EodagProvider(Provider):
         known = {c.id for c in dag.list_collections(provider=self.eodag_provider, fetch_providers=False)}
         if self.product_type in known:
             return
+        # None where the server refused or failed: the search that follows reports why.
         discovered = dag.discover_collections(provider=self.eodag_provider) or {}
-        found = discovered.get(self.eodag_provider, {}).get("providers_config", {})
+        found = (discovered.get(self.eodag_provider) or {}).get("providers_config") or {}
         known |= set(found)
         if found and self.product_type not in known:
             listed = ", ".join(sorted(known)[:20])
@@ -216,7 +217,7 @@ class EodagProvider(Provider):
         except requests.RequestException as error:
             # requests' JSONDecodeError is one: the server answered something that is not JSON.
             raise ProviderError(self.name, f"unreachable or malformed answer: {_text(error)}", url=self.url) from None
-        except (ValueError, KeyError, TypeError) as error:
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
             raise ProviderError(self.name, f"malformed answer: {type(error).__name__}: {error}", url=self.url) from None
 
     # -- search -------------------------------------------------------------------------------------------------
