@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import xarray as xr
 import yaml
+from fault_servers import Fault
 
 import gaia_lab as gl
 from gaia_lab.catalog.providers import eodag as eodag_provider
@@ -166,6 +167,40 @@ def test_eodag_config_is_validated():
     # A provider EODAG knows needs no url.
     catalog = gl.open_catalog({"providers": [{**base, "eodag_provider": "earth_search", "product_type": "S2_MSI_L1C"}]})
     assert catalog.providers[0].url == "eodag:earth_search"
+
+
+def test_a_provider_eodag_knows_takes_overrides_from_eodag_config(fault_server):
+    # earth_search as EODAG configures it (its product types, its STAC mapping), its endpoint moved to 127.0.0.1.
+    local = fault_server(Fault("none"))
+    overrides = {"search": {"api_endpoint": f"{local.url}/search"}}
+    catalog = gl.open_catalog(
+        {
+            "providers": [
+                {
+                    "name": "earth-search",
+                    "hub": "imagery",
+                    "type": "eodag",
+                    "eodag_provider": "earth_search",
+                    "product_type": "COP_DEM_GLO30_DGED",
+                    "eodag_config": overrides,
+                },
+                {
+                    "name": "earth-search-s2",
+                    "hub": "imagery",
+                    "type": "eodag",
+                    "eodag_provider": "earth_search",
+                    "product_type": "S2_MSI_L1C",
+                    "eodag_config": overrides,
+                },
+            ]
+        }
+    )
+    results = catalog.search(limit=10)
+    assert ("POST", "/search") in local.requests
+    assert [e.id for e in results] == ["earth-search/COP_DEM_GLO30_DGED/fault-item"]
+    # EODAG maps Sentinel-2 ids from s2:product_uri, which this server's item lacks: said, not a KeyError.
+    assert set(results.errors) == {"earth-search-s2"}
+    assert "has no id through EODAG's metadata mapping of 'earth_search'" in str(results.errors["earth-search-s2"])
 
 
 def test_credentials_come_from_the_environment_only(monkeypatch):

@@ -100,12 +100,12 @@ class EodagProvider(Provider):
         settings = EODAGSettings(providers_whitelist=[self.eodag_provider], strict_collections=True)
         dag = EODataAccessGateway(settings=settings)
         overrides = self._provider_overrides()
-        if self.eodag_provider in dag.providers:
+        if self.eodag_provider in _bundled_providers():
+            # Also restores a provider EODAG set aside for lack of credentials when eodag_config brings them.
             dag.update_providers_config(dict_conf={self.eodag_provider: overrides})
         elif self.config.url or self.config.eodag_config:
-            url = self._search_endpoint()
             search = {"type": "StacSearch", **overrides.pop("search", {})}
-            dag.add_provider(self.eodag_provider, url=url, search=search, **overrides)
+            dag.add_provider(self.eodag_provider, url=self._search_endpoint(), search=search, **overrides)
         else:
             raise ConfigError(
                 f"eodag_provider {self.eodag_provider!r} is not one of EODAG's providers "
@@ -136,7 +136,11 @@ class EodagProvider(Provider):
             # its item titles (EODAG's generic STAC mapping titles each item with its id).
             search.setdefault("asset_key_from_href", False)
             search.setdefault("metadata_mapping", {"title": "$.properties.title"})
-        if self.config.headers:
+            if self.config.headers:
+                conf.setdefault("auth", {"type": "HTTPHeaderAuth", "credentials": dict(self.config.headers)})
+            if "auth" in conf:
+                search.setdefault("need_auth", True)  # EODAG authenticates a search only when told to
+        elif self.config.headers:
             search.setdefault("need_auth", True)
             conf.setdefault("auth", {"type": "HTTPHeaderAuth", "credentials": dict(self.config.headers)})
         conf["search"] = search
@@ -199,9 +203,8 @@ class EodagProvider(Provider):
                 ) from None
             if _timed_out(error):
                 raise ProviderTimeout(self.name, f"no answer within {self.timeout:g} s", url=self.url) from None
-            raise ProviderError(
-                self.name, f"HTTP {status or 'error'}: {_text(error)}", url=self.url, status=status
-            ) from None
+            what = f"HTTP {status}" if status else "unreachable or failed"
+            raise ProviderError(self.name, f"{what}: {_text(error)}", url=self.url, status=status) from None
         except UnsupportedProvider as error:
             raise ProviderError(self.name, f"eodag_provider {self.eodag_provider!r}: {_text(error)}") from None
         except UnsupportedCollection as error:
@@ -228,12 +231,22 @@ class EodagProvider(Provider):
         if query.limit == 0:
             return []
         products = self._call(lambda: self._search_products(query))
-        entries = []
-        for product in products:
-            document = product.as_dict()
-            item = StacItem.from_dict(document)
-            entries.append(item_entry(self, item, EncodedItem.encode(document), collection_id=self.product_type))
-        return entries
+        return [self._entry(product, encode=True) for product in products]
+
+    def _entry(self, product: EOProduct, *, encode: bool = False) -> Entry:
+        if not product.properties.get("id"):
+            # EODAG's metadata mapping of this provider and product type found no id in what the server sent.
+            raise ProviderError(
+                self.name,
+                f"a product of {self.product_type!r} has no id through EODAG's metadata mapping of "
+                f"{self.eodag_provider!r} (properties: {sorted(product.properties)[:10]}); the server's items do not "
+                "fit that mapping",
+                url=self.url,
+            )
+        document = self._call(product.as_dict)
+        item = StacItem.from_dict(document)
+        source = EncodedItem.encode(document) if encode else None
+        return item_entry(self, item, source, collection_id=self.product_type)
 
     def _search_products(self, query: Query) -> list[EOProduct]:
         dag = self.gateway
@@ -286,8 +299,7 @@ class EodagProvider(Provider):
             raise EntryNotFound(
                 f"{self.name}/{local_id}", f"EODAG provider {self.eodag_provider!r} has no product {item_id!r}"
             )
-        document = found[0].as_dict()
-        return item_entry(self, StacItem.from_dict(document), collection_id=self.product_type)
+        return self._entry(found[0])
 
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
         return open_stac(
@@ -316,7 +328,8 @@ def _geometry(bbox: BBox) -> Any:
 
 def _text(error: BaseException) -> str:
     """EODAG errors carry their message as several args (a format string and values): one line of it."""
-    parts = [str(a).strip() for a in error.args if str(a).strip()]
+    # "Skipping error while searching for <provider> StacSearch instance" says nothing the error does not.
+    parts = [str(a).strip() for a in error.args if str(a).strip() and not str(a).startswith("Skipping error")]
     text = " ".join(parts) if parts else type(error).__name__
     return text.replace("\n", " ")[:300]
 
