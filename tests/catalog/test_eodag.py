@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -108,6 +109,23 @@ def test_eodag_pages_follow_the_server(eodag_catalog, monkeypatch):
     assert len({e.id for e in every}) == MONTHLY_ITEMS  # six pages of 10 followed
     some = eodag_catalog.search(providers=["lake-eodag"], limit=25)
     assert len(some) == 25
+
+
+def test_concurrent_searches_share_one_eodag_instance(eodag_catalog):
+    provider = eodag_catalog.provider("lake-eodag")
+    windows = ["2006", "2007", "2008", "2009", "2010"] * 2
+
+    def search(year):
+        return sorted(e.id for e in eodag_catalog.search(providers=["lake-eodag"], datetime=year, limit=100))
+
+    with ThreadPoolExecutor(len(windows)) as pool:
+        found = list(pool.map(search, windows))
+    gateway = provider.gateway
+    assert provider.gateway is gateway  # created once
+    expected = {"2006": 9, "2007": 12, "2008": 12, "2009": 12, "2010": 9}
+    for year, ids in zip(windows, found, strict=True):
+        assert len(ids) == expected[year], (year, ids)
+        assert all(f"/ostia-sst-{year}-" in i for i in ids)
 
 
 def test_entry_found_through_eodag_opens_like_the_stac_api_item(eodag_catalog):
