@@ -19,7 +19,6 @@ import yaml
 from fault_servers import Fault
 
 import gaia_lab as gl
-from gaia_lab.catalog.providers import eodag as eodag_provider
 from gaia_lab.catalog.providers.stac_convert import EncodedItem
 from gaia_lab.errors import ConfigError, EntryNotFound, ProviderAuthError, ProviderError, ProviderTimeout
 
@@ -102,12 +101,15 @@ def test_bbox_datetime_and_collections_reach_eodag(eodag_catalog):
     assert len(other) == 0 and not other.errors  # another product type than the one configured
 
 
-def test_eodag_pages_follow_the_server(eodag_catalog, monkeypatch):
-    monkeypatch.setattr(eodag_provider, "PAGE_SIZE", 10)
-    every = eodag_catalog.search(providers=["lake-eodag"], limit=1000)
+def test_eodag_pages_follow_the_server(pgstac_api):
+    # EODAG's own setting of the largest page a provider serves: 10 items a page here.
+    paged = via_eodag("paged", pgstac_api.url, eodag_config={"search": {"pagination": {"max_limit": 10}}})
+    catalog = gl.open_catalog({"providers": [paged]})
+    every = catalog.search(limit=1000)
     assert not every.errors, every.errors
     assert len({e.id for e in every}) == MONTHLY_ITEMS  # six pages of 10 followed
-    some = eodag_catalog.search(providers=["lake-eodag"], limit=25)
+    assert catalog.provider("paged")._page_size == 10
+    some = catalog.search(limit=25)
     assert len(some) == 25
 
 

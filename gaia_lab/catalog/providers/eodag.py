@@ -69,6 +69,7 @@ class EodagProvider(Provider):
         self.eodag_provider = str(config.eodag_provider)
         self.product_type = str(config.product_type)
         self._dag: EODataAccessGateway | None = None
+        self._page_size = PAGE_SIZE
         self._create_lock = Lock()
         # EODAG's search plugins keep each search's paging state on themselves: one search at a time per instance.
         self._search_lock = Lock()
@@ -113,6 +114,9 @@ class EodagProvider(Provider):
                 source=f"provider {self.name!r}",
             )
         self._check_product_type(dag)
+        # Read once: EODataAccessGateway.providers deep-copies every provider's configuration at each access.
+        pagination = getattr(dag.providers[self.eodag_provider].search_config, "pagination", None) or {}
+        self._page_size = int(pagination.get("max_limit") or PAGE_SIZE)
         return dag
 
     def _search_endpoint(self) -> str | None:
@@ -260,7 +264,7 @@ class EodagProvider(Provider):
             if end is not None:
                 arguments["end"] = end.isoformat()
         wanted = query.limit
-        page_size = min(wanted, self._max_page_size(dag)) if wanted else self._max_page_size(dag)
+        page_size = min(wanted, self._page_size) if wanted else self._page_size
         with self._search_lock:
             # validate=False: validating asks the server for its queryables first, one more request per search.
             first = dag.search(limit=page_size, raise_errors=True, validate=False, count=False, **arguments)
@@ -271,11 +275,6 @@ class EodagProvider(Provider):
                     if wanted is not None and len(products) >= wanted:
                         break
         return products[:wanted] if wanted is not None else products
-
-    def _max_page_size(self, dag: EODataAccessGateway) -> int:
-        plugin_config = dag.providers[self.eodag_provider].search_config
-        pagination = getattr(plugin_config, "pagination", None) or {}
-        return int(pagination.get("max_limit") or PAGE_SIZE)
 
     def get(self, local_id: str) -> Entry:
         collection_id, _, item_id = local_id.partition("/")
