@@ -13,6 +13,7 @@ PROVIDER_CLASSES = {
     "auto": "gaia_lab.catalog.providers.detect:detect_any_provider",
     "intake": "gaia_lab.catalog.providers.intake:IntakeProvider",
     "intake-esm": "gaia_lab.catalog.providers.intake_esm:IntakeEsmProvider",
+    "eodag": "gaia_lab.catalog.providers.eodag:EodagProvider",
 }
 
 
