@@ -97,9 +97,11 @@ def _segment_matches(text: _EntryText, segment: Segment) -> tuple[list[Match], b
             # Every word of the phrase, not side by side: still the user's own words.
             hits = [(w, text.best_field(w)) for w in segment.words]
             if all(f is not None for _, f in hits):
-                weakest = min(_factor(f) for _, f in hits if f is not None)
+                fields = [f for _, f in hits if f is not None]
+                weakest = min(_factor(f) for f in fields)
                 term = QueryTerm(" ".join(segment.words), "query", "literal")
-                return [Match(term, "title, description", RELATION_WEIGHTS["literal"] * 0.9 * weakest)], True
+                where = ", ".join(dict.fromkeys(fields))
+                return [Match(term, where, RELATION_WEIGHTS["literal"] * 0.9 * weakest)], True
     partial = [
         Match(QueryTerm(w, "query", "literal"), f, PARTIAL_WORD)
         for w in segment.words
