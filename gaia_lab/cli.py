@@ -203,9 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--variable", action="append", help="entries holding this variable (repeatable)")
     search.add_argument("--limit", type=int, default=100)
     search.add_argument("--json", action="store_true", help="machine-readable output")
-    search.add_argument(
-        "--explain", action="store_true", help="show the query's expansion and why each entry matched"
-    )
+    search.add_argument("--explain", action="store_true", help="show the query's expansion and why each entry matched")
     search.set_defaults(handler=cmd_search)
 
     info = commands.add_parser("info", help="describe an entry and the cube it opens, reading no pixels")

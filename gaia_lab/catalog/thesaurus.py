@@ -32,7 +32,39 @@ import yaml
 from gaia_lab.errors import ConfigError
 
 _STOPWORDS = frozenset(
-    "a an and at by de des du d en et for from in l la le les of on or the to sur dans au aux une un par pour".split()
+    [
+        "a",
+        "an",
+        "and",
+        "at",
+        "by",
+        "de",
+        "des",
+        "du",
+        "d",
+        "en",
+        "et",
+        "for",
+        "from",
+        "in",
+        "l",
+        "la",
+        "le",
+        "les",
+        "of",
+        "on",
+        "or",
+        "the",
+        "to",
+        "sur",
+        "dans",
+        "au",
+        "aux",
+        "une",
+        "un",
+        "par",
+        "pour",
+    ]
 )
 _LABEL_FIELDS = ("cf", "gcmd", "gemet", "en", "fr")
 
@@ -228,13 +260,12 @@ def _vocabularies() -> _Vocabularies:
     index = json.loads(gzip.decompress(raw))
     concepts: dict[str, Concept] = {}
     for name, info in index["cf"].items():
-        concepts[f"CF:{name}"] = Concept(
-            f"CF:{name}", "CF", name, (name, *info["aliases"]), units=info["units"]
-        )
+        concepts[f"CF:{name}"] = Concept(f"CF:{name}", "CF", name, (name, *info["aliases"]), units=info["units"])
     for path in index["gcmd"]:
         parts = path.split(" > ")
-        broader = (f"GCMD:{' > '.join(parts[:-1])}",) if len(parts) > 1 else ()
-        concepts[f"GCMD:{path}"] = Concept(f"GCMD:{path}", "GCMD", parts[-1], tuple(_gcmd_label_variants(parts[-1])), broader)
+        parent: tuple[str, ...] = (f"GCMD:{' > '.join(parts[:-1])}",) if len(parts) > 1 else ()
+        variants = tuple(_gcmd_label_variants(parts[-1]))
+        concepts[f"GCMD:{path}"] = Concept(f"GCMD:{path}", "GCMD", parts[-1], variants, parent)
     for number, info in index["gemet"].items():
         broader = tuple(f"GEMET:{b}" for b in info["broader"])
         concepts[f"GEMET:{number}"] = Concept(f"GEMET:{number}", "GEMET", info["fr"], (info["fr"],), broader)
@@ -426,7 +457,13 @@ class Thesaurus:
         """Split ``text`` into the longest phrases some vocabulary knows (and leftover words), and expand each:
         its own words (literal), the labels of its concepts and of their equivalents (synonym), of the concepts
         below them (narrower) and above (broader)."""
-        words = match_key(text).split()
+        # Each word remembers the token the user typed, so that literal terms are shown as typed.
+        pairs = [(word, token) for token in text.split() for word in match_key(token).split()]
+        words = [word for word, _ in pairs]
+
+        def typed(begin: int, size: int) -> str:
+            return " ".join(dict.fromkeys(token for _, token in pairs[begin : begin + size]))
+
         segments: list[Segment] = []
         start = 0
         while start < len(words):
@@ -436,17 +473,17 @@ class Thesaurus:
                     continue
                 concepts = self._lookup(phrase)
                 if concepts:
-                    segments.append(self._segment(phrase, concepts))
+                    segments.append(self._segment(phrase, typed(start, size), concepts))
                     start += size
                     break
             else:
                 word = words[start]
                 if word not in _STOPWORDS and len(word) > 1:
-                    segments.append(Segment(word, (), (QueryTerm(word, "query", "literal"),)))
+                    segments.append(Segment(word, (), (QueryTerm(typed(start, 1), "query", "literal"),)))
                 start += 1
         return Expansion(text, tuple(segments), self.resolve_keyword)
 
-    def _segment(self, phrase: str, concepts: list[Concept]) -> Segment:
+    def _segment(self, phrase: str, as_typed: str, concepts: list[Concept]) -> Segment:
         # One term per (words, vocabulary): sea_surface_temperature is shown as a CF name and a GCMD keyword.
         terms: dict[tuple[str, str], QueryTerm] = {}
 
@@ -455,7 +492,7 @@ class Thesaurus:
             if candidate.key and (candidate.key, vocabulary) not in terms:
                 terms[candidate.key, vocabulary] = candidate
 
-        add(phrase, "query", "literal", "")
+        add(as_typed, "query", "literal", "")
         equivalents: dict[str, Concept] = {}
         for concept in concepts:
             equivalents.setdefault(concept.id, concept)
