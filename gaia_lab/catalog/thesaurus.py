@@ -263,9 +263,9 @@ def _vocabularies() -> _Vocabularies:
         concepts[f"CF:{name}"] = Concept(f"CF:{name}", "CF", name, (name, *info["aliases"]), units=info["units"])
     for path in index["gcmd"]:
         parts = path.split(" > ")
-        parent: tuple[str, ...] = (f"GCMD:{' > '.join(parts[:-1])}",) if len(parts) > 1 else ()
+        above: tuple[str, ...] = (f"GCMD:{' > '.join(parts[:-1])}",) if len(parts) > 1 else ()
         variants = tuple(_gcmd_label_variants(parts[-1]))
-        concepts[f"GCMD:{path}"] = Concept(f"GCMD:{path}", "GCMD", parts[-1], variants, parent)
+        concepts[f"GCMD:{path}"] = Concept(f"GCMD:{path}", "GCMD", parts[-1], variants, above)
     for number, info in index["gemet"].items():
         broader = tuple(f"GEMET:{b}" for b in info["broader"])
         concepts[f"GEMET:{number}"] = Concept(f"GEMET:{number}", "GEMET", info["fr"], (info["fr"],), broader)
