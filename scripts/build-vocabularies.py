@@ -145,8 +145,7 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     payload = json.dumps(index, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    with gzip.GzipFile(out, "wb", mtime=0) as handle:  # mtime=0: the same inputs give the same bytes
-        handle.write(payload)
+    out.write_bytes(gzip.compress(payload, mtime=0))  # no time, no file name: the same inputs, the same bytes
     print(
         f"{out}: {len(cf['names'])} CF names (table v{cf['version']}), {len(gcmd['concepts'])} GCMD concepts, "
         f"{len(gemet['concepts'])} GEMET concepts; {out.stat().st_size} bytes"
