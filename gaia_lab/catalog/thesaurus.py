@@ -436,8 +436,18 @@ class Thesaurus:
             ids += self._published.by_label.get(key, ())
         return [c for c in (self.concept(i) for i in ids) if c is not None]
 
+    @cached_property
+    def _hand_links(self) -> dict[str, list[str]]:
+        """Published concept id -> the gaia-lab concepts that link to it: GCMD SEA SURFACE TEMPERATURE reached
+        as a narrower concept brings the everyday words for it (SST, TSM) along."""
+        reverse: dict[str, list[str]] = {}
+        for concept in self.concepts.values():
+            for target in concept.links:
+                reverse.setdefault(target, []).append(concept.id)
+        return reverse
+
     def _links(self, concept: Concept) -> list[Concept]:
-        ids = list(concept.links)
+        ids = [*concept.links, *self._hand_links.get(concept.id, ())]
         if self._published:
             ids += self._published.linked.get(concept.id, ())
         return [c for c in (self.concept(i) for i in dict.fromkeys(ids)) if c is not None]

@@ -90,6 +90,8 @@ def test_french_sea_temperature_goes_down_the_gcmd_hierarchy_and_keeps_its_own_w
     assert ("sea_surface_temperature", "CF", "narrower") in terms
     assert ("WATER TEMPERATURE", "GCMD", "narrower") in terms
     assert ("OCEANS", "GCMD", "broader") in terms
+    # a narrower GCMD concept brings the gaia-lab words that link to it (item titles say "SST")
+    assert ("SST", "gaia-lab", "narrower") in terms
     # strongest relation first; Query.terms stays a list of strings for server-side text filters
     relations = [t.relation for t in expansion.query_terms]
     assert relations == sorted(relations, key=["literal", "synonym", "narrower", "broader"].index)
