@@ -122,7 +122,14 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.explain:
             for entry, row in zip(results, entries, strict=True):
                 row["explain"] = [
-                    {**m.term.to_dict(), "field": m.field, "points": round(m.points, 3), "phrase": m.phrase}
+                    {
+                        **m.term.to_dict(),
+                        "field": m.field,
+                        "points": round(m.points, 3),
+                        "phrase": m.phrase,
+                        "scattered": m.scattered,
+                        "keyword_concept": m.keyword_concept,
+                    }
                     for m in results.explain(entry)
                 ]
         payload = {

@@ -41,9 +41,15 @@ class Match:
     points: float
     keyword_concept: str = ""
     phrase: bool = False  # the whole query, word for word
+    scattered: bool = False  # every word of a phrase of the query, not side by side
 
     def describe(self) -> str:
-        what = "exact phrase" if self.phrase else f"{self.term.relation}, {self.term.vocabulary}"
+        if self.phrase:
+            what = "exact phrase"
+        elif self.scattered:
+            what = "literal, every word (not side by side)"
+        else:
+            what = f"{self.term.relation}, {self.term.vocabulary}"
         via = f" via GCMD keyword {self.keyword_concept}" if self.keyword_concept else ""
         return f"{self.term.term!r}: {what} in {self.field}{via} (+{self.points:.2f})"
 
@@ -99,9 +105,9 @@ def _segment_matches(text: _EntryText, segment: Segment) -> tuple[list[Match], b
             if all(f is not None for _, f in hits):
                 fields = [f for _, f in hits if f is not None]
                 weakest = min(_factor(f) for f in fields)
-                term = QueryTerm(" ".join(segment.words), "query", "literal")
+                term = QueryTerm(segment.typed or " ".join(segment.words), "query", "literal")
                 where = ", ".join(dict.fromkeys(fields))
-                return [Match(term, where, RELATION_WEIGHTS["literal"] * 0.9 * weakest)], True
+                return [Match(term, where, RELATION_WEIGHTS["literal"] * 0.9 * weakest, scattered=True)], True
     partial = [
         Match(QueryTerm(w, "query", "literal"), f, PARTIAL_WORD)
         for w in segment.words

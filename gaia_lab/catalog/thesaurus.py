@@ -172,6 +172,7 @@ class Segment:
     text: str
     concepts: tuple[Concept, ...]
     terms: tuple[QueryTerm, ...]  # literal first, then synonyms, narrower, broader
+    typed: str = ""  # the words as the user typed them
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -450,7 +451,8 @@ class Thesaurus:
         ids = [*concept.links, *self._hand_links.get(concept.id, ())]
         if self._published:
             ids += self._published.linked.get(concept.id, ())
-        return [c for c in (self.concept(i) for i in dict.fromkeys(ids)) if c is not None]
+        found = [c for c in (self.concept(i) for i in dict.fromkeys(ids)) if c is not None]
+        return sorted(found, key=lambda c: _VOCABULARY_ORDER.get(c.vocabulary, 9))  # published terms first
 
     def _narrower(self, concept: Concept) -> list[Concept]:
         if not self._published:
@@ -536,7 +538,8 @@ class Thesaurus:
             else:
                 word = words[start]
                 if word not in _STOPWORDS and len(word) > 1:
-                    segments.append(Segment(word, (), (QueryTerm(typed(start, 1), "query", "literal"),)))
+                    as_typed = typed(start, 1)
+                    segments.append(Segment(word, (), (QueryTerm(as_typed, "query", "literal"),), as_typed))
                 start += 1
         return Expansion(text, tuple(segments), self.resolve_keyword)
 
@@ -546,8 +549,14 @@ class Thesaurus:
 
         def add(term: str, vocabulary: str, relation: str, concept: str) -> None:
             candidate = QueryTerm(term, vocabulary, relation, concept)
-            if candidate.key and (candidate.key, vocabulary) not in terms:
-                terms[candidate.key, vocabulary] = candidate
+            if not candidate.key or (candidate.key, vocabulary) in terms:
+                return
+            if vocabulary == "gaia-lab" and candidate.key in seen:
+                return  # the hand-made layer's copy of a published term or of the user's words adds nothing
+            terms[candidate.key, vocabulary] = candidate
+            seen.add(candidate.key)
+
+        seen: set[str] = set()
 
         add(as_typed, "query", "literal", "")
         equivalents: dict[str, Concept] = {}
@@ -576,7 +585,7 @@ class Thesaurus:
             for parent in self._broader(concept):
                 add(parent.label, parent.vocabulary, "broader", parent.id)
         ordered = sorted(terms.values(), key=lambda t: _RANK[t.relation])
-        return Segment(phrase, tuple(concepts), tuple(ordered))
+        return Segment(phrase, tuple(concepts), tuple(ordered), as_typed)
 
 
 def _hand_concept(concept_id: str, fields: dict[str, tuple[str, ...]]) -> Concept:

@@ -316,6 +316,8 @@ def test_search_explain_prints_why_each_entry_matched(user_catalog):
         "field": "variables",
         "points": reason["points"],
         "phrase": False,
+        "scattered": False,
+        "keyword_concept": "",
     }
     assert {"term": "OCEAN TEMPERATURE", "vocabulary": "GCMD", "relation": "synonym"}.items() <= next(
         t for t in payload["query_term_sources"] if t["term"] == "OCEAN TEMPERATURE"
