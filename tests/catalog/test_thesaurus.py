@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import subprocess
 import sys
 import time
@@ -96,6 +97,8 @@ def test_french_sea_temperature_goes_down_the_gcmd_hierarchy_and_keeps_its_own_w
     relations = [t.relation for t in expansion.query_terms]
     assert relations == sorted(relations, key=["literal", "synonym", "narrower", "broader"].index)
     assert all(type(t) is str for t in expansion.terms)
+    term = expansion.query_terms[1]
+    assert pickle.loads(pickle.dumps(term)).to_dict() == term.to_dict()  # results travel to other processes
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,7 @@ TABLE = [
     ("température de l'eau de mer", "osc/monthly-global-mixed-layer-depth-dataset-9-km-oc-cci-v5"),
     ("température océanique", "osc/monthly-global-mixed-layer-depth-dataset-9-km-oc-cci-v5"),
     ("TSM", "odatis/ostia-sst"),
+    ("SST", "osc/vardyn-ssh-twosat-L4"),
     ("géoïde", "osc/geoid-heights-baltics-sar-hsu"),
     ("hauteur du géoïde", "osc/geoid-heights-baltics-sar-hsu"),
     ("ondulation du géoïde", "osc/geoid-heights-baltics-sar-hsu"),
@@ -72,11 +73,13 @@ TABLE = [
     ("MNT", "osc/sentinel3-ampli-ice-sheet-elevation"),
     ("modèle numérique de terrain", "osc/sentinel3-ampli-ice-sheet-elevation"),
     ("MNT", "recorded/cop-dem-glo-30"),
+    ("DEM", "osc/sentinel3-ampli-ice-sheet-elevation"),
     ("relief", "recorded/cop-dem-glo-30"),
     ("pluie", "osc/extraim-daily-precipitation"),
     ("pluviométrie", "osc/rainfall-gpm-sm2rain-0-25-v1-global-smos-rainfall"),
     ("cumul de pluie", "osc/extraim-daily-precipitation"),
     ("rainfall", "osc/extraim-daily-precipitation"),
+    ("rain", "osc/rainfall-gpm-sm2rain-0-25-v1-global-smos-rainfall"),
     ("precip", "osc/rainfall-gpm-sm2rain-0-25-v1-global-smos-rainfall"),
     ("occupation du sol", "osc/land-cover-map-italy-s24land"),
     ("couverture du sol", "osc/crop-map-multitemporal-s24land"),
@@ -157,7 +160,7 @@ def corpus(osc_root: Path, recorded_root: Path, lake_catalog: gl.Catalog) -> Cat
 
 def test_the_table_is_large_and_the_corpus_complete(corpus):
     assert len(TABLE) >= 30
-    assert {q for q, _ in TABLE} & {"rainfall", "AOT", "LULC", "precip"}  # English rows too
+    assert len({q for q, _ in TABLE} & {"rainfall", "rain", "AOT", "LULC", "precip", "SST", "DEM"}) == 7  # English
     ids = {e.id for e in corpus.search(limit=None)}
     assert {expected for _, expected in TABLE} <= ids
     assert set(TOPICS) <= ids
