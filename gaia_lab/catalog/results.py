@@ -26,19 +26,22 @@ class SearchResults:
         errors: dict[str, GaiaLabError] | None = None,
         expansion: Expansion | None = None,
         timings: dict[str, float] | None = None,
+        query_terms: list[str] | None = None,
     ) -> None:
         self.entries = entries
         self.query = query
         self.errors = errors or {}
         self.expansion = expansion
         self.timings = timings or {}
+        # Results made without an expansion (by hand, or by older callers) may still say what was searched.
+        self._plain_terms = [QueryTerm(t, "query", "literal") for t in query_terms or []]
 
     @property
     def query_terms(self) -> list[QueryTerm]:
         """The terms the query was expanded to, strongest relation first. Each is a string (the term) that also
         has ``.vocabulary`` (query, gaia-lab, CF, GCMD, GEMET), ``.relation`` (literal, synonym, narrower,
         broader) and ``.concept``; ``.to_dict()`` gives all of them."""
-        return self.expansion.query_terms if self.expansion else []
+        return self.expansion.query_terms if self.expansion else list(self._plain_terms)
 
     def explain(self, entry: Entry | str | int) -> list[Match]:
         """Why an entry matched the text query: which query term, its vocabulary and relation, in which field.
