@@ -98,12 +98,18 @@ def normalize(text: str) -> str:
     return " ".join(_NOT_WORD.sub(" ", ascii_text.replace("_", " ")).split())
 
 
-@lru_cache(maxsize=1 << 16)
 def match_key(text: str) -> str:
-    """The form in which labels, queries and entry text are compared: normalised, plurals folded. Cached: the
-    same titles and labels come back search after search."""
+    """The form in which labels, queries and entry text are compared: normalised, plurals folded. Short texts
+    (labels, titles, keywords: they come back search after search) are cached; descriptions are not kept."""
+    return _short_key(text) if len(text) <= 160 else _key(text)
+
+
+def _key(text: str) -> str:
     normal = normalize(text)
     return " ".join(_singular(w) for w in normal.split()) if "s" in normal else normal
+
+
+_short_key = lru_cache(maxsize=1 << 15)(_key)
 
 
 def _singular(word: str) -> str:
