@@ -26,7 +26,7 @@ from gaia_lab.errors import ConfigError
 from gaia_lab.paths import default_lake_dir, user_catalog_path
 
 HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity")
-PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto")
+PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto", "csw", "ogcapi-records")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -41,12 +41,22 @@ class ProviderConfig(HasTraits):
     type = Enum(
         PROVIDER_TYPES,
         default_value="stac",
-        help="stac (static or API, detected), intake, intake-esm, or auto (detected from what the URL serves).",
+        help="stac (static or API, detected), intake, intake-esm, csw, ogcapi-records, or auto (detected from what "
+        "the URL serves).",
     )
     url = Unicode(help="http(s), s3, file URL or path; relative paths are resolved against the federation file.")
     timeout = Float(10.0, help="Seconds a search of this provider may take before it is reported as timed out.")
     headers = Dict(value_trait=Unicode(), help="HTTP headers sent to the provider (e.g. Authorization).")
     storage_options = Dict(help="fsspec storage options used to read this provider's catalogue and assets.")
+    version = Enum(
+        ("", "2.0.2", "3.0", "3.0.0"),
+        default_value="",
+        help="csw: the CSW version to speak (2.0.2 or 3.0); empty: the highest the server's capabilities offer.",
+    )
+    collection = Unicode(
+        "",
+        help="ogcapi-records: the id of the records collection to search; empty: every collection of records.",
+    )
 
     @validate("name")
     def _valid_name(self, proposal: dict[str, Any]) -> str:
