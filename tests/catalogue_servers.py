@@ -12,17 +12,18 @@ The servers run from their own virtualenvs, installed by ``scripts/install-catal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import re
 import shutil
-import threading
+import signal
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -147,7 +148,9 @@ def iso_to_record(xml: bytes) -> dict[str, Any]:
         "keywords": keywords,
         "themes": themes,
         # pygeoapi's TinyDB catalogue searches ``q`` in this text and compares ``datetime`` with one property.
-        "_metadata-anytext": " ".join([title, description, *keywords, *(c["id"] for t in themes for c in t["concepts"])]),
+        "_metadata-anytext": " ".join(
+            [title, description, *keywords, *(c["id"] for t in themes for c in t["concepts"])]
+        ),
     }
     if ident.temporalextent_start:
         properties["start_datetime"] = ident.temporalextent_start
@@ -195,7 +198,9 @@ def _pygeoapi_config(port: int, database: Path) -> dict[str, Any]:
                 "description": "ISO 19139 records published as OGC API - Records",
                 "keywords": ["metadata"],
                 "links": [],
-                "extents": {"spatial": {"bbox": [-180, -90, 180, 90], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+                "extents": {
+                    "spatial": {"bbox": [-180, -90, 180, 90], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
+                },
                 "providers": [
                     {
                         "type": "record",
@@ -246,82 +251,126 @@ def start_pygeoapi(records: Sequence[dict[str, Any]], *, keep_files: bool = Fals
         raise
 
 
+# -- records of the demo lake ---------------------------------------------------------------------------------------
+
+# Records whose one online resource is a file of the lake (served at ``<server>/lake/...``, the NetCDF at
+# ``<server>/netcdf/...``): identifier -> (title, path under the server, protocol, name)
+LAKE_FILE_RECORDS = {
+    "gaia-test:ostia-sst-zarr": (
+        "OSTIA sea surface temperature, Zarr store",
+        "lake/odatis/ostia-sst/ostia-sst.zarr",
+        "WWW:DOWNLOAD-Zarr",
+        "zarr",
+    ),
+    "gaia-test:ostia-sst-cog": (
+        "OSTIA sea surface temperature, April 2006, Cloud-Optimized GeoTIFF",
+        "lake/odatis/ostia-sst-monthly/ostia-sst-2006-04/sst.tif",
+        "WWW:DOWNLOAD-1.0-http--download",
+        "sst",
+    ),
+    "gaia-test:ostia-sst-netcdf": (
+        "OSTIA sea surface temperature, NetCDF-4",
+        "netcdf/ostia-sst.nc",
+        "WWW:DOWNLOAD-1.0-http--download",
+        "ostia-sst.nc",
+    ),
+}
+
+
+def write_lake_records(lake: Path, target: Path, server_url: str) -> list[Path]:
+    """ISO records for the lake served at ``server_url``: the ODATIS and AERIS collections as the lake build
+    describes them, and one record per file of :data:`LAKE_FILE_RECORDS`."""
+    import pystac
+
+    from gaia_lab.datalake.iso import (
+        CF_THESAURUS,
+        GCMD_THESAURUS,
+        ISO_HUBS,
+        IsoDescription,
+        OnlineResource,
+        collection_description,
+        iso_record,
+    )
+
+    target.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for provider in ISO_HUBS:
+        catalog = pystac.Catalog.from_file(str(lake / provider / "catalog.json"))
+        for collection in catalog.get_children():
+            assert isinstance(collection, pystac.Collection)
+            description = collection_description(collection, provider, lake, f"{server_url}/lake")
+            path = target / f"{provider}-{collection.id}.xml"
+            path.write_bytes(iso_record(description))
+            written.append(path)
+    ostia = pystac.Collection.from_file(str(lake / "odatis" / "ostia-sst" / "collection.json"))
+    box = ostia.extent.spatial.bboxes[0]
+    start, end = ostia.extent.temporal.intervals[0]
+    for identifier, (title, path, protocol, name) in LAKE_FILE_RECORDS.items():
+        description = IsoDescription(
+            identifier=identifier,
+            title=title,
+            abstract=f"{ostia.description} One file, published on its own.",
+            bbox=(max(box[0], -180.0), box[1], min(box[2], 180.0), box[3]),
+            start=start,
+            end=end,
+            keywords=[
+                (GCMD_THESAURUS, ["EARTH SCIENCE > OCEANS > OCEAN TEMPERATURE > SEA SURFACE TEMPERATURE"]),
+                (CF_THESAURUS, ["sea_surface_temperature"]),
+            ],
+            online=[OnlineResource(f"{server_url}/{path}", protocol, name)],
+            organisation="ODATIS",
+        )
+        file = target / f"{identifier.replace(':', '-')}.xml"
+        file.write_bytes(iso_record(description))
+        written.append(file)
+    return written
+
+
 # -- static files with range requests ------------------------------------------------------------------------------
-
-
-class _RangeHandler(SimpleHTTPRequestHandler):
-    """Serves a directory; answers ``Range: bytes=a-b`` with 206 (the stdlib handler ignores ranges)."""
-
-    protocol_version = "HTTP/1.1"
-    requests_seen: list[str]
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def send_head(self) -> Any:
-        self.requests_seen.append(self.path)
-        match = re.fullmatch(r"bytes=(\d*)-(\d*)", self.headers.get("Range", "").strip())
-        path = Path(self.translate_path(self.path))
-        if match is None or not path.is_file():
-            return super().send_head()
-        size = path.stat().st_size
-        first, last = match.groups()
-        start = int(first) if first else max(0, size - int(last))
-        end = min(int(last), size - 1) if first and last else size - 1
-        if start >= size:
-            self.send_error(416)
-            return None
-        stream = path.open("rb")
-        stream.seek(start)
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(str(path)))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self.end_headers()
-        self._remaining = end - start + 1
-        return stream
-
-    def copyfile(self, source: Any, outputfile: Any) -> None:
-        remaining = getattr(self, "_remaining", None)
-        if remaining is None:
-            super().copyfile(source, outputfile)
-            return
-        self._remaining = None
-        while remaining > 0:
-            chunk = source.read(min(65536, remaining))
-            if not chunk:
-                break
-            outputfile.write(chunk)
-            remaining -= len(chunk)
 
 
 @dataclass
 class StaticServer:
+    """The platform's lake server (aiohttp: Range, HEAD) serving ``root``; GDAL, fsspec and zarr read from it."""
+
     url: str
     root: Path
-    requests: list[str]
-    _httpd: ThreadingHTTPServer
-    _thread: threading.Thread
+    process: subprocess.Popen[bytes]
 
     def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
 
 
 def serve_directory(root: Path) -> StaticServer:
-    seen: list[str] = []
-
-    def handler(*args: Any, **kwargs: Any) -> _RangeHandler:
-        return _RangeHandler(*args, directory=str(root), **kwargs)
-
-    _RangeHandler.requests_seen = seen
-    httpd = ThreadingHTTPServer((HOST, 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    return StaticServer(f"http://{HOST}:{httpd.server_address[1]}", root, seen, httpd, thread)
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gaia_lab.platform.lake_server",
+            "--root",
+            str(root),
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+    )
+    server = StaticServer(f"http://{HOST}:{port}", root, process)
+    if not wait_for(lambda: _answers(f"{server.url}/_health") or process.poll() is not None, 30) or process.poll():
+        server.stop()
+        raise ServerStartError(f"the lake server did not start on {server.url}")
+    return server
 
 
 def copy_records(paths: Iterable[Path], target: Path) -> Path:

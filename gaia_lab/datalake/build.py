@@ -14,9 +14,9 @@ import pystac
 import yaml
 
 from gaia_lab.datalake.datasets import Dataset, catalogue
+from gaia_lab.datalake.iso import ISO_HUBS, write_iso_records
 from gaia_lab.datalake.sources import Source
 from gaia_lab.datalake.writers import WRITERS_VERSION, build_once
-from gaia_lab.datalake.iso import ISO_HUBS, write_iso_records
 from gaia_lab.errors import DataBuildError, GaiaLabError
 from gaia_lab.paths import default_lake_dir
 

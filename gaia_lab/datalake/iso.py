@@ -211,9 +211,7 @@ def collection_description(
     )
 
 
-def write_iso_records(
-    lake: Path, providers: Sequence[str] = ISO_HUBS, *, base_url: str | None = None
-) -> list[Path]:
+def write_iso_records(lake: Path, providers: Sequence[str] = ISO_HUBS, *, base_url: str | None = None) -> list[Path]:
     """One ``<collection>.iso.xml`` beside each collection.json of ``providers``; the paths written."""
     written: list[Path] = []
     for provider in providers:

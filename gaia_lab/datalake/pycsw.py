@@ -66,8 +66,9 @@ def write_config(
         "loglevel": "WARNING",
         "logfile": str(workdir / "pycsw.log"),
         "pretty_print": "false",
-        "profiles": "apiso" if iso else "",
     }
+    if iso:
+        config["server"]["profiles"] = "apiso"
     config["manager"] = {"transactions": "false", "allowed_ips": "127.0.0.1"}
     config["metadata:main"] = {
         "identification_title": title,
@@ -103,7 +104,8 @@ def write_config(
 
 def build(records: Path, workdir: Path, url: str, *, iso: bool = True) -> int:
     """Write the config and a fresh SQLite database holding every ``*.xml`` record under ``records``."""
-    from pycsw.core import admin, config as pycsw_config
+    from pycsw.core import admin
+    from pycsw.core import config as pycsw_config
 
     write_config(workdir, url=url, iso=iso)
     database_file = workdir / DATABASE_NAME

@@ -13,6 +13,7 @@ import datetime as dt
 import re
 import warnings
 from collections.abc import Callable
+from functools import partial
 from threading import Lock
 from typing import Any, TypeVar
 from urllib.parse import urlencode
@@ -58,7 +59,7 @@ def text_terms(query: Query) -> list[str]:
     if not expanded and query.q:
         expanded = [word for word in re.split(r"\W+", query.q) if len(word) > 2]
     for term in expanded:
-        for variant in {term, term.replace("_", " ")}:
+        for variant in (term, term.replace("_", " ")):
             if variant.strip():
                 terms[variant.strip()] = None
     return list(terms)[:MAX_TERMS]
@@ -170,7 +171,10 @@ class CswProvider(Provider):
     def _check_status(self, response: requests.Response) -> None:
         if response.status_code in (401, 403):
             raise ProviderAuthError(
-                self.name, f"HTTP {response.status_code}: credentials refused", url=self.url, status=response.status_code
+                self.name,
+                f"HTTP {response.status_code}: credentials refused",
+                url=self.url,
+                status=response.status_code,
             )
         if response.status_code >= 400:
             raise ProviderError(self.name, f"HTTP {response.status_code}", url=self.url, status=response.status_code)
@@ -191,13 +195,17 @@ class CswProvider(Provider):
         except GaiaLabError:
             raise
         except (ExceptionReport, ServiceException) as error:
-            raise ProviderError(self.name, f"the server answered with an exception report: {error}", url=self.url) from None
+            raise ProviderError(
+                self.name, f"the server answered with an exception report: {error}", url=self.url
+            ) from None
         except requests.Timeout:
             raise ProviderTimeout(self.name, f"no answer within {self.timeout:g} s", url=self.url) from None
         except requests.HTTPError as error:
             status = error.response.status_code if error.response is not None else None
             if status in (401, 403):
-                raise ProviderAuthError(self.name, f"HTTP {status}: credentials refused", url=self.url, status=status) from None
+                raise ProviderAuthError(
+                    self.name, f"HTTP {status}: credentials refused", url=self.url, status=status
+                ) from None
             raise ProviderError(self.name, f"HTTP {status}: {error}", url=self.url, status=status) from None
         except requests.RequestException as error:
             raise ProviderError(self.name, f"unreachable: {type(error).__name__}", url=self.url) from None
@@ -215,7 +223,7 @@ class CswProvider(Provider):
         if v3:
             from owslib import fes2 as fes
         else:
-            from owslib import fes  # type: ignore[no-redef]
+            from owslib import fes
         text_property = "csw:AnyText"
         parts: list[Any] = []
         terms = text_terms(query)
@@ -279,8 +287,7 @@ class CswProvider(Provider):
         position = 1
         for _ in range(MAX_PAGES):
             size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - len(entries))
-            at = position
-            records, following = self._call(lambda: self._get_records(constraints, iso, at, size))
+            records, following = self._call(partial(self._get_records, constraints, iso, position, size))
             fresh = [r for r in records if r.identifier not in seen]
             for record in fresh:
                 seen.add(record.identifier)
@@ -301,7 +308,7 @@ class CswProvider(Provider):
             if self.version.startswith("3"):
                 from owslib import fes2 as fes
             else:
-                from owslib import fes  # type: ignore[no-redef]
+                from owslib import fes
             equal = fes.PropertyIsEqualTo("apiso:Identifier" if iso else "dc:identifier", local_id)
             return self._get_records([equal], iso, 1, 10)[0]
 
@@ -323,5 +330,3 @@ class CswProvider(Provider):
             headers=dict(self.config.headers),
             timeout=self.timeout,
         )
-
-

@@ -16,8 +16,8 @@ from typing import Any
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.links import Link, data_links
-from gaia_lab.query import BBox, Interval, parse_bbox, parse_timestamp
 from gaia_lab.errors import InvalidQuery
+from gaia_lab.query import BBox, Interval, parse_bbox, parse_timestamp
 
 
 @dataclass
@@ -135,8 +135,10 @@ def from_dublin_core(record: Any) -> Record:
     box = record.bbox
     if box is not None:
         found.bbox = metadata_bbox(box.minx, box.miny, box.maxx, box.maxy)
-    links = [Link(href=_text(uri.get("url")), protocol=_text(uri.get("protocol")), name=_text(uri.get("name")))
-             for uri in record.uris or []]
+    links = [
+        Link(href=_text(uri.get("url")), protocol=_text(uri.get("protocol")), name=_text(uri.get("name")))
+        for uri in record.uris or []
+    ]
     links += [Link(href=_text(ref.get("url")), protocol=_text(ref.get("scheme"))) for ref in record.references or []]
     found.links = _unique_links(links)
     return found

@@ -60,7 +60,7 @@ class Link:
 
 
 def classify(link: Link) -> str | None:
-    """What ``link`` opens as (``zarr``, ``stac``, ``geotiff``, ``netcdf``, ``opendap``), or None when it is not data."""
+    """What ``link`` opens as (``zarr``, ``stac``, ``geotiff``, ``netcdf``, ``opendap``); None when not data."""
     href = link.href.strip()
     if not href or urlparse(href).scheme in ("mailto", "ftp"):
         return None
@@ -130,9 +130,7 @@ def open_links(
         return ds
     if first_error is not None:
         raise first_error
-    raise EntryNotOpenable(
-        entry_id, "none of its JSON links is a STAC item or collection; " + describe_links(links)
-    )
+    raise EntryNotOpenable(entry_id, "none of its JSON links is a STAC item or collection; " + describe_links(links))
 
 
 class _NotStac(Exception):

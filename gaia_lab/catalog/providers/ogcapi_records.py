@@ -104,7 +104,7 @@ class OgcApiRecordsProvider(Provider):
     def _items_url(self, collection: str) -> str:
         return urljoin(self.base, f"collections/{collection}/items")
 
-    def _pages(self, collection: str, params: dict[str, str], limit: int | None) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, collection: str, params: dict[str, str], limit: int | None) -> Iterator[list[Mapping[str, Any]]]:
         url: str | None = f"{self._items_url(collection)}?{urlencode(params)}"
         followed: set[str] = set()
         seen: set[str] = set()
