@@ -20,7 +20,7 @@ from stac_servers import RunningServer, ServerStartError
 import gaia_lab as gl
 from gaia_lab.catalog.providers import csw as csw_module
 from gaia_lab.catalog.providers.csw import CswProvider, text_terms
-from gaia_lab.cube import apply_query, open_zarr
+from gaia_lab.cube import apply_query, open_geotiff, open_zarr
 from gaia_lab.datalake.iso import RECORD_SUFFIX
 from gaia_lab.errors import AssetError, EntryNotOpenable, GaiaLabError, ProviderError, ProviderTimeout
 from gaia_lab.query import CubeRequest, Query
@@ -231,8 +231,9 @@ def test_cog_record_opens_as_the_file(csw: gl.Catalog, lake_dir: Path) -> None:
     assert ds.rio.crs == direct.rio.crs
     small = entry.to_xarray(bbox=(-20, -4, 20, 4))
     assert small.sizes["x"] < ds.sizes["x"]
-    expected = direct.isel(band=0).sel(x=slice(-20, 20), y=slice(4, -4))
-    np.testing.assert_array_equal(small["sst"].values, expected.values)
+    request = CubeRequest.parse(bbox=(-20, -4, 20, 4))
+    expected = apply_query(open_geotiff(str(path), entry_id="direct"), request, entry_id="direct")
+    np.testing.assert_array_equal(small["sst"].values, expected["band_1"].values)
 
 
 def test_netcdf_record_opens_over_http(csw: gl.Catalog, lake_http: Any) -> None:
@@ -283,7 +284,7 @@ def test_opendap_link_is_tried_and_names_the_endpoint(csw: gl.Catalog) -> None:
 
 def test_lake_build_writes_iso_records_pycsw_ingests(lake_dir: Path) -> None:
     written = sorted(p.name for p in lake_dir.glob(f"*/*/*{RECORD_SUFFIX}"))
-    assert written == [f"{c.split(':')[1]}{RECORD_SUFFIX}" for c in sorted(LAKE_COLLECTIONS)]
+    assert written == sorted(f"{c.split(':')[1]}{RECORD_SUFFIX}" for c in LAKE_COLLECTIONS)
     assert not list((lake_dir / "theia").glob(f"*/*{RECORD_SUFFIX}"))  # only the hubs whose catalogues speak CSW
     try:
         server = start_pycsw(lake_dir)
@@ -366,8 +367,8 @@ def _federation(pycsw_url: str, bad_url: str, **bad: Any) -> gl.Catalog:
     [
         ((200, "application/xml", EXCEPTION_REPORT), "exception report.*Database connection lost"),
         ((200, "application/xml", b"<csw:GetRecordsResponse xmlns:csw='x'><unclosed>"), "malformed XML"),
-        ((200, "text/html", b"<html><body>Maintenance</body></html>"), "malformed answer"),
-        ((502, "text/html", b"<html>Bad gateway</html>"), "HTTP 502"),
+        ((200, "text/html", b"<html><body>Maintenance</body></html>"), "not a CSW response"),
+        ((502, "text/html", b"<html>Bad gateway</html>"), "not a CSW response"),
     ],
     ids=["exception-report", "malformed-xml", "html-page", "http-502"],
 )

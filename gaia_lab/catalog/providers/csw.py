@@ -211,7 +211,11 @@ class CswProvider(Provider):
             raise ProviderError(self.name, f"unreachable: {type(error).__name__}", url=self.url) from None
         except etree.XMLSyntaxError as error:
             raise ProviderError(self.name, f"malformed XML: {error}", url=self.url) from None
-        except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        except RuntimeError as error:
+            # OWSLib: "Document is XML, but not CSW-ish" (an HTML error page, another service), then the request.
+            detail = str(error).split(",", 1)[0]
+            raise ProviderError(self.name, f"the answer is not a CSW response ({detail})", url=self.url) from None
+        except (ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
             # OWSLib's "Document is XML, but not CSW-ish", or a response missing what the standard requires.
             raise ProviderError(self.name, f"malformed answer: {type(error).__name__}: {error}", url=self.url) from None
 
