@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
@@ -30,7 +31,9 @@ CONFORMANCE = [
 # Valid JSON cut short: what a proxy sends when the upstream dies mid-response.
 BROKEN_JSON = b'{"type": "FeatureCollection", "features": [{"type": "Feature", "id": "fault-it'
 
-FaultKind = Literal["none", "sleep", "broken-json", "status"]
+FaultKind = Literal["none", "sleep", "broken-json", "status", "script"]
+# (method, path with query, request body) -> (status, content type, body): a server playing any protocol.
+Responder = Callable[[str, str, bytes], tuple[int, str, bytes]]
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,8 @@ class Fault:
     """How a fault server misbehaves.
 
     kind: ``sleep`` (wait ``delay`` seconds, then answer normally), ``broken-json`` (200 with truncated JSON),
-    ``status`` (answer ``status`` with a JSON error body), ``none`` (a well-behaved API).
+    ``status`` (answer ``status`` with a JSON error body), ``script`` (``responder`` answers every request: a CSW
+    or OGC API - Records server that lies), ``none`` (a well-behaved API).
     times: misbehave on the first ``times`` matching requests only, then answer normally (retry tests); None: always.
     paths: path prefixes the fault applies to (e.g. ``("/search",)`` keeps the landing page working); None: all.
     """
@@ -48,6 +52,7 @@ class Fault:
     delay: float = 30.0
     times: int | None = None
     paths: tuple[str, ...] | None = None
+    responder: Responder | None = None
 
 
 @dataclass
@@ -122,16 +127,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # the requests are recorded in FaultServer.requests
 
     def do_GET(self) -> None:
+        if self._scripted("GET", b""):
+            return
         self._dispatch("GET", None)
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self._scripted("POST", raw):
+            return
         try:
             body = json.loads(raw) if raw else {}
         except ValueError:
             body = None
         self._dispatch("POST", body)
+
+    def _scripted(self, method: str, raw: bytes) -> bool:
+        state = self.server_state
+        if state.fault.kind != "script" or state.fault.responder is None:
+            return False
+        with state._lock:
+            state.requests.append((method, self.path))
+        status, content_type, body = state.fault.responder(method, self.path, raw)
+        self._send(status, body, content_type)
+        return True
 
     def _dispatch(self, method: str, body: Any) -> None:
         state = self.server_state

@@ -26,7 +26,7 @@ from gaia_lab.errors import ConfigError
 from gaia_lab.paths import default_lake_dir, user_catalog_path
 
 HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity")
-PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto", "eodag")
+PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto", "csw", "ogcapi-records", "eodag")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -41,7 +41,8 @@ class ProviderConfig(HasTraits):
     type = Enum(
         PROVIDER_TYPES,
         default_value="stac",
-        help="stac (static or API, detected), intake, intake-esm, auto (detected from what the URL serves), or eodag.",
+        help="stac (static or API, detected), intake, intake-esm, csw, ogcapi-records, eodag, or auto (detected "
+        "from what the URL serves).",
     )
     url = Unicode(
         help="http(s), s3, file URL or path; relative paths are resolved against the federation file. "
@@ -50,6 +51,16 @@ class ProviderConfig(HasTraits):
     timeout = Float(10.0, help="Seconds a search of this provider may take before it is reported as timed out.")
     headers = Dict(value_trait=Unicode(), help="HTTP headers sent to the provider (e.g. Authorization).")
     storage_options = Dict(help="fsspec storage options used to read this provider's catalogue and assets.")
+    # type: csw only
+    version = Enum(
+        ("", "2.0.2", "3.0", "3.0.0"),
+        default_value="",
+        help="csw: the CSW version to speak (2.0.2 or 3.0); empty: the highest the server's capabilities offer.",
+    )
+    collection = Unicode(
+        "",
+        help="ogcapi-records: the id of the records collection to search; empty: every collection of records.",
+    )
     # type: eodag only
     eodag_provider = Unicode("", help="type eodag: the EODAG provider searched (e.g. 'earth_search', 'geodes').")
     product_type = Unicode("", help="type eodag: the EODAG product type (collection) searched, e.g. 'S2_MSI_L1C'.")

@@ -1,8 +1,9 @@
 """Opening data as lazy xarray datacubes (Zarr through xarray's backend, COG through odc-stac / rioxarray)."""
 
 from gaia_lab.cube.cog import open_geotiff, open_raster_items
+from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.stac import open_stac
 from gaia_lab.cube.subset import apply_query
 from gaia_lab.cube.zarr import open_zarr
 
-__all__ = ["apply_query", "open_geotiff", "open_raster_items", "open_stac", "open_zarr"]
+__all__ = ["apply_query", "open_geotiff", "open_netcdf", "open_raster_items", "open_stac", "open_zarr"]

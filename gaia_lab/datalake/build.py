@@ -14,6 +14,7 @@ import pystac
 import yaml
 
 from gaia_lab.datalake.datasets import Dataset, catalogue
+from gaia_lab.datalake.iso import ISO_HUBS, write_iso_records
 from gaia_lab.datalake.sources import Source
 from gaia_lab.datalake.writers import WRITERS_VERSION, build_once
 from gaia_lab.errors import DataBuildError, GaiaLabError
@@ -121,6 +122,8 @@ def build_lake(directory: str | Path | None = None, *, force: bool = False) -> L
         catalog.normalize_hrefs(str(lake / provider))
         catalog.make_all_asset_hrefs_relative()
         catalog.save(pystac.CatalogType.SELF_CONTAINED)
+    # The hubs whose real catalogues speak CSW publish ISO 19139 records too (gaia_lab/datalake/iso.py).
+    write_iso_records(lake, [provider for provider in ISO_HUBS if provider in hubs])
     _write_intake_esm(lake, report)
     _write_federation(lake, hubs)
     report.seconds = time.monotonic() - started

@@ -13,6 +13,8 @@ PROVIDER_CLASSES = {
     "auto": "gaia_lab.catalog.providers.detect:detect_any_provider",
     "intake": "gaia_lab.catalog.providers.intake:IntakeProvider",
     "intake-esm": "gaia_lab.catalog.providers.intake_esm:IntakeEsmProvider",
+    "csw": "gaia_lab.catalog.providers.csw:CswProvider",
+    "ogcapi-records": "gaia_lab.catalog.providers.ogcapi_records:OgcApiRecordsProvider",
     "eodag": "gaia_lab.catalog.providers.eodag:EodagProvider",
 }
 
