@@ -13,11 +13,10 @@ import pytest
 
 from gaia_lab.platform import PlatformConfig, load_config
 from gaia_lab.platform.accounts import Accounts, stop_processes_of
+from gaia_lab.platform.config import PORT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
-ZERO_PORTS = dict.fromkeys(
-    ("port", "hub_port", "proxy_api_port", "gateway_port", "gateway_tcp_port", "gateway_api_port", "lake_port"), 0
-)
+ZERO_PORTS = dict.fromkeys(PORT_NAMES, 0)
 # What sessions, schedulers and workers run: the notebook image's packages (scripts/setup.d/35-session-env.sh).
 SESSION_PYTHON = ROOT / ".venv-sessions" / "bin" / "python"
 # Accounts made by this test session: a prefix of its own, so that cleaning up touches nothing else.

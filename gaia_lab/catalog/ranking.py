@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.thesaurus import Expansion, QueryTerm, Segment, match_key, normalize
+from gaia_lab.query import BBox
 
 # A term in the title says more about the dataset than one in its description (within one relation).
 FIELD_WEIGHTS = {"title": 3.0, "variables": 2.5, "keywords": 2.0, "id": 2.0, "description": 1.0}
@@ -165,14 +166,56 @@ def rank(entries: list[Entry]) -> list[Entry]:
     return sorted(entries, key=lambda e: (-e.score, -_end(e), e.id))
 
 
+# Two records of one dataset may describe its extent a little differently (a catalogue clipping a box at -180).
+SAME_EXTENT = 0.95
+
+
+def _harvest_key(entry: Entry, title: str) -> tuple[object, ...] | None:
+    """What a dataset keeps when another catalogue harvests it under an identifier of its own (a CSW record of a
+    STAC collection, a GeoNetwork copy of a Sextant record): its hub, title and time span, and nearly its extent.
+    Items (scenes, granules) are not harvested that way and are left out: they are the bulk of a search."""
+    if entry.kind == "item" or entry.bbox is None or not title:
+        return None
+    return (entry.hub, title, entry.datetime)
+
+
+def _overlap(a: BBox, b: BBox) -> float:
+    """Intersection over union of two boxes in degrees (antimeridian-crossing boxes split at 180)."""
+    height = min(a.north, b.north) - max(a.south, b.south)
+    if height <= 0:
+        return 0.0
+    common = sum(max(0.0, min(p.east, q.east) - max(p.west, q.west)) for p in a.parts() for q in b.parts()) * height
+    union = a.width * (a.north - a.south) + b.width * (b.north - b.south) - common
+    return common / union if union > 0 else 1.0
+
+
 def deduplicate(entries: list[Entry]) -> list[Entry]:
-    """One entry per dataset: the same local id and title served by two catalogues is kept once (first provider)."""
-    kept: dict[tuple[str, str], Entry] = {}
+    """One entry per dataset, kept from the first provider listing it; the others become its ``mirrors``.
+
+    The same dataset is recognised by the same local id and title (mirrored catalogues), or by the same hub, title
+    and time span over nearly the same extent (a catalogue harvesting another under its own identifiers)."""
+    by_id: dict[tuple[str, str], Entry] = {}
+    by_harvest: dict[tuple[object, ...], list[Entry]] = {}
+    kept: list[Entry] = []
     for entry in entries:
-        key = (entry.local_id.lower(), normalize(entry.title))
-        if key in kept:
-            first = kept[key]
+        title = normalize(entry.title)
+        harvest = _harvest_key(entry, title)
+        first = by_id.get((entry.local_id.lower(), title))
+        box = entry.bbox
+        if first is None and harvest is not None and box is not None:
+            first = next(
+                (
+                    other
+                    for other in by_harvest.get(harvest, ())
+                    if other.bbox is not None and _overlap(other.bbox, box) >= SAME_EXTENT
+                ),
+                None,
+            )
+        if first is not None:
             first.mirrors.append(entry.id)
             continue
-        kept[key] = entry
-    return list(kept.values())
+        by_id[(entry.local_id.lower(), title)] = entry
+        if harvest is not None:
+            by_harvest.setdefault(harvest, []).append(entry)
+        kept.append(entry)
+    return kept

@@ -117,13 +117,37 @@ def build(records: Path, workdir: Path, url: str, *, iso: bool = True) -> int:
     return len(loaded)
 
 
-def serve(workdir: Path, host: str, port: int) -> None:
-    """pycsw's WSGI application on a threaded HTTP server (stdlib) until killed."""
+def guarded(endpoints: dict[str, Path]) -> Any:
+    """pycsw's WSGI application serving one workdir per first path segment (``""``: every path).
+
+    pycsw 2.6 reads its config file from any query parameter whose name contains "config", before anything else:
+    a client could make it load any file the server's account can read. Such requests are refused here, and each
+    request is given its endpoint's config through the WSGI environment (the process environment would win)."""
+    os.environ.pop("PYCSW_CONFIG", None)
+    from pycsw.wsgi import application
+
+    configs = {name.strip("/"): str(workdir / CONFIG_NAME) for name, workdir in endpoints.items()}
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if "config" in environ.get("QUERY_STRING", "").lower():
+            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"the config parameter is not accepted\n"]
+        segment = environ.get("PATH_INFO", "/").lstrip("/").split("/", 1)[0]
+        config = configs.get(segment, configs.get(""))
+        if config is None:
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [f"no catalogue here; catalogues: {sorted(configs)}\n".encode()]
+        environ["PYCSW_CONFIG"] = config
+        return application(environ, start_response)
+
+    return app
+
+
+def serve(endpoints: dict[str, Path], host: str, port: int) -> None:
+    """pycsw on a threaded HTTP server (stdlib) until killed; ``endpoints`` maps a first path segment to a built
+    workdir (``{"": workdir}`` serves one catalogue on every path)."""
     import socketserver
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-    os.environ["PYCSW_CONFIG"] = str(workdir / CONFIG_NAME)
-    from pycsw.wsgi import application
 
     class Threaded(socketserver.ThreadingMixIn, WSGIServer):
         daemon_threads = True
@@ -132,7 +156,7 @@ def serve(workdir: Path, host: str, port: int) -> None:
         def log_message(self, format: str, *args: Any) -> None:
             sys.stderr.write(f"{self.address_string()} {format % args}\n")
 
-    with make_server(host, port, application, server_class=Threaded, handler_class=Quiet) as server:
+    with make_server(host, port, guarded(endpoints), server_class=Threaded, handler_class=Quiet) as server:
         server.serve_forever()
 
 
@@ -145,7 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     build_parser.add_argument("--url", required=True, help="the URL clients will use (written into capabilities)")
     build_parser.add_argument("--dublin-core-only", action="store_true", help="no ISO (APISO) profile")
     serve_parser = actions.add_parser("serve", help="serve a built workdir")
-    serve_parser.add_argument("--workdir", type=Path, required=True)
+    serve_parser.add_argument("--workdir", type=Path, help="one catalogue, on every path")
+    serve_parser.add_argument(
+        "--endpoint", action="append", default=[], metavar="NAME=WORKDIR", help="a catalogue at /NAME/ (repeatable)"
+    )
     serve_parser.add_argument("--host", default="127.0.0.1")
     serve_parser.add_argument("--port", type=int, required=True)
     arguments = parser.parse_args(argv)
@@ -153,7 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         count = build(arguments.records, arguments.workdir, arguments.url, iso=not arguments.dublin_core_only)
         print(f"loaded {count} records into {arguments.workdir / DATABASE_NAME}")
         return 0 if count else 1
-    serve(arguments.workdir, arguments.host, arguments.port)
+    endpoints = {name: Path(path) for name, _, path in (e.partition("=") for e in arguments.endpoint)}
+    if arguments.workdir is not None:
+        endpoints[""] = arguments.workdir
+    if not endpoints:
+        parser.error("serve needs --workdir or --endpoint")
+    serve(endpoints, arguments.host, arguments.port)
     return 0
 
 

@@ -106,6 +106,10 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         "dask-gateway": http_ok(f"{state['gateway_url']}/api/health", timeout=5),
         "lake": http_ok(f"http://{ip}:{ports['lake_port']}/_health", timeout=5),
     }
+    if "csw" in components:
+        healthy["csw"] = components["csw"]["alive"]
+    if "records" in components:
+        healthy["records"] = http_ok(f"http://{ip}:{ports['records_port']}/collections?f=json", timeout=5)
     return {"running": True, **state, "components": components, "healthy": healthy}
 
 

@@ -24,6 +24,20 @@ _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
+# Every port the platform listens on (a config trait each; 0 picks a free one).
+PORT_NAMES = (
+    "port",
+    "hub_port",
+    "proxy_api_port",
+    "gateway_port",
+    "gateway_tcp_port",
+    "gateway_api_port",
+    "lake_port",
+    "csw_port",
+    "records_port",
+)
+
+
 def parse_memory(value: str | float | int) -> int:
     """Bytes from ``"2 GiB"``, ``"512M"``, ``"4G"`` or a number of bytes."""
     if isinstance(value, int | float):
@@ -91,6 +105,23 @@ class PlatformConfig(Configurable):
     gateway_tcp_port = Integer(8003, help="dask-gateway scheduler (TLS over TCP) proxy port.").tag(config=True)
     gateway_api_port = Integer(8004, help="dask-gateway private API port.").tag(config=True)
     lake_port = Integer(8005, help="Lake HTTP server port (static files, Range requests).").tag(config=True)
+    csw_port = Integer(8006, help="OGC CSW port (pycsw): the ODATIS and AERIS hubs' ISO 19139 records.").tag(
+        config=True
+    )
+    records_port = Integer(8007, help="OGC API - Records port (pygeoapi): the same records as GeoJSON.").tag(
+        config=True
+    )
+    metadata_catalogues = Bool(
+        True,
+        help="Publish the ISO records of the hubs that speak CSW (ODATIS, AERIS) over OGC CSW and OGC API - Records, "
+        "and add both to the sessions' federation. Needs the servers' virtualenvs "
+        "(scripts/install-catalogue-servers.sh); without them `up` says so and starts without.",
+    ).tag(config=True)
+    catalogue_servers_root = Unicode(
+        "",
+        help="Directory holding .venv-pycsw and .venv-pygeoapi; empty: $GAIA_LAB_STAC_SERVERS_ROOT, else the "
+        "source tree gaia_lab runs from.",
+    ).tag(config=True)
 
     authenticator_class = Unicode(
         "shared-password",
@@ -182,7 +213,7 @@ class PlatformConfig(Configurable):
     ).tag(config=True)
     stop_clusters_on_shutdown = Bool(True, help="Stop every Dask cluster when the platform stops.").tag(config=True)
 
-    @validate("port", "hub_port", "proxy_api_port", "gateway_port", "gateway_tcp_port", "gateway_api_port", "lake_port")
+    @validate(*PORT_NAMES)
     def _valid_port(self, proposal: dict[str, Any]) -> int:
         value = int(proposal["value"])
         if not 0 <= value <= 65535:
@@ -259,19 +290,7 @@ class PlatformConfig(Configurable):
                 "use 'shared'",
                 source="PlatformConfig",
             )
-        ports = {
-            name: getattr(self, name)
-            for name in (
-                "port",
-                "hub_port",
-                "proxy_api_port",
-                "gateway_port",
-                "gateway_tcp_port",
-                "gateway_api_port",
-                "lake_port",
-            )
-            if getattr(self, name)
-        }
+        ports = {name: getattr(self, name) for name in PORT_NAMES if getattr(self, name)}
         seen: dict[int, str] = {}
         for name, value in ports.items():
             if value in seen:

@@ -143,6 +143,8 @@ class Ports:
     gateway_tcp_port: int
     gateway_api_port: int
     lake_port: int
+    csw_port: int
+    records_port: int
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -157,6 +159,8 @@ PORT_OWNERS = {
     "gateway_tcp_port": "dask-gateway",
     "gateway_api_port": "dask-gateway",
     "lake_port": "lake",
+    "csw_port": "csw",
+    "records_port": "records",
 }
 
 

@@ -115,7 +115,8 @@ class Platform:
             lake_url=f"http://{ip}:{ports.lake_port}/",
             catalog_file=layout.catalog_file,
         )
-        write_session_federation(layout.lake_dir, self.info.lake_url, layout.catalog_file)
+        catalogue_components, catalogue_providers = self._metadata_catalogues(ports)
+        write_session_federation(layout.lake_dir, self.info.lake_url, layout.catalog_file, catalogue_providers)
         if self.system_accounts:
             layout.catalog_file.chmod(0o644)  # every session reads it
         layout.hub_config_file.write_text(
@@ -125,7 +126,8 @@ class Platform:
 
         started = time.monotonic()
         try:
-            for component in components.build(config, layout, ports, self.secrets, proxy, self.python):
+            built = components.build(config, layout, ports, self.secrets, proxy, self.python)
+            for component in [built[0], *catalogue_components, *built[1:]]:
                 self.components[component.name] = component
                 component.start()
                 took = component.wait_healthy()
@@ -137,6 +139,17 @@ class Platform:
         took = time.monotonic() - started
         self.out(console.summary(self.info, layout, config, self.secrets, took=took, new_secrets=self.secrets_created))
         return self.info
+
+    def _metadata_catalogues(self, ports: Ports) -> tuple[list[Component], list[dict[str, Any]]]:
+        """The CSW and Records services of the hubs that publish ISO records, when their servers are installed."""
+        from gaia_lab.platform import catalogues  # pystac and lxml: only when starting
+
+        assert self.info is not None
+        servers, why_not = catalogues.find_servers(self.config)
+        if servers is None:
+            self.out(f"  no CSW / OGC API - Records services: {why_not}")
+            return [], []
+        return catalogues.prepare(servers, self.layout, self.config.ip, ports, self.info.lake_url)
 
     def _write_state(self) -> None:
         assert self.info is not None

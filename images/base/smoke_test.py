@@ -50,6 +50,9 @@ MODULES = [
     "kubernetes",
     "eodag",
     "gaia_lab.catalog.providers.eodag",
+    "owslib.csw",
+    "gaia_lab.catalog.providers.csw",
+    "gaia_lab.catalog.providers.ogcapi_records",
 ]
 COMMANDS = ["jupyterhub-singleuser", "jupyter-lab", "dask", "gaia-lab"]
 

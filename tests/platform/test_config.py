@@ -33,6 +33,8 @@ PORTS = Ports(
     gateway_tcp_port=18003,
     gateway_api_port=18004,
     lake_port=18005,
+    csw_port=18006,
+    records_port=18007,
 )
 
 

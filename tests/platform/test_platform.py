@@ -28,11 +28,21 @@ import gaia_lab as gl
 
 lake_url = os.environ["GAIA_LAB_LAKE_URL"]
 cat = gl.open_catalog()
-assert all(p.url.startswith(lake_url) for p in cat.providers), [p.url for p in cat.providers]
+stac = [p for p in cat.providers if p.type in ("stac", "intake-esm")]
+assert stac and all(p.url.startswith(lake_url) for p in stac), [p.url for p in cat.providers]
+kinds = sorted({p.type for p in cat.providers})
 res = cat.search(q="sea surface temperature")
 assert not res.errors, res.errors
 entry = next(iter(res))
 ds = entry.to_xarray()
+# The hubs' ISO records, over CSW and OGC API - Records, are the same datasets: found once, the others as mirrors,
+# and a record opens through its online resources on the lake server.
+french = cat.search(q="température de la mer")
+assert not french.errors, french.errors
+mirrored = {m.split("/")[0] for e in french for m in e.mirrors}
+record = cat["odatis-csw/odatis:ostia-sst"].to_xarray()
+record_mean = float(record["sst"].mean().compute())
+stac_mean = float(cat["odatis/ostia-sst"].to_xarray()["sst"].mean().compute())
 name = next(iter(ds.data_vars))
 variable = ds[name]
 assert variable.chunks, "the cube is not lazy"
@@ -49,6 +59,7 @@ print("RESULT" + json.dumps({
     "kind": kind, "workers": workers, "entry": entry.id, "variable": name,
     "cluster_mean": cluster_mean, "direct_mean": direct_mean,
     "cube_mean": cube_mean, "direct_cube_mean": direct_cube_mean,
+    "kinds": kinds, "mirrored": sorted(mirrored), "record_mean": record_mean, "stac_mean": stac_mean,
 }))
 """
 
@@ -81,6 +92,9 @@ def test_login_spawn_catalog_cube_and_gateway_cluster(platform, make_user):
     assert result["workers"] == 2
     assert result["cluster_mean"] == pytest.approx(result["direct_mean"], rel=1e-12)
     assert result["cube_mean"] == pytest.approx(result["direct_cube_mean"], rel=1e-9)
+    assert result["kinds"] == ["csw", "intake-esm", "ogcapi-records", "stac"]
+    assert {"odatis-csw", "odatis-records"} <= set(result["mirrored"])
+    assert result["record_mean"] == result["stac_mean"]
 
 
 def test_session_environment(platform, make_user):
@@ -346,6 +360,27 @@ def test_ten_users_at_once_each_with_a_server_and_a_cluster(platform, make_user,
         )
 
 
+def test_metadata_catalogues_serve_the_hubs_records(platform):
+    ports = platform.info.ports
+    csw = f"http://127.0.0.1:{ports.csw_port}"
+    capabilities = requests.get(
+        f"{csw}/odatis/csw", params={"service": "CSW", "request": "GetCapabilities"}, timeout=30
+    )
+    assert capabilities.status_code == 200 and "Capabilities" in capabilities.text
+    # pycsw reads its config file from any query parameter naming "config": refused before pycsw sees it.
+    for query in ("config=/etc/passwd", "service=CSW&request=GetCapabilities&CONFIG=/etc/shadow"):
+        refused = requests.get(f"{csw}/odatis/csw?{query}", timeout=30)
+        assert refused.status_code == 400, query
+    assert requests.get(f"{csw}/elsewhere/csw", timeout=30).status_code == 404
+    records = requests.get(
+        f"http://127.0.0.1:{ports.records_port}/collections/aeris/items", params={"f": "json"}, timeout=30
+    ).json()
+    ids = {feature["id"] for feature in records["features"]}
+    assert "aeris:meteosat-bt108" in ids
+    for feature in records["features"]:  # online resources on the lake server, which sessions reach
+        assert all(link["href"].startswith(platform.info.lake_url) for link in feature["links"]), feature["links"]
+
+
 def test_supervisor_state_and_status(platform):
     from gaia_lab.platform import status
 
@@ -353,6 +388,7 @@ def test_supervisor_state_and_status(platform):
     assert state["running"]
     assert state["pid"] == os.getpid()
     assert all(state["healthy"].values()), state
+    assert {"csw", "records"} <= set(state["healthy"])
     assert all(c["alive"] for c in state["components"].values())
     assert (platform.layout.data_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
     assert (platform.layout.state_file).stat().st_mode & 0o777 == 0o600
