@@ -111,7 +111,7 @@ def test_links_open_as_cubes(records: gl.Catalog, lake_dir: Path, lake_http: Any
         xr.testing.assert_equal(_data(netcdf).load(), _data(expected).load())
     cog = records[f"records/{RECORDS_COLLECTION}/gaia-test:ostia-sst-cog"].to_xarray()
     assert list(cog.data_vars) == ["sst"]
-    with pytest.raises(EntryNotOpenable, match="related http://www.cadastre.gouv.fr"):
+    with pytest.raises(EntryNotOpenable, match=r"related http://www\.cadastre\.gouv\.fr"):
         records[f"records/{RECORDS_COLLECTION}/955c3e47-411e-4969-b61b-3556d1b9f879"].to_xarray()
 
 
