@@ -100,8 +100,10 @@ def from_iso(metadata: Any) -> Record:
     box = getattr(ident, "bbox", None)
     if box is not None:
         record.bbox = metadata_bbox(box.minx, box.miny, box.maxx, box.maxy)
-    if ident is not None:
-        record.interval = metadata_interval(ident.temporalextent_start, ident.temporalextent_end)
+    # OWSLib sets the temporal attributes only when the record has an extent element.
+    record.interval = metadata_interval(
+        getattr(ident, "temporalextent_start", None), getattr(ident, "temporalextent_end", None)
+    )
     record.links = _unique_links([*_iso_links(metadata), *_service_links(identifications)])
     return record
 
