@@ -133,6 +133,18 @@ def _federated_search() -> list[Row]:
             "≥ 3x",
             _yes(result["sequential_over_federated"] >= 3),
         ),
+        (
+            f"federated search, 5 APIs: GAIA Lab / EODAG {result['eodag_version']} (thread pool, same pages)",
+            f"{result['federated_over_eodag']}",
+            "",
+            "",
+        ),
+        (
+            "federated search, 5 APIs: GAIA Lab / EODAG (one page per API)",
+            f"{result['federated_over_eodag_one_page']}",
+            "",
+            "",
+        ),
     ]
 
 

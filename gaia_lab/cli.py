@@ -63,7 +63,26 @@ def _period(entry: Entry) -> tuple[str, str]:
     return (f"{start:%Y-%m-%d}" if start else "..", f"{end:%Y-%m-%d}" if end else "..")
 
 
-def print_results(results: SearchResults) -> None:
+def _print_terms(results: SearchResults, *, all_terms: bool) -> None:
+    terms = results.query_terms
+    if not all_terms:
+        shown = ", ".join(terms[:12])
+        print(f"terms: {shown}{' ...' if len(terms) > 12 else ''}")
+        return
+    print("query expanded to:")
+    for term in terms:
+        print(f"  {term.relation:<9} {term.vocabulary:<9} {term.term}")
+
+
+def print_explanations(results: SearchResults) -> None:
+    """Why each entry matched: query term, its vocabulary and relation, and the entry's field."""
+    for rank, entry in enumerate(results, start=1):
+        print(f"{rank}. {entry.id}  score {entry.score:.2f}  {entry.title[:60]}")
+        for match in results.explain(entry):
+            print(f"     {match.describe()}")
+
+
+def print_results(results: SearchResults, *, explain: bool = False) -> None:
     rows = []
     for entry in results:
         start, end = _period(entry)
@@ -78,8 +97,11 @@ def print_results(results: SearchResults) -> None:
             ]
         )
     if results.query_terms:
-        print(f"terms: {', '.join(results.query_terms[:12])}{' ...' if len(results.query_terms) > 12 else ''}")
+        _print_terms(results, all_terms=explain)
     _print_table(rows, ["id", "hub", "title", "period", "formats", "variables"])
+    if explain and results.expansion is not None:
+        print("\nwhy each entry matched:")
+        print_explanations(results)
     print(f"{len(results)} entries from {len(results.providers)} provider(s)")
     for name, error in results.errors.items():
         print(f"warning: {name}: {error}", file=sys.stderr)
@@ -96,14 +118,29 @@ def cmd_search(args: argparse.Namespace) -> int:
         limit=args.limit,
     )
     if args.json:
+        entries = [e.to_dict() for e in results]
+        if args.explain:
+            for entry, row in zip(results, entries, strict=True):
+                row["explain"] = [
+                    {
+                        **m.term.to_dict(),
+                        "field": m.field,
+                        "points": round(m.points, 3),
+                        "phrase": m.phrase,
+                        "scattered": m.scattered,
+                        "keyword_concept": m.keyword_concept,
+                    }
+                    for m in results.explain(entry)
+                ]
         payload = {
-            "query_terms": results.query_terms,
-            "entries": [e.to_dict() for e in results],
+            "query_terms": [t.term for t in results.query_terms],
+            "query_term_sources": [t.to_dict() for t in results.query_terms],
+            "entries": entries,
             "errors": {name: str(err) for name, err in results.errors.items()},
         }
         print(json.dumps(payload, indent=2))
     else:
-        print_results(results)
+        print_results(results, explain=args.explain)
     return 0
 
 
@@ -173,6 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--variable", action="append", help="entries holding this variable (repeatable)")
     search.add_argument("--limit", type=int, default=100)
     search.add_argument("--json", action="store_true", help="machine-readable output")
+    search.add_argument("--explain", action="store_true", help="show the query's expansion and why each entry matched")
     search.set_defaults(handler=cmd_search)
 
     info = commands.add_parser("info", help="describe an entry and the cube it opens, reading no pixels")

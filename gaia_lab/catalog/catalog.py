@@ -102,8 +102,7 @@ class Catalog:
             q=q, bbox=bbox, datetime=datetime, hubs=hubs, collections=collections, variables=variables, limit=limit
         )
         expansion = self.thesaurus.expand(query.q) if query.q else None
-        terms = expansion.terms if expansion else []
-        query = query.with_terms(terms)
+        query = query.with_terms(expansion.terms if expansion else [])
         selected = self._select(query.hubs, providers)
         if filter is not None and not isinstance(filter, Mapping):
             raise InvalidQuery("filter", filter, "expected a CQL2-JSON mapping")
@@ -119,18 +118,17 @@ class Catalog:
             if wanted_variables and not matches_variables(entry, wanted_variables):
                 continue
             if expansion is not None:
-                entry.score = score(entry, expansion, query.q or "")
+                entry.score = score(entry, expansion)
                 if entry.score <= 0:
                     continue
             kept.append(entry)
         ranked = rank(deduplicate(kept))
         if query.limit is not None:
             ranked = ranked[: query.limit]
-        return SearchResults(ranked, query=query, errors=errors, query_terms=terms, timings=timings)
+        return SearchResults(ranked, query=query, errors=errors, expansion=expansion, timings=timings)
 
     def _variable_alternatives(self, name: str) -> list[str]:
-        concept = self.thesaurus.concept_of(name)
-        return [name, *concept.labels.get("cf", ())] if concept else [name]
+        return [name, *self.thesaurus.cf_names(name)]
 
     def _select(self, hubs: list[str] | None, names: object) -> list[Provider]:
         selected = self.providers

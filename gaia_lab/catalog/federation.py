@@ -26,7 +26,7 @@ from gaia_lab.errors import ConfigError
 from gaia_lab.paths import default_lake_dir, user_catalog_path
 
 HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity")
-PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto", "csw", "ogcapi-records")
+PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto", "csw", "ogcapi-records", "eodag")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -41,13 +41,17 @@ class ProviderConfig(HasTraits):
     type = Enum(
         PROVIDER_TYPES,
         default_value="stac",
-        help="stac (static or API, detected), intake, intake-esm, csw, ogcapi-records, or auto (detected from what "
-        "the URL serves).",
+        help="stac (static or API, detected), intake, intake-esm, csw, ogcapi-records, eodag, or auto (detected "
+        "from what the URL serves).",
     )
-    url = Unicode(help="http(s), s3, file URL or path; relative paths are resolved against the federation file.")
+    url = Unicode(
+        help="http(s), s3, file URL or path; relative paths are resolved against the federation file. "
+        "Optional for type eodag, where it is the STAC API of a provider EODAG does not know."
+    )
     timeout = Float(10.0, help="Seconds a search of this provider may take before it is reported as timed out.")
     headers = Dict(value_trait=Unicode(), help="HTTP headers sent to the provider (e.g. Authorization).")
     storage_options = Dict(help="fsspec storage options used to read this provider's catalogue and assets.")
+    # type: csw only
     version = Enum(
         ("", "2.0.2", "3.0", "3.0.0"),
         default_value="",
@@ -56,6 +60,13 @@ class ProviderConfig(HasTraits):
     collection = Unicode(
         "",
         help="ogcapi-records: the id of the records collection to search; empty: every collection of records.",
+    )
+    # type: eodag only
+    eodag_provider = Unicode("", help="type eodag: the EODAG provider searched (e.g. 'earth_search', 'geodes').")
+    product_type = Unicode("", help="type eodag: the EODAG product type (collection) searched, e.g. 'S2_MSI_L1C'.")
+    eodag_config = Dict(
+        help="type eodag: EODAG provider configuration (as in EODAG's providers files: search, products, auth, ...) "
+        "for a provider EODAG does not know, or overrides for one it knows; credentials as ${VAR} references only."
     )
 
     @validate("name")
@@ -77,6 +88,13 @@ class ProviderConfig(HasTraits):
         value = str(proposal["value"]).strip()
         if not value:
             raise TraitError("url is empty")
+        return value
+
+    @validate("eodag_provider", "product_type")
+    def _eodag_name(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value and not re.fullmatch(r"[A-Za-z0-9_.:-]+", value):
+            raise TraitError(f"{proposal['trait'].name} {value!r} must match [A-Za-z0-9_.:-]+")
         return value
 
     @property
@@ -108,6 +126,25 @@ def _expand(value: Any, where: str, environ: Mapping[str, str]) -> Any:
     if isinstance(value, list):
         return [_expand(v, f"{where}[{i}]", environ) for i, v in enumerate(value)]
     return value
+
+
+def _check_credentials_are_references(value: Any, where: str) -> None:
+    """Secrets under a ``credentials`` key come from the environment (``${VAR}``), never written in the file."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if key == "credentials" and isinstance(item, Mapping):
+                literal = [k for k, v in item.items() if not (isinstance(v, str) and _VARIABLE.search(v))]
+                if literal:
+                    raise ConfigError(
+                        f"credentials {sorted(map(str, literal))} are written in the file: "
+                        "give them as ${VAR} references to environment variables",
+                        source=where,
+                    )
+            else:
+                _check_credentials_are_references(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_credentials_are_references(item, f"{where}[{index}]")
 
 
 def _is_url(text: str) -> bool:
@@ -158,9 +195,11 @@ def parse_federation(document: object, *, source: str | None = None) -> list[Pro
         unknown = set(raw) - allowed
         if unknown:
             raise ConfigError(f"unknown keys {sorted(unknown)}; allowed: {sorted(allowed)}", source=label)
-        missing = {"name", "hub", "url"} - set(raw)
+        required = {"name", "hub"} if raw.get("type") == "eodag" else {"name", "hub", "url"}
+        missing = required - set(raw)
         if missing:
             raise ConfigError(f"missing required keys {sorted(missing)}", source=label)
+        _check_credentials_are_references(raw.get("eodag_config"), f"{label}: eodag_config")
         values = _expand(dict(raw), label, environ)
         try:
             provider = ProviderConfig(**values)
@@ -169,7 +208,8 @@ def parse_federation(document: object, *, source: str | None = None) -> list[Pro
         if provider.name in seen:
             raise ConfigError(f"duplicate provider name {provider.name!r}", source=label)
         seen.add(provider.name)
-        provider.url = resolve_url(provider.url, source)
+        if provider.url:
+            provider.url = resolve_url(provider.url, source)
         providers.append(provider)
     return providers
 

@@ -6,6 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from gaia_lab.catalog.entry import Entry
+from gaia_lab.catalog.ranking import Match, explain
+from gaia_lab.catalog.thesaurus import Expansion, QueryTerm
 from gaia_lab.errors import EntryNotFound, GaiaLabError
 from gaia_lab.query import Query
 
@@ -22,14 +24,33 @@ class SearchResults:
         *,
         query: Query,
         errors: dict[str, GaiaLabError] | None = None,
-        query_terms: list[str] | None = None,
+        expansion: Expansion | None = None,
         timings: dict[str, float] | None = None,
+        query_terms: list[str] | None = None,
     ) -> None:
         self.entries = entries
         self.query = query
         self.errors = errors or {}
-        self.query_terms = query_terms or []
+        self.expansion = expansion
         self.timings = timings or {}
+        # Results made without an expansion (by hand, or by older callers) may still say what was searched.
+        self._plain_terms = [QueryTerm(t, "query", "literal") for t in query_terms or []]
+
+    @property
+    def query_terms(self) -> list[QueryTerm]:
+        """The terms the query was expanded to, strongest relation first. Each is a string (the term) that also
+        has ``.vocabulary`` (query, gaia-lab, CF, GCMD, GEMET), ``.relation`` (literal, synonym, narrower,
+        broader) and ``.concept``; ``.to_dict()`` gives all of them."""
+        return self.expansion.query_terms if self.expansion else list(self._plain_terms)
+
+    def explain(self, entry: Entry | str | int) -> list[Match]:
+        """Why an entry matched the text query: which query term, its vocabulary and relation, in which field.
+        Strongest reason first; empty for a search without text."""
+        if not isinstance(entry, Entry):
+            entry = self[entry]
+        if self.expansion is None:
+            return []
+        return explain(entry, self.expansion)[1]
 
     def __iter__(self) -> Iterator[Entry]:
         return iter(self.entries)

@@ -21,9 +21,10 @@ from aiohttp import web
 from dask_gateway_server.auth import JupyterHubAuthenticator
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
-from traitlets import Integer, Unicode
+from traitlets import Integer
 
-from gaia_lab.platform.accounts import Account, Accounts
+from gaia_lab.platform.account_traits import AccountSettings
+from gaia_lab.platform.accounts import Account
 
 
 class HubAuthenticator(JupyterHubAuthenticator):  # type: ignore[misc]
@@ -61,16 +62,8 @@ class LimitedLocalBackend(ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[
     """Clusters run as the gateway's own account (no root)."""
 
 
-class SystemUserLocalBackend(ClusterCapMixin):
+class SystemUserLocalBackend(AccountSettings, ClusterCapMixin):
     """Clusters run as the system account of the hub user who asked (needs root)."""
-
-    account_prefix = Unicode("gaia-", help="Prefix of the accounts' names.", config=True)
-    homes_dir = Unicode(help="Directory of the accounts' homes.", config=True)
-    accounts_lock = Unicode("", help="Lock file shared with the hub, which makes accounts too.", config=True)
-
-    @property
-    def accounts(self) -> Accounts:
-        return Accounts(self.account_prefix, self.homes_dir, self.accounts_lock or None)
 
     def account(self, username: str) -> Account:
         return self.accounts.ensure(username)

@@ -26,7 +26,8 @@ from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner, s
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 from traitlets import Unicode
 
-from gaia_lab.platform.accounts import Accounts, prepare_home
+from gaia_lab.platform.account_traits import AccountSettings
+from gaia_lab.platform.accounts import prepare_home
 
 READY_POLL_INTERVAL = 0.05
 
@@ -66,16 +67,8 @@ class ReadyWaitingSpawner(ReadyWaitingMixin, SimpleLocalProcessSpawner):  # type
         return await super().start()
 
 
-class SystemUserSpawner(ReadyWaitingMixin):
+class SystemUserSpawner(AccountSettings, ReadyWaitingMixin):
     """Every server, and its kernels and terminals, runs as the hub user's own system account (needs root)."""
-
-    account_prefix = Unicode("gaia-", help="Prefix of the accounts' names.", config=True)
-    homes_dir = Unicode(help="Directory of the accounts' homes (mode 0711: entered, not listed).", config=True)
-    accounts_lock = Unicode("", help="Lock file shared with the gateway, which makes accounts too.", config=True)
-
-    @property
-    def accounts(self) -> Accounts:
-        return Accounts(self.account_prefix, self.homes_dir, self.accounts_lock or None)
 
     def _prepare(self) -> None:
         account = self.accounts.ensure(self.user.name)

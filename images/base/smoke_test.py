@@ -48,6 +48,8 @@ MODULES = [
     "jupyterhub",
     "dask_labextension",
     "kubernetes",
+    "eodag",
+    "gaia_lab.catalog.providers.eodag",
 ]
 COMMANDS = ["jupyterhub-singleuser", "jupyter-lab", "dask", "gaia-lab"]
 

@@ -15,6 +15,7 @@ PROVIDER_CLASSES = {
     "intake-esm": "gaia_lab.catalog.providers.intake_esm:IntakeEsmProvider",
     "csw": "gaia_lab.catalog.providers.csw:CswProvider",
     "ogcapi-records": "gaia_lab.catalog.providers.ogcapi_records:OgcApiRecordsProvider",
+    "eodag": "gaia_lab.catalog.providers.eodag:EodagProvider",
 }
 
 
