@@ -123,8 +123,9 @@ def iso_to_record(xml: bytes) -> dict[str, Any]:
         w, s, e, n = (float(v) for v in (ident.bbox.minx, ident.bbox.miny, ident.bbox.maxx, ident.bbox.maxy))
         geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
     time_member = None
-    if ident.temporalextent_start or ident.temporalextent_end:
-        time_member = {"interval": [ident.temporalextent_start or "..", ident.temporalextent_end or ".."]}
+    start, end = getattr(ident, "temporalextent_start", None), getattr(ident, "temporalextent_end", None)
+    if start or end:
+        time_member = {"interval": [start or "..", end or ".."]}
     online = list(metadata.distribution.online or []) if metadata.distribution else []
     for distributor in (metadata.distribution.distributor or []) if metadata.distribution else []:
         online.extend(distributor.online or [])
@@ -152,8 +153,8 @@ def iso_to_record(xml: bytes) -> dict[str, Any]:
             [title, description, *keywords, *(c["id"] for t in themes for c in t["concepts"])]
         ),
     }
-    if ident.temporalextent_start:
-        properties["start_datetime"] = ident.temporalextent_start
+    if start:
+        properties["start_datetime"] = start
     return {
         "id": metadata.identifier,
         "type": "Feature",

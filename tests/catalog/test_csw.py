@@ -88,6 +88,9 @@ def test_iso_fields_keywords_with_their_thesaurus(csw: gl.Catalog) -> None:
     assert entry.datetime is not None
     assert entry.datetime[0] is not None
     assert entry.datetime[0].isoformat() == "2010-05-07T00:00:00+00:00"
+    # The OPeNDAP endpoint sits in the record's service identification (THREDDS/ncISO), not its distribution.
+    assert entry.formats == ["opendap"]
+    assert "http://oos.soest.hawaii.edu/thredds/dodsC/pacioos/nss/ns06agg" in entry.assets.values()
     bretagne = csw["csw/955c3e47-411e-4969-b61b-3556d1b9f879"]
     assert bretagne.keyword_thesauri["Parcelles cadastrales"] == "INSPIRE themes"
     assert "Le plan du cadastre" in bretagne.description

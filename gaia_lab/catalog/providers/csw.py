@@ -90,6 +90,7 @@ class CswProvider(Provider):
         super().__init__(config)
         self._client: Any = None
         self._schemas: list[str] = []
+        self._request_lock = Lock()
         self._lock = Lock()
 
     @property
@@ -252,6 +253,13 @@ class CswProvider(Provider):
 
     def _get_records(self, constraints: list[Any], iso: bool, start: int, size: int) -> tuple[list[Record], int | None]:
         client = self.client
+        # OWSLib keeps each answer on the client (results, response): one request at a time per provider.
+        with self._request_lock:
+            return self._get_records_locked(client, constraints, iso, start, size)
+
+    def _get_records_locked(
+        self, client: Any, constraints: list[Any], iso: bool, start: int, size: int
+    ) -> tuple[list[Record], int | None]:
         if self.version.startswith("3"):
             schema = GMD if iso else CSW30
             typenames = "gmd:MD_Metadata" if iso else "csw30:Record"

@@ -100,10 +100,26 @@ def from_iso(metadata: Any) -> Record:
     box = getattr(ident, "bbox", None)
     if box is not None:
         record.bbox = metadata_bbox(box.minx, box.miny, box.maxx, box.maxy)
-    if ident is not None:
-        record.interval = metadata_interval(ident.temporalextent_start, ident.temporalextent_end)
-    record.links = _unique_links(_iso_links(metadata))
+    # OWSLib sets the temporal attributes only when the record has an extent element.
+    record.interval = metadata_interval(
+        getattr(ident, "temporalextent_start", None), getattr(ident, "temporalextent_end", None)
+    )
+    record.links = _unique_links([*_iso_links(metadata), *_service_links(identifications)])
     return record
+
+
+def _service_links(identifications: Sequence[Any]) -> Iterable[Link]:
+    """Connect points of the record's service identifications (THREDDS/ncISO records put their OPeNDAP endpoint
+    there, not in the distribution); the service type stands for a missing protocol."""
+    for ident in identifications:
+        service = _text(getattr(ident, "type", None))
+        for operation in getattr(ident, "operations", None) or []:
+            for point in operation.get("connectpoint") or []:
+                yield Link(
+                    href=_text(point.url),
+                    protocol=_text(point.protocol) or service,
+                    name=_text(point.name) or _text(operation.get("name")),
+                )
 
 
 def _iso_links(metadata: Any) -> Iterable[Link]:
@@ -158,11 +174,22 @@ def record_entry(provider: Provider, record: Record, *, kind: str = "collection"
         keywords=list(record.keywords),
         keyword_thesauri=dict(record.keyword_thesauri),
         kind=kind,
-        assets={link.name or f"link-{i}": link.href for i, link in enumerate(record.links)},
+        assets=_asset_names(record.links),
         formats=formats,
         source=record,
         _provider=provider,
     )
+
+
+def _asset_names(links: Sequence[Link]) -> dict[str, str]:
+    """Links by name; unnamed or repeated names (two "CSV" downloads) get their position appended."""
+    named: dict[str, str] = {}
+    for position, link in enumerate(links):
+        key = link.name or f"link-{position}"
+        if key in named:
+            key = f"{key}-{position}"
+        named[key] = link.href
+    return named
 
 
 def link_summary(links: Sequence[Link]) -> list[dict[str, str]]:
