@@ -3,7 +3,7 @@
 - ``start_pycsw``: pycsw 2.6.2 (CSW 2.0.2 + 3.0) on SQLite, loaded from a directory of ISO 19139 (or Dublin Core)
   XML records through ``gaia_lab/datalake/pycsw.py`` (its ``build`` then ``serve``).
 - ``start_pygeoapi``: pygeoapi 0.21, its TinyDB catalogue provider serving OGC API - Records GeoJSON made from
-  the same ISO records (OWSLib reads them: ``iso_to_record``).
+  the same ISO records (``gaia_lab.datalake.pygeoapi``: OWSLib reads them, pygeoapi serves them).
 - ``serve_directory``: a static HTTP server with range requests (GDAL, h5netcdf and zarr read byte ranges), for
   data files the records point at.
 
@@ -13,7 +13,6 @@ The servers run from their own virtualenvs, installed by ``scripts/install-catal
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from stac_servers import HOST, VENVS_ROOT, RunningServer, ServerStartError, _Launcher, free_port
+
+from gaia_lab.datalake import pygeoapi
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PYCSW_VENV = VENVS_ROOT / ".venv-pycsw"
@@ -80,173 +81,17 @@ def start_pycsw(records: Path, *, dublin_core_only: bool = False, keep_files: bo
 
 # -- ISO 19139 -> OGC API - Records GeoJSON ------------------------------------------------------------------------
 
-_MEDIA_TYPES = {
-    ".zarr": "application/vnd+zarr",
-    ".tif": "image/tiff; application=geotiff; profile=cloud-optimized",
-    ".nc": "application/netcdf",
-    ".json": "application/json",
-}
-
-
-def _media_type(url: str, protocol: str) -> str | None:
-    if "zarr" in protocol.lower():
-        return _MEDIA_TYPES[".zarr"]
-    if "stac" in protocol.lower():
-        return _MEDIA_TYPES[".json"]
-    suffix = Path(url.split("?", 1)[0].rstrip("/")).suffix.lower()
-    return _MEDIA_TYPES.get(suffix)
-
-
-def iso_to_record(xml: bytes) -> dict[str, Any]:
-    """An OGC API - Records record (GeoJSON) from an ISO 19139 document, read by OWSLib: what a catalogue that
-    publishes both (pycsw 3, GeoNetwork 4) serves for the same metadata."""
-    import warnings
-
-    from lxml import etree
-    from owslib.iso import MD_Metadata
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        metadata = MD_Metadata(etree.fromstring(xml))
-    ident = metadata.identification[0]
-    themes: list[dict[str, Any]] = []
-    keywords: list[str] = []
-    for group in ident.keywords or []:
-        words = [k.name for k in group.keywords if k.name]
-        title = (group.thesaurus or {}).get("title") if group.thesaurus else None
-        if title:
-            themes.append({"concepts": [{"id": w} for w in words], "scheme": title})
-        else:
-            keywords.extend(words)
-    geometry = None
-    if ident.bbox is not None:
-        w, s, e, n = (float(v) for v in (ident.bbox.minx, ident.bbox.miny, ident.bbox.maxx, ident.bbox.maxy))
-        geometry = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
-    time_member = None
-    start, end = getattr(ident, "temporalextent_start", None), getattr(ident, "temporalextent_end", None)
-    if start or end:
-        time_member = {"interval": [start or "..", end or ".."]}
-    online = list(metadata.distribution.online or []) if metadata.distribution else []
-    for distributor in (metadata.distribution.distributor or []) if metadata.distribution else []:
-        online.extend(distributor.online or [])
-    links = []
-    for resource in online:
-        if not resource.url:
-            continue
-        link = {"href": resource.url, "rel": "enclosure" if "download" in str(resource.protocol).lower() else "related"}
-        media_type = _media_type(resource.url, str(resource.protocol or ""))
-        if media_type:
-            link["type"] = media_type
-        if resource.name:
-            link["title"] = resource.name
-        links.append(link)
-    title = ident.title or metadata.identifier
-    description = ident.abstract or ""
-    properties: dict[str, Any] = {
-        "type": "dataset",
-        "title": title,
-        "description": description,
-        "keywords": keywords,
-        "themes": themes,
-        # pygeoapi's TinyDB catalogue searches ``q`` in this text and compares ``datetime`` with one property.
-        "_metadata-anytext": " ".join(
-            [title, description, *keywords, *(c["id"] for t in themes for c in t["concepts"])]
-        ),
-    }
-    if start:
-        properties["start_datetime"] = start
-    return {
-        "id": metadata.identifier,
-        "type": "Feature",
-        "conformsTo": ["http://www.opengis.net/spec/ogcapi-records-1/1.0/req/record-core"],
-        "geometry": geometry,
-        "time": time_member,
-        "properties": properties,
-        "links": links,
-    }
-
-
-def _pygeoapi_config(port: int, database: Path) -> dict[str, Any]:
-    return {
-        "server": {
-            "bind": {"host": HOST, "port": port},
-            "url": f"http://{HOST}:{port}",
-            "mimetype": "application/json; charset=UTF-8",
-            "encoding": "utf-8",
-            "languages": ["en-US"],
-            "limits": {"default_items": 10, "max_items": 100},
-            "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "attribution": "OSM"},
-            "admin": False,
-        },
-        "logging": {"level": "ERROR"},
-        "metadata": {
-            "identification": {
-                "title": {"en": "GAIA Lab records"},
-                "description": {"en": "ISO records as OGC API - Records"},
-                "keywords": {"en": ["records"]},
-                "keywords_type": "theme",
-                "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
-                "url": "https://example.org",
-            },
-            "license": {"name": "CC-BY 4.0", "url": "https://creativecommons.org/licenses/by/4.0/"},
-            "provider": {"name": "GAIA Lab", "url": "https://example.org"},
-            "contact": {"name": "GAIA Lab", "email": "gaia-lab@localhost"},
-        },
-        "resources": {
-            RECORDS_COLLECTION: {
-                "type": "collection",
-                "title": "Metadata records",
-                "description": "ISO 19139 records published as OGC API - Records",
-                "keywords": ["metadata"],
-                "links": [],
-                "extents": {
-                    "spatial": {"bbox": [-180, -90, 180, 90], "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}
-                },
-                "providers": [
-                    {
-                        "type": "record",
-                        "name": "TinyDBCatalogue",
-                        "data": str(database),
-                        "id_field": "id",
-                        "time_field": "start_datetime",
-                        "title_field": "title",
-                    }
-                ],
-            }
-        },
-    }
-
 
 def start_pygeoapi(records: Sequence[dict[str, Any]], *, keep_files: bool = False) -> RunningServer:
     """pygeoapi serving ``records`` in the collection ``metadata``; ``.url`` is the API root."""
-    import yaml
-
     python = _python(PYGEOAPI_VENV)
     launcher = _Launcher("pygeoapi", keep_files)
     try:
         port = free_port()
-        database = launcher.workdir / "records.tinydb"
-        # pygeoapi 0.21's TinyDB bbox test calls shapely's shape() on every record's geometry and answers 500 for
-        # a null one (a record without extent): such records are stored without the member, which TinyDB skips.
-        stored = [{k: v for k, v in r.items() if not (k == "geometry" and v is None)} for r in records]
-        database.write_text(json.dumps({"_default": {str(i + 1): r for i, r in enumerate(stored)}}))
-        database.chmod(0o444)  # read-only: pygeoapi opens TinyDB read-only and never rewrites it
-        config = launcher.workdir / "pygeoapi.yml"
-        config.write_text(yaml.safe_dump(_pygeoapi_config(port, database)))
-        openapi = launcher.workdir / "openapi.yml"
-        env = {**os.environ, "PYGEOAPI_CONFIG": str(config), "PYGEOAPI_OPENAPI": str(openapi)}
-        launcher.run(
-            [PYGEOAPI_VENV / "bin" / "pygeoapi", "openapi", "generate", config, "--output-file", openapi],
-            timeout=120,
-            env=env,
-        )
-        serve = (
-            "from werkzeug.serving import run_simple; from pygeoapi.flask_app import APP; "
-            f"run_simple({HOST!r}, {port}, APP, threaded=True)"
-        )
-        launcher.spawn([python, "-P", "-c", serve], env=env)
         url = f"http://{HOST}:{port}/"
-        launcher.wait_until(lambda: _answers(f"{url}collections?f=json"), "/collections", 60)
+        pygeoapi.publish_records({RECORDS_COLLECTION: records}, launcher.workdir, url=url, host=HOST, port=port)
+        launcher.spawn(pygeoapi.command(python, "serve", workdir=launcher.workdir, host=HOST, port=port))
+        launcher.wait_until(lambda: _answers(f"{url}collections?f=json"), "/collections", 120)
         launcher.server.versions = {"pygeoapi": "0.21.0"}
         return launcher.done(url, [{"id": RECORDS_COLLECTION}], list(records))
     except BaseException:

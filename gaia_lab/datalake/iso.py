@@ -211,8 +211,11 @@ def collection_description(
     )
 
 
-def write_iso_records(lake: Path, providers: Sequence[str] = ISO_HUBS, *, base_url: str | None = None) -> list[Path]:
-    """One ``<collection>.iso.xml`` beside each collection.json of ``providers``; the paths written."""
+def write_iso_records(
+    lake: Path, providers: Sequence[str] = ISO_HUBS, *, base_url: str | None = None, target: Path | None = None
+) -> list[Path]:
+    """One ``<collection>.iso.xml`` per collection of ``providers``: beside its collection.json, or in
+    ``target/<provider>/`` (a server's copy, its links under ``base_url``); the paths written."""
     written: list[Path] = []
     for provider in providers:
         catalog_path = lake / provider / "catalog.json"
@@ -223,7 +226,9 @@ def write_iso_records(lake: Path, providers: Sequence[str] = ISO_HUBS, *, base_u
             if not isinstance(collection, pystac.Collection):
                 continue
             description = collection_description(collection, provider, lake, base_url)
-            target = Path(collection.get_self_href() or "").parent / f"{collection.id}{RECORD_SUFFIX}"
-            target.write_bytes(iso_record(description))
-            written.append(target)
+            directory = Path(collection.get_self_href() or "").parent if target is None else target / provider
+            directory.mkdir(parents=True, exist_ok=True)
+            path = directory / f"{collection.id}{RECORD_SUFFIX}"
+            path.write_bytes(iso_record(description))
+            written.append(path)
     return written

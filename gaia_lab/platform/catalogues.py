@@ -9,17 +9,17 @@ sessions open them over HTTP. pycsw and pygeoapi pin their own dependencies and 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pystac
 import yaml
 
 from gaia_lab.datalake import pycsw, pygeoapi
-from gaia_lab.datalake.iso import ISO_HUBS, collection_description, iso_record
+from gaia_lab.datalake.iso import ISO_HUBS, write_iso_records
 from gaia_lab.errors import PlatformError
 from gaia_lab.platform.components import base_env
 from gaia_lab.platform.config import PlatformConfig
@@ -64,22 +64,10 @@ def _hubs(lake_dir: Path) -> dict[str, str]:
 
 def write_records(lake_dir: Path, lake_url: str, target: Path, providers: list[str]) -> dict[str, list[Path]]:
     """One ISO 19139 file per collection of each provider, its online resources on the lake server."""
-    written: dict[str, list[Path]] = {}
-    for provider in providers:
-        directory = target / provider
-        directory.mkdir(parents=True, exist_ok=True)
-        for stale in directory.glob("*.xml"):
-            stale.unlink()
-        catalog = pystac.Catalog.from_file(str(lake_dir / provider / "catalog.json"))
-        files: list[Path] = []
-        for collection in catalog.get_children():
-            if not isinstance(collection, pystac.Collection):
-                continue
-            path = directory / f"{collection.id}.xml"
-            path.write_bytes(iso_record(collection_description(collection, provider, lake_dir, lake_url)))
-            files.append(path)
-        written[provider] = files
-    return written
+    if target.exists():
+        shutil.rmtree(target)  # collections removed from the lake since the last start go too
+    written = write_iso_records(lake_dir, providers, base_url=lake_url, target=target)
+    return {provider: [path for path in written if path.parent.name == provider] for provider in providers}
 
 
 def _csw_url(ip: str, ports: Ports, provider: str) -> str:

@@ -27,7 +27,6 @@ from catalogue_servers import (  # noqa: E402
     ISO_DATA,
     StaticServer,
     copy_records,
-    iso_to_record,
     serve_directory,
     start_pycsw,
     start_pygeoapi,
@@ -42,6 +41,8 @@ from stac_servers import (  # noqa: E402
     start_geoparquet,
     start_pgstac,
 )
+
+from gaia_lab.datalake.pygeoapi import iso_to_record  # noqa: E402
 
 SERVER_FIXTURES = ("pgstac_api", "geoparquet_api", "pycsw_server", "pycsw_dc_server", "records_server")
 
