@@ -1,7 +1,9 @@
 """``python -m benchmarks``: every benchmark in one run, then one table, ratios first.
 
-Each benchmark also prints its own table and appends a JSON line to benchmarks/results/. ``--only NAME`` runs a
-subset; ``--markdown FILE`` writes the summary as the Markdown table docs/performance.md shows.
+Each benchmark also prints its own table and appends a JSON line to benchmarks/runs/ (untracked), and the summary
+table goes to benchmarks/runs/summary-<time>.md: a run never dirties the tree. ``--record`` appends this run's lines
+to the tracked history in benchmarks/results/ too (commit them deliberately). ``--only NAME`` runs a subset;
+``--markdown FILE`` also writes the summary as the Markdown table docs/performance.md shows.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from benchmarks import common
 
 Row = tuple[str, str, str, str]  # what, value, goal, met
 
@@ -215,7 +219,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), help="run only these")
     parser.add_argument("--markdown", type=Path, help="write the summary table as Markdown to this file")
+    parser.add_argument(
+        "--record", action="store_true", help="also append this run to the tracked history in benchmarks/results/"
+    )
     args = parser.parse_args()
+    common.RECORD = args.record
     started = time.perf_counter()
     rows: list[Row] = []
     failed = []
@@ -234,8 +242,13 @@ def main() -> int:
     width = max(len(r[0]) for r in rows)
     for what, value, goal, met in rows:
         print(f"  {what.ljust(width)}  {value:>28}  {goal:>8}  {met}")
+    table = markdown(rows, seconds)
+    common.RUNS.mkdir(exist_ok=True)
+    summary = common.RUNS / f"summary-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
+    summary.write_text(table, encoding="utf-8")
+    print(f"\nsummary: {summary}" + (" (history appended to benchmarks/results/)" if args.record else ""))
     if args.markdown:
-        args.markdown.write_text(markdown(rows, seconds), encoding="utf-8")
+        args.markdown.write_text(table, encoding="utf-8")
     return 1 if failed else 0
 
 

@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parent / "results"  # curated history, tracked: written only with --record
+RUNS = Path(__file__).parent / "runs"  # every run, untracked (.gitignore)
+
+# Set by ``python -m benchmarks --record``: this run's lines are appended to the tracked history too.
+RECORD = False
 
 
 def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
@@ -45,17 +49,21 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def record(name: str, payload: dict[str, Any]) -> None:
-    """Append one JSON line to benchmarks/results/<name>.jsonl."""
-    RESULTS.mkdir(exist_ok=True)
+def record(name: str, payload: dict[str, Any]) -> Path:
+    """Append one JSON line to benchmarks/runs/<name>.jsonl (untracked), and to the tracked
+    benchmarks/results/<name>.jsonl only when this run was asked to be recorded (``--record``)."""
     line = {
         "benchmark": name,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
         **payload,
     }
-    with (RESULTS / f"{name}.jsonl").open("a", encoding="utf-8") as stream:
-        stream.write(json.dumps(line) + "\n")
+    targets = [RUNS] + ([RESULTS] if RECORD else [])
+    for folder in targets:
+        folder.mkdir(exist_ok=True)
+        with (folder / f"{name}.jsonl").open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(line) + "\n")
+    return targets[-1] / f"{name}.jsonl"
 
 
 def demo_lake() -> Path:

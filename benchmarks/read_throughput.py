@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import time
-import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -26,68 +25,15 @@ import pystac
 import rasterio
 import xarray as xr
 
-import gaia_lab as gl
-from benchmarks.cog_corpus import CACHE, SIZE, collection
+from benchmarks import zarr_corpus
+from benchmarks.cog_corpus import SIZE, collection
 from benchmarks.common import demo_lake, interleaved_best, print_table, record
 from benchmarks.open_latency import item_documents, stackstac_documents
+from benchmarks.zarr_corpus import zarr_collection
 
 BAND = "elevation"
 ITEMS = (100, 1000)
 THREADS = (1, 2)
-ZARR_TIME_CHUNK = 16
-
-
-def gaia_cube(catalog_path: Path, entry: str) -> xr.Dataset:
-    catalog = gl.open_catalog({"providers": [{"name": "bench", "hub": "land", "url": str(catalog_path)}]})
-    return catalog[f"bench/{entry}"].to_xarray()
-
-
-def zarr_collection(catalog_path: Path, size: int) -> tuple[Path, Path]:
-    """The same pixels as the COG collection, as one Zarr store (format 3, consolidated) behind a STAC
-    collection with a Zarr asset; returns (catalog.json, store)."""
-    root = CACHE / f"zarr-{size}"
-    store = root / "elevation.zarr"
-    catalog = root / "catalog.json"
-    if catalog.exists():
-        return catalog, store
-    cube = gaia_cube(catalog_path, f"cogs-{size}")[[BAND]]
-    with dask.config.set(scheduler="threads"):
-        data = cube.drop_vars("spatial_ref", errors="ignore").compute()
-    data.attrs = {}
-    root.mkdir(parents=True, exist_ok=True)
-    encoding = {BAND: {"chunks": (ZARR_TIME_CHUNK, SIZE, SIZE)}}
-    with warnings.catch_warnings():
-        # Consolidated metadata is not in the Zarr v3 spec; zarr-python warns, readers use it (as the lake does).
-        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-        data.to_zarr(store, mode="w", zarr_format=3, consolidated=True, encoding=encoding)
-    collection_doc = {
-        "type": "Collection",
-        "stac_version": "1.1.0",
-        "id": f"zarr-{size}",
-        "description": "the benchmark COGs as one Zarr store",
-        "license": "other",
-        "extent": {"spatial": {"bbox": [[-180, -90, 180, 90]]}, "temporal": {"interval": [[None, None]]}},
-        "links": [{"rel": "root", "href": "./catalog.json"}, {"rel": "parent", "href": "./catalog.json"}],
-        "assets": {
-            "data": {"href": "./elevation.zarr", "type": "application/vnd+zarr", "roles": ["data"]},
-        },
-    }
-    (root / "collection.json").write_text(json.dumps(collection_doc))
-    catalog.write_text(
-        json.dumps(
-            {
-                "type": "Catalog",
-                "stac_version": "1.1.0",
-                "id": f"bench-zarr-{size}",
-                "description": "GAIA Lab benchmark catalogue",
-                "links": [
-                    {"rel": "root", "href": "./catalog.json"},
-                    {"rel": "child", "href": "./collection.json"},
-                ],
-            }
-        )
-    )
-    return catalog, store
 
 
 def decode_limit(files: list[str], threads: int) -> Callable[[], None]:
@@ -151,7 +97,7 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
     import stackstac
 
     catalog_path = collection(lake, size, files=size)
-    dataset = gaia_cube(catalog_path, f"cogs-{size}")
+    dataset = zarr_corpus.gaia_cube(catalog_path, f"cogs-{size}")
     cube = dataset[BAND]
     files = [str(href) for href in dataset.attrs["gaia:assets"]]
     pixels = size * SIZE * SIZE
@@ -189,7 +135,7 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
     stacked = stackstac.stack(stackstac_documents(documents), assets=[BAND], rescale=False, epsg=4326)
     zarr_catalog, store = zarr_collection(catalog_path, size)
     raw_zarr = xr.open_zarr(store)[BAND]
-    gaia_zarr = gaia_cube(zarr_catalog, f"zarr-{size}")[BAND]
+    gaia_zarr = zarr_corpus.gaia_cube(zarr_catalog, f"zarr-{size}")[BAND]
     mean_of(raw_zarr, threads)()  # warm
     timed = interleaved_best(
         repeat,
