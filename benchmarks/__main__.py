@@ -68,26 +68,57 @@ def _read_throughput() -> list[Row]:
 
     result = read_throughput.main()
     main_row = next(r for r in result["rows"] if "raw_zarr_mpix_s" in r)
+    goals = result["goals_met"]
+    n, threads = f"{main_row['items']:,}", main_row["threads"]
     rows: list[Row] = [
         (
-            f"read + mean, {main_row['items']:,} COGs, {main_row['threads']} threads: GAIA Lab / decode limit",
-            f"{main_row['gaia_cog_over_limit']}",
-            "≥ 0.8",
-            _yes(result["goals_met"]["cog_ge_0_8_of_limit"]),
+            f"decode limit, {n} COGs, {threads} threads: best of {len(read_throughput.LIMITS)} rasterio configurations",
+            main_row["limit_configuration"],
+            "",
+            "",
         ),
         (
-            "read only (every chunk read, no mean), same: GAIA Lab / decode limit",
-            f"{main_row['gaia_cog_load_only_over_limit']}",
+            f"read + mean, {n} COGs, {threads} threads: GAIA Lab / decode limit, warm",
+            f"{main_row['gaia_cog_over_limit']}",
+            "≥ 1.0",
+            _yes(goals["cog_ge_1_0_of_limit_warm"]),
+        ),
+        (
+            "read + mean, same: GAIA Lab / decode limit, cold (host-cached disk: close to warm)",
+            f"{main_row['cold_gaia_cog_over_limit']}",
+            "≥ 1.0",
+            _yes(goals["cog_ge_1_0_of_limit_cold"]),
+        ),
+        (
+            "read only (every chunk read, no mean), same: GAIA Lab / decode limit, warm | cold",
+            f"{main_row['gaia_cog_load_only_over_limit']} | {main_row['cold_gaia_cog_load_only_over_limit']}",
             "",
             "",
         ),
-        ("read + mean, same: odc-stac / decode limit", f"{main_row['odc_stac_over_limit']}", "", ""),
-        ("read + mean, same: stackstac / decode limit", f"{main_row['stackstac_over_limit']}", "", ""),
+        (
+            "read + mean, same: odc-stac (GAIA Lab's chunks) time / GAIA Lab time, warm | cold",
+            f"{main_row['gaia_over_odc_stac']}x | {main_row['cold_gaia_over_odc_stac']}x",
+            "",
+            "",
+        ),
+        ("read + mean, same: odc-stac (same chunks) / decode limit", f"{main_row['odc_stac_over_limit']}", "", ""),
+        (
+            "read + mean, same: odc-stac (its default chunks) / decode limit",
+            f"{main_row['odc_stac_default_chunks_over_limit']}",
+            "",
+            "",
+        ),
+        (
+            "read + mean, same: stackstac (float32) / decode limit",
+            f"{main_row['stackstac_over_limit']}",
+            "",
+            "",
+        ),
         (
             "read + mean, Zarr: GAIA Lab / raw xr.open_zarr",
             f"{main_row['gaia_zarr_over_raw_zarr']}",
             "≥ 0.95",
-            _yes(result["goals_met"]["zarr_ge_0_95_of_raw"]),
+            _yes(goals["zarr_ge_0_95_of_raw"]),
         ),
     ]
     for row in result["rows"]:

@@ -31,18 +31,35 @@ def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
     return min(times), result
 
 
-def interleaved_best(repeat: int, actions: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
-    """Best wall time of each action over ``repeat`` rounds, the actions taking turns within a round: on a shared
-    machine a slow spell then hits every contender, not only the one measured during it."""
-    best: dict[str, tuple[float, Any]] = {}
+def interleaved(
+    repeat: int, actions: dict[str, Callable[[], Any]], before: Callable[[], None] | None = None
+) -> dict[str, tuple[list[float], Any]]:
+    """Every wall time of each action over ``repeat`` rounds, the actions taking turns within a round (on a shared
+    machine a slow spell then hits every contender, not only the one measured during it), and the result of its
+    fastest run. ``before`` runs untimed before every timed run (e.g. evicting files from the page cache)."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    results: dict[str, Any] = {}
     for _ in range(repeat):
         for name, action in actions.items():
+            if before is not None:
+                before()
             start = time.perf_counter()
             result = action()
             took = time.perf_counter() - start
-            if name not in best or took < best[name][0]:
-                best[name] = (took, result)
-    return best
+            if not times[name] or took < min(times[name]):
+                results[name] = result
+            times[name].append(took)
+    return {name: (times[name], results[name]) for name in actions}
+
+
+def interleaved_best(repeat: int, actions: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+    """Best wall time of each action over ``repeat`` interleaved rounds (see ``interleaved``) and its result."""
+    return {name: (min(times), result) for name, (times, result) in interleaved(repeat, actions).items()}
+
+
+def spread(times: list[float]) -> str:
+    """``best-worst s`` of a contender's runs: how noisy its figure was."""
+    return f"{min(times):.2f}-{max(times):.2f} s"
 
 
 def median(values: list[float]) -> float:
