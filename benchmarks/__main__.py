@@ -196,6 +196,33 @@ def _federated_search() -> list[Row]:
     ]
 
 
+def _cli_latency() -> list[Row]:
+    from benchmarks import cli_latency
+
+    result = cli_latency.main()
+    seconds, goals = result["seconds"], result["goals_met"]
+    return [
+        (
+            f"CLI: gaia-lab --help | stac-client --help | eodag --help (fresh process, best of {result['repeat']})",
+            f"{seconds['gaia-lab --help']} s | {seconds['stac-client --help']} s | {seconds['eodag --help']} s",
+            "< 0.5 s",
+            _yes(goals["help_lt_0_5_s"]),
+        ),
+        (
+            "CLI: import gaia_lab | import pystac_client | import eodag",
+            f"{seconds['import gaia_lab']} s | {seconds['import pystac_client']} s | {seconds['import eodag']} s",
+            "",
+            "",
+        ),
+        (
+            "CLI: gaia-lab search sst on the demo lake",
+            f"{seconds['gaia-lab search sst (demo lake)']} s",
+            "< 1.5 s",
+            _yes(goals["search_lt_1_5_s"]),
+        ),
+    ]
+
+
 def _platform() -> list[Row]:
     from benchmarks import platform
 
@@ -227,6 +254,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "read_throughput": _read_throughput,
     "federated_search": _federated_search,
+    "cli_latency": _cli_latency,
     "platform": _platform,
 }
 
