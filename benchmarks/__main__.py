@@ -3,7 +3,9 @@
 Each benchmark also prints its own table and appends a JSON line to benchmarks/runs/ (untracked), and the summary
 table goes to benchmarks/runs/summary-<time>.md: a run never dirties the tree. ``--record`` appends this run's lines
 to the tracked history in benchmarks/results/ too (commit them deliberately). ``--only NAME`` runs a subset;
-``--markdown FILE`` also writes the summary as the Markdown table docs/performance.md shows.
+``--markdown FILE`` also writes the summary as the Markdown table docs/performance.md shows. ``--quick`` is a smoke
+run for CI (small corpora, one round, no platform): it checks that every benchmark runs and its contenders agree;
+its figures are not for the docs.
 """
 
 from __future__ import annotations
@@ -133,21 +135,25 @@ def _read_throughput() -> list[Row]:
     seconds = {(r["items"], r["threads"]): r["gaia_cog_s"] for r in result["rows"]}
     small, large = min(read_throughput.ITEMS), max(read_throughput.ITEMS)
     one, two = min(read_throughput.THREADS), max(read_throughput.THREADS)
-    growth = seconds[(large, two)] / seconds[(small, two)]
-    rows += [
-        (
-            f"read + mean growth {small:,} -> {large:,} items, GAIA Lab ({large // small}x is linear)",
-            f"{growth:.1f}x",
-            "",
-            "",
-        ),
-        (
-            f"read + mean speed-up {one} -> {two} threads, {large:,} items, GAIA Lab",
-            f"{seconds[(large, one)] / seconds[(large, two)]:.2f}x",
-            "",
-            "",
-        ),
-    ]
+    if large > small:
+        growth = seconds[(large, two)] / seconds[(small, two)]
+        rows.append(
+            (
+                f"read + mean growth {small:,} -> {large:,} items, GAIA Lab ({large // small}x is linear)",
+                f"{growth:.1f}x",
+                "",
+                "",
+            )
+        )
+    if two > one:
+        rows.append(
+            (
+                f"read + mean speed-up {one} -> {two} threads, {large:,} items, GAIA Lab",
+                f"{seconds[(large, one)] / seconds[(large, two)]:.2f}x",
+                "",
+                "",
+            )
+        )
     return rows
 
 
@@ -258,6 +264,23 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "platform": _platform,
 }
 
+# --quick: module constants set before the benchmarks run (name -> {constant: value}).
+QUICK: dict[str, dict[str, Any]] = {
+    "open_latency": {"SIZES": (100, 1000), "REPEAT": 1},
+    "read_throughput": {"ITEMS": (100,), "THREADS": (2,), "REPEAT": 1},
+    "federated_search": {"ITEMS": 200, "ROUNDS": 1, "REPEAT": 1},
+    "cli_latency": {"REPEAT": 1},
+}
+
+
+def _quick() -> None:
+    import importlib
+
+    for name, constants in QUICK.items():
+        module = importlib.import_module(f"benchmarks.{name}")
+        for constant, value in constants.items():
+            setattr(module, constant, value)
+
 
 def _yes(met: bool) -> str:
     return "yes" if met else "NO"
@@ -294,13 +317,18 @@ def main() -> int:
     parser.add_argument(
         "--record", action="store_true", help="also append this run to the tracked history in benchmarks/results/"
     )
+    parser.add_argument("--quick", action="store_true", help="CI smoke run: small corpora, one round, no platform")
     args = parser.parse_args()
     common.RECORD = args.record
+    if args.quick:
+        if args.record:
+            parser.error("--quick runs are not recorded")
+        _quick()
     started = time.perf_counter()
     rows: list[Row] = []
     failed = []
     for name, run in BENCHMARKS.items():
-        if args.only and name not in args.only:
+        if (args.only and name not in args.only) or (args.quick and not args.only and name not in QUICK):
             continue
         print(f"\n=== {name} ===", flush=True)
         try:
@@ -310,7 +338,8 @@ def main() -> int:
             failed.append(name)
             rows.append((f"{name}: failed, see the log", "", "", "NO"))
     seconds = time.perf_counter() - started
-    print(f"\nGAIA Lab benchmarks on {machine()} ({seconds / 60:.1f} min)")
+    mode = " (--quick: smoke run, not figures)" if args.quick else ""
+    print(f"\nGAIA Lab benchmarks on {machine()} ({seconds / 60:.1f} min){mode}")
     width = max(len(r[0]) for r in rows)
     for what, value, goal, met in rows:
         print(f"  {what.ljust(width)}  {value:>28}  {goal:>8}  {met}")

@@ -44,6 +44,7 @@ from benchmarks.zarr_corpus import zarr_collection
 BAND = "elevation"
 ITEMS = (100, 1000)
 THREADS = (1, 2)
+REPEAT = 3
 
 
 READDIR_OFF = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR"}
@@ -153,7 +154,7 @@ def measure(lake: Path, size: int, threads: int, peers: bool) -> dict[str, Any]:
     files = [str(href) for href in dataset.attrs["gaia:assets"]]
     pixels = size * SIZE * SIZE
     decode_limit(files, threads)()  # warm the page cache and GDAL
-    repeat = 3
+    repeat = REPEAT
     documents = item_documents(catalog_path, f"cogs-{size}")
     items = [pystac.Item.from_dict(d) for d in documents]
     # odc-stac configured like GAIA Lab's cube: the same chunks (dtype float32 and threads are the same already).
