@@ -6,13 +6,20 @@ grid (one tile over western Europe) and its own day, so the items stack into a (
 satellite product's tile does. Items carry the proj and raster extensions: opening needs no pixel read.
 
 Files are shared between items when a collection has more items than files (the hrefs stay distinct through
-symbolic links), so 10,000 items cost 1,000 files on disk. Everything is cached under ``benchmarks/.cache``.
+symbolic links), so 10,000 items cost 1,000 files on disk. Everything is cached under ``benchmarks/.cache``, in
+folders named by a hash of what made them (``cache_key``): this module's code, the parameters, the source raster's
+bytes and the versions of the packages that write the files. Editing the generator, upgrading rasterio/GDAL or
+rebuilding the lake with other data makes a new folder; folders of older keys are removed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +39,41 @@ PROJ = "https://stac-extensions.github.io/projection/v2.0.0/schema.json"
 RASTER = "https://stac-extensions.github.io/raster/v1.1.0/schema.json"
 
 
+def _source_path(lake: Path) -> Path:
+    return lake / "formater" / "elevation-5min" / "elevation-5min" / "elevation.tif"
+
+
+@cache
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def cache_key(lake: Path, *parameters: object, code: tuple[Path, ...] = (), packages: tuple[str, ...] = ()) -> str:
+    """A short hash of everything that decides a cached folder's content: this generator's code (and ``code``, the
+    files of a derived generator), its ``parameters``, the source raster's bytes, and the versions of the packages
+    that write the files (rasterio and the GDAL it bundles, numpy, and ``packages``)."""
+    digest = hashlib.sha256()
+    for path in (Path(__file__), *code):
+        digest.update(path.read_bytes())
+    digest.update(_file_digest(_source_path(lake)).encode())
+    for package in ("numpy", "rasterio", *packages):
+        digest.update(f"{package}={version(package)};".encode())
+    digest.update(f"gdal={rasterio.__gdal_version__};{parameters!r}".encode())
+    return digest.hexdigest()[:12]
+
+
+def keyed_folder(name: str, key: str) -> Path:
+    """``.cache/<name>-<key>``; older folders of the same name (other keys) are removed: they are stale."""
+    CACHE.mkdir(parents=True, exist_ok=True)
+    for old in CACHE.glob(f"{name}-*"):
+        suffix = old.name[len(name) + 1 :]
+        if old.is_dir() and suffix != key and len(suffix) == len(key) and all(c in "0123456789abcdef" for c in suffix):
+            shutil.rmtree(old)
+    return CACHE / f"{name}-{key}"
+
+
 def _source(lake: Path) -> np.ndarray:
-    path = lake / "formater" / "elevation-5min" / "elevation-5min" / "elevation.tif"
-    with rasterio.open(path) as src:
+    with rasterio.open(_source_path(lake)) as src:
         data = src.read(1).astype("float32")
         data[data == src.nodata] = np.nan
     return data
@@ -62,7 +101,8 @@ def _write_cog(path: Path, data: np.ndarray) -> None:
 
 def cog_files(lake: Path, count: int) -> list[Path]:
     """``count`` distinct real-data COGs (cached)."""
-    directory = CACHE / "cogs"
+    # Keyed without ``count``: file i is the same whatever the count, so larger corpora extend smaller ones.
+    directory = keyed_folder("cogs", cache_key(lake, SIZE, RESOLUTION, WEST, NORTH, CRS))
     directory.mkdir(parents=True, exist_ok=True)
     paths = [directory / f"elevation-{index:05d}.tif" for index in range(count)]
     missing = [(index, path) for index, path in enumerate(paths) if not path.exists()]
@@ -115,12 +155,12 @@ def collection(lake: Path, items: int, files: int | None = None) -> Path:
     """A static STAC catalog (catalog -> collection -> ``items`` items); returns the catalog.json path (cached)."""
     files = min(files or items, items)
     name = f"cogs-{items}"
-    root = CACHE / name
+    root = keyed_folder(f"{name}-of-{files}", cache_key(lake, items, files, FIRST_DAY.isoformat()))
     catalog_path = root / "catalog.json"
     if catalog_path.exists():
         return catalog_path
     sources = cog_files(lake, files)
-    partial = CACHE / f"{name}.part"
+    partial = root.with_name(root.name + ".part")
     if partial.exists():
         for path in sorted(partial.rglob("*"), reverse=True):
             path.unlink() if not path.is_dir() or path.is_symlink() else path.rmdir()

@@ -14,7 +14,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(__file__).parent / "results"  # curated history, tracked: written only with --record
+RUNS = Path(__file__).parent / "runs"  # every run, untracked (.gitignore)
+
+# Set by ``python -m benchmarks --record``: this run's lines are appended to the tracked history too.
+RECORD = False
 
 
 def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
@@ -27,35 +31,56 @@ def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
     return min(times), result
 
 
-def interleaved_best(repeat: int, actions: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
-    """Best wall time of each action over ``repeat`` rounds, the actions taking turns within a round: on a shared
-    machine a slow spell then hits every contender, not only the one measured during it."""
-    best: dict[str, tuple[float, Any]] = {}
+def interleaved(
+    repeat: int, actions: dict[str, Callable[[], Any]], before: Callable[[], None] | None = None
+) -> dict[str, tuple[list[float], Any]]:
+    """Every wall time of each action over ``repeat`` rounds, the actions taking turns within a round (on a shared
+    machine a slow spell then hits every contender, not only the one measured during it), and the result of its
+    fastest run. ``before`` runs untimed before every timed run (e.g. evicting files from the page cache)."""
+    times: dict[str, list[float]] = {name: [] for name in actions}
+    results: dict[str, Any] = {}
     for _ in range(repeat):
         for name, action in actions.items():
+            if before is not None:
+                before()
             start = time.perf_counter()
             result = action()
             took = time.perf_counter() - start
-            if name not in best or took < best[name][0]:
-                best[name] = (took, result)
-    return best
+            if not times[name] or took < min(times[name]):
+                results[name] = result
+            times[name].append(took)
+    return {name: (times[name], results[name]) for name in actions}
+
+
+def interleaved_best(repeat: int, actions: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+    """Best wall time of each action over ``repeat`` interleaved rounds (see ``interleaved``) and its result."""
+    return {name: (min(times), result) for name, (times, result) in interleaved(repeat, actions).items()}
+
+
+def spread(times: list[float]) -> str:
+    """``best-worst s`` of a contender's runs: how noisy its figure was."""
+    return f"{min(times):.2f}-{max(times):.2f} s"
 
 
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def record(name: str, payload: dict[str, Any]) -> None:
-    """Append one JSON line to benchmarks/results/<name>.jsonl."""
-    RESULTS.mkdir(exist_ok=True)
+def record(name: str, payload: dict[str, Any]) -> Path:
+    """Append one JSON line to benchmarks/runs/<name>.jsonl (untracked), and to the tracked
+    benchmarks/results/<name>.jsonl only when this run was asked to be recorded (``--record``)."""
     line = {
         "benchmark": name,
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()} {platform.processor() or ''} python {platform.python_version()}",
         **payload,
     }
-    with (RESULTS / f"{name}.jsonl").open("a", encoding="utf-8") as stream:
-        stream.write(json.dumps(line) + "\n")
+    targets = [RUNS] + ([RESULTS] if RECORD else [])
+    for folder in targets:
+        folder.mkdir(exist_ok=True)
+        with (folder / f"{name}.jsonl").open("a", encoding="utf-8") as stream:
+            stream.write(json.dumps(line) + "\n")
+    return targets[-1] / f"{name}.jsonl"
 
 
 def demo_lake() -> Path:

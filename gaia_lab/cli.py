@@ -6,15 +6,21 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import xarray as xr
-
-from gaia_lab.catalog import Catalog, Entry, SearchResults, open_catalog
 from gaia_lab.errors import GaiaLabError
+
+# The catalogue pulls in xarray and pandas, the cube and platform dask and rasterio: each command imports what it
+# uses, so that `gaia-lab --help` (and argument errors) answer at once.
+if TYPE_CHECKING:
+    import xarray as xr
+
+    from gaia_lab.catalog import Catalog, Entry, SearchResults
 
 
 def _catalog(args: argparse.Namespace) -> Catalog:
+    from gaia_lab.catalog import open_catalog
+
     return open_catalog(args.catalog)
 
 
@@ -182,7 +188,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from gaia_lab.datalake import build_lake
 
     print(build_lake(args.dir))
-    catalog = open_catalog(args.catalog)
+    catalog = _catalog(args)
     print("\n$ gaia-lab search 'température de surface de la mer' --bbox -80,-20,0,20")
     results = catalog.search("température de surface de la mer", bbox=(-80, -20, 0, 20))
     print_results(results)

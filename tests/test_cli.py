@@ -6,8 +6,11 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+ROOT = Path(__file__).parents[1]
 
 
 def gaia_lab(*args, lake_dir, check=True):
@@ -71,3 +74,64 @@ def test_providers_lists_the_federation(lake_dir):
     out = gaia_lab("providers", lake_dir=lake_dir).stdout
     for name in ("odatis", "aeris", "theia", "formater", "climeri", "climeri-esm"):
         assert name in out
+
+
+def _modules_after(code: str) -> set[str]:
+    """The modules a fresh interpreter holds after running ``code`` (this checkout's gaia_lab first on the path)."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return set(json.loads(result.stdout.splitlines()[-1]))
+
+
+# What `gaia-lab --help` has no use for: array and raster stacks, catalogue and cube code, the platform's servers.
+HEAVY = {
+    "xarray",
+    "pandas",
+    "dask",
+    "distributed",
+    "rioxarray",
+    "rasterio",
+    "odc.stac",
+    "pystac",
+    "jupyterhub",
+    "dask_gateway",
+    "dask_gateway_server",
+    "gaia_lab.catalog",
+    "gaia_lab.cube",
+}
+
+
+def test_help_imports_nothing_heavy():
+    code = (
+        "import contextlib, io\n"
+        "from gaia_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out, contextlib.suppress(SystemExit):\n"
+        "    main(['--help'])\n"
+        "assert 'search' in out.getvalue() and 'up' in out.getvalue(), out.getvalue()\n"
+    )
+    assert _modules_after(code) & HEAVY == set()
+
+
+def test_import_stays_light_and_extensions_register_when_their_targets_load():
+    assert _modules_after("import gaia_lab") & HEAVY == set()
+    # The ds.gaia accessor appears as soon as xarray is imported, whoever imports it, and results.explore() with the
+    # catalogue; importlib.util.find_spec (an optional-dependency check) must not use the registration up.
+    code = (
+        "import importlib.util, gaia_lab as gl\n"
+        "assert importlib.util.find_spec('xarray') is not None\n"
+        "import xarray as xr\n"
+        "assert xr.Dataset(attrs={'gaia:provider': 'p'}).gaia.provenance == {'provider': 'p'}\n"
+        "assert callable(gl.SearchResults.explore) and callable(gl.open_datacube) and callable(gl.cluster)\n"
+    )
+    assert "gaia_lab.viz.accessor" in _modules_after(code)
+    for first in ("from gaia_lab.catalog import open_catalog", "import gaia_lab.cube", "import xarray, gaia_lab"):
+        code = (
+            f"{first}\n"
+            "import xarray as xr\n"
+            "from gaia_lab.catalog import SearchResults\n"
+            "assert xr.Dataset().gaia.provenance == {}, 'accessor missing'\n"
+            "assert callable(SearchResults.explore), 'explore missing'\n"
+        )
+        _modules_after(code)
