@@ -202,6 +202,21 @@ def _federated_search() -> list[Row]:
     ]
 
 
+def _federated_catalogues() -> list[Row]:
+    from benchmarks import federated_catalogues
+
+    result = federated_catalogues.main()
+    return [
+        (
+            f"federated search, 5 STAC APIs + CSW + OGC API - Records ({result['iso_records_per_server']} ISO records "
+            f"each), q={result['query']!r}: GAIA Lab / slowest single member ({result['slowest_single']})",
+            f"{result['federated_over_slowest']}",
+            "≤ 1.3",
+            _yes(result["federated_over_slowest"] <= 1.3),
+        ),
+    ]
+
+
 def _cli_latency() -> list[Row]:
     from benchmarks import cli_latency
 
@@ -260,6 +275,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "read_throughput": _read_throughput,
     "federated_search": _federated_search,
+    "federated_catalogues": _federated_catalogues,
     "cli_latency": _cli_latency,
     "platform": _platform,
 }
@@ -269,6 +285,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "open_latency": {"SIZES": (100, 1000), "REPEAT": 1},
     "read_throughput": {"ITEMS": (100,), "THREADS": (2,), "REPEAT": 1},
     "federated_search": {"ITEMS": 200, "ROUNDS": 1, "REPEAT": 1},
+    "federated_catalogues": {"RECORDS": 40, "ROUNDS": 1},
     "cli_latency": {"REPEAT": 1},
 }
 
