@@ -149,28 +149,34 @@ def test_entry_found_through_eodag_opens_like_the_stac_api_item(eodag_catalog):
         eodag_catalog["lake-eodag/ostia-sst"]
 
 
-def test_one_query_answered_by_stac_api_static_stac_intake_esm_and_eodag(lake_dir, pgstac_api):
+def test_one_query_answered_by_every_protocol(lake_dir, pgstac_api, pycsw_server, records_server):
+    """STAC API + static STAC + intake-esm + EODAG + CSW + OGC API - Records, each a real server or file."""
     catalog = gl.open_catalog(
         {
             "providers": [
                 *lake_providers(lake_dir),
                 {"name": "pgstac", "hub": "ocean", "type": "stac", "url": pgstac_api.url, "timeout": 20},
                 via_eodag("lake-eodag", pgstac_api.url),
+                {"name": "sextant", "hub": "ocean", "type": "csw", "url": pycsw_server.url, "timeout": 20},
+                {"name": "records", "hub": "ocean", "type": "ogcapi-records", "url": records_server.url, "timeout": 20},
             ]
         }
     )
     kinds = {p.name: p.type for p in catalog.providers}
-    assert {"stac", "intake-esm", "eodag"} <= set(kinds.values())
-    results = catalog.search(datetime="2008-01-01/2008-12-31", limit=1000)
+    assert {"stac", "intake-esm", "eodag", "csw", "ogcapi-records"} <= set(kinds.values())
+    # From 2006: pygeoapi's Records compare a datetime with the records' start only (the lake's OSTIA starts 2006-04).
+    results = catalog.search(datetime="2006-01-01/2008-12-31", limit=1000)
     assert not results.errors, results.errors
     answered = set(results.providers) | {m.split("/")[0] for e in results for m in e.mirrors}
-    assert {"odatis", "pgstac", "climeri-esm", "lake-eodag"} <= answered
+    assert {"odatis", "pgstac", "climeri-esm", "lake-eodag", "sextant", "records"} <= answered
     from_eodag = [e for e in results if e.provider == "lake-eodag"]
-    assert len(from_eodag) == 12 and {e.kind for e in from_eodag} == {"item"}
-    # Text relevance applies to EODAG's entries as to every other provider's.
-    sst = catalog.search("sea surface temperature", datetime="2008-01-01/2008-12-31", limit=1000)
-    assert {e.provider for e in sst} >= {"lake-eodag"}
-    assert "climeri-esm" not in sst.providers
+    assert len(from_eodag) == 33 and {e.kind for e in from_eodag} == {"item"}  # 2006-04 .. 2008-12, monthly
+    # Text relevance applies to every provider's entries alike, in French as in English.
+    sst = catalog.search("température de la mer", datetime="2006-01-01/2008-12-31", limit=1000)
+    assert not sst.errors, sst.errors
+    answered = set(sst.providers) | {m.split("/")[0] for e in sst for m in e.mirrors}
+    assert {"odatis", "pgstac", "lake-eodag", "sextant", "records"} <= answered
+    assert "climeri-esm" not in answered  # air temperature runs: not the sea's
 
 
 # -- configuration -----------------------------------------------------------------------------------------------
