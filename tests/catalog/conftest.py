@@ -15,6 +15,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,9 +54,10 @@ def lake_stac(lake_dir: Path) -> StacRecords:
     return read_lake(lake_dir)
 
 
-def _serve(start: Callable[..., RunningServer], records: StacRecords) -> Iterator[RunningServer]:
+def _serve(start: Callable[..., RunningServer], *args: Any, **kwargs: Any) -> Iterator[RunningServer]:
+    """A server started once, failing the tests that need it with its log's end when it cannot start."""
     try:
-        server = start(records.collections, records.items)
+        server = start(*args, **kwargs)
     except ServerStartError as error:
         pytest.fail(str(error), pytrace=False)
     try:
@@ -67,13 +69,13 @@ def _serve(start: Callable[..., RunningServer], records: StacRecords) -> Iterato
 @pytest.fixture(scope="session")
 def pgstac_api(lake_stac: StacRecords) -> Iterator[RunningServer]:
     """stac-fastapi-pgstac serving the whole lake; ``.url`` is the API root."""
-    yield from _serve(start_pgstac, lake_stac)
+    yield from _serve(start_pgstac, lake_stac.collections, lake_stac.items)
 
 
 @pytest.fixture(scope="session")
 def geoparquet_api(lake_stac: StacRecords) -> Iterator[RunningServer]:
     """stac-fastapi-geoparquet serving the whole lake; ``.url`` is the API root."""
-    yield from _serve(start_geoparquet, lake_stac)
+    yield from _serve(start_geoparquet, lake_stac.collections, lake_stac.items)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -186,38 +188,17 @@ def all_iso_records(lake_records: Path, tmp_path_factory: pytest.TempPathFactory
 @pytest.fixture(scope="session")
 def pycsw_server(all_iso_records: Path) -> Iterator[RunningServer]:
     """pycsw 2.6.2 on SQLite serving the recorded and the lake's ISO records; ``.url`` is the CSW endpoint."""
-    try:
-        server = start_pycsw(all_iso_records)
-    except ServerStartError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(start_pycsw, all_iso_records)
 
 
 @pytest.fixture(scope="session")
 def pycsw_dc_server() -> Iterator[RunningServer]:
     """pycsw without its ISO profile, serving the CITE Dublin Core records."""
-    try:
-        server = start_pycsw(ISO_DATA / "dublin-core", dublin_core_only=True)
-    except ServerStartError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(start_pycsw, ISO_DATA / "dublin-core", dublin_core_only=True)
 
 
 @pytest.fixture(scope="session")
 def records_server(all_iso_records: Path) -> Iterator[RunningServer]:
     """pygeoapi 0.21 serving the same records as OGC API - Records GeoJSON (collection ``metadata``)."""
     records = [iso_to_record(path.read_bytes()) for path in sorted(all_iso_records.glob("*.xml"))]
-    try:
-        server = start_pygeoapi(records)
-    except ServerStartError as error:
-        pytest.fail(str(error), pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _serve(start_pygeoapi, records)

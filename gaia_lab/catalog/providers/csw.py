@@ -260,28 +260,19 @@ class CswProvider(Provider):
     def _get_records_locked(
         self, client: Any, constraints: list[Any], iso: bool, start: int, size: int
     ) -> tuple[list[Record], int | None]:
+        # OWSLib's CSW 3.0 client names the request getrecords, its 2.0.2 client getrecords2 (getrecords is legacy).
         if self.version.startswith("3"):
-            schema = GMD if iso else CSW30
-            typenames = "gmd:MD_Metadata" if iso else "csw30:Record"
-            client.getrecords(
-                constraints=constraints,
-                typenames=typenames,
-                esn="full",
-                outputschema=schema,
-                startposition=start,
-                maxrecords=size,
-            )
+            request, schema, typenames = client.getrecords, GMD if iso else CSW30, "csw30:Record"
         else:
-            schema = GMD if iso else CSW202
-            typenames = "gmd:MD_Metadata" if iso else "csw:Record"
-            client.getrecords2(
-                constraints=constraints,
-                typenames=typenames,
-                esn="full",
-                outputschema=schema,
-                startposition=start,
-                maxrecords=size,
-            )
+            request, schema, typenames = client.getrecords2, GMD if iso else CSW202, "csw:Record"
+        request(
+            constraints=constraints,
+            typenames="gmd:MD_Metadata" if iso else typenames,
+            esn="full",
+            outputschema=schema,
+            startposition=start,
+            maxrecords=size,
+        )
         results = client.results
         records = parse_records(client.response, iso=iso, v3=self.version.startswith("3"))
         following = results.get("nextrecord")
