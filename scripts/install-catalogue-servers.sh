@@ -16,24 +16,9 @@ started=$(date +%s)
 PYCSW_PINS=("pycsw==2.6.2" "SQLAlchemy==1.4.54" "OWSLib==0.28.1")
 PYGEOAPI_PINS=("pygeoapi==0.21.0" "tinydb==4.9.0")
 
-quiet_pip() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file:///" || true; }; }
-
-make_venv() {  # name, pins...
-  local name=$1; shift
-  local venv="$ROOT/$name" stamp="$ROOT/$name/.catalogue-servers-pins"
-  local want; want=$(printf '%s\n' "$@")
-  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    log "$name: up to date"
-    return
-  fi
-  local t; t=$(date +%s)
-  log "$name: installing $*"
-  [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
-  quiet_pip "$venv/bin/pip" install --quiet --upgrade pip
-  quiet_pip "$venv/bin/pip" install --quiet "$@"
-  printf '%s\n' "$want" >"$stamp"
-  log "$name: done in $(( $(date +%s) - t )) s"
-}
+VENV_STAMP=.catalogue-servers-pins
+# shellcheck source=lib/pinned-venv.sh
+source "$(dirname "$0")/lib/pinned-venv.sh"
 
 make_venv .venv-pycsw "${PYCSW_PINS[@]}"
 make_venv .venv-pygeoapi "${PYGEOAPI_PINS[@]}"

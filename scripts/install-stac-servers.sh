@@ -52,27 +52,9 @@ if [ -z "$major" ] || [ ! -f "/usr/share/postgresql/$major/extension/postgis.con
 fi
 log "PostgreSQL $("/usr/lib/postgresql/$major/bin/postgres" --version | awk '{print $3}') with PostGIS"
 
-# pip prints one warning per package for this machine's unreachable extra local indexes: drop those lines.
-# pipefail keeps pip's own exit status.
-quiet_pip() { "$@" 2>&1 | { grep -v "^WARNING: Location 'file:///" || true; }; }
-
-make_venv() {  # name, pins...
-  local name=$1; shift
-  local venv="$ROOT/$name" stamp="$ROOT/$name/.stac-servers-pins"
-  local want; want=$(printf '%s\n' "$@")
-  if [ -x "$venv/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    log "$name: up to date"
-    return
-  fi
-  local t; t=$(date +%s)
-  log "$name: installing $*"
-  [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv"
-  quiet_pip "$venv/bin/pip" install --quiet --upgrade pip
-  quiet_pip "$venv/bin/pip" install --quiet "$@"
-  "$venv/bin/pip" check >/dev/null 2>&1 || log "$name: pip check reports conflicts (see docs/stac-servers.md)"
-  printf '%s\n' "$want" >"$stamp"
-  log "$name: done in $(( $(date +%s) - t )) s"
-}
+VENV_STAMP=.stac-servers-pins
+# shellcheck source=lib/pinned-venv.sh
+source "$(dirname "$0")/lib/pinned-venv.sh"
 
 make_venv .venv-pgstac "${PGSTAC_PINS[@]}"
 make_venv .venv-geoparquet "${GEOPARQUET_PINS[@]}"

@@ -114,13 +114,11 @@ def _record_text(entry: gl.Entry) -> str:
     return " ".join([entry.title, entry.description, entry.local_id, *entry.keywords, *entry.variables])
 
 
-@pytest.fixture(scope="module")
-def osc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The Open Science Catalog collections as one static catalogue, their links dropped (they point to the
-    rest of the ESA catalogue and to remote data); every other field as recorded."""
-    root = tmp_path_factory.mktemp("osc")
-    catalog = pystac.Catalog(id="osc", description="ESA Open Science Catalog collections (recorded)")
-    for path in sorted((DATA / "osc").glob("*.json")):
+def _static_catalog(root: Path, catalog_id: str, description: str, paths: list[Path]) -> Path:
+    """Recorded collections as one static catalogue, their links dropped (they point to the rest of their service's
+    catalogue and to remote data); every other field as recorded."""
+    catalog = pystac.Catalog(id=catalog_id, description=description)
+    for path in paths:
         collection = pystac.Collection.from_dict(json.loads(path.read_text()))
         collection.clear_links()
         catalog.add_child(collection)
@@ -128,21 +126,28 @@ def osc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
         warnings.simplefilter("ignore", UserWarning)
         catalog.normalize_and_save(str(root), catalog_type=pystac.CatalogType.SELF_CONTAINED)
     return root / "catalog.json"
+
+
+@pytest.fixture(scope="module")
+def osc_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The ESA Open Science Catalog collections (tests/data/osc) as one static catalogue."""
+    return _static_catalog(
+        tmp_path_factory.mktemp("osc"),
+        "osc",
+        "ESA Open Science Catalog collections (recorded)",
+        sorted((DATA / "osc").glob("*.json")),
+    )
 
 
 @pytest.fixture(scope="module")
 def recorded_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The recorded collections of public STAC services (tests/data/stac) as one static catalogue."""
-    root = tmp_path_factory.mktemp("recorded-collections")
-    catalog = pystac.Catalog(id="recorded", description="recorded STAC collections")
-    for path in sorted((DATA / "stac").glob("*/*/collection.json")):
-        collection = pystac.Collection.from_dict(json.loads(path.read_text()))
-        collection.clear_links()
-        catalog.add_child(collection)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        catalog.normalize_and_save(str(root), catalog_type=pystac.CatalogType.SELF_CONTAINED)
-    return root / "catalog.json"
+    return _static_catalog(
+        tmp_path_factory.mktemp("recorded-collections"),
+        "recorded",
+        "recorded STAC collections",
+        sorted((DATA / "stac").glob("*/*/collection.json")),
+    )
 
 
 @pytest.fixture(scope="module")

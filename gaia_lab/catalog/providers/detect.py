@@ -128,8 +128,10 @@ class Detector:
 _CONFORMANCE_REL = "http://www.opengis.net/def/rel/ogc/1.0/conformance"
 
 
-def build_delegate(config: ProviderConfig, kind: str, document: Mapping[str, Any] | None) -> Provider:
-    """The provider class for a detected protocol."""
+def build_delegate(
+    config: ProviderConfig, kind: str, document: Mapping[str, Any] | None, io: ProviderStacIO
+) -> Provider:
+    """The provider class for a detected protocol; ``io`` is the reader detection used (static STAC goes on with it)."""
     if kind == STAC_API:
         from gaia_lab.catalog.providers.stac_api import StacApiProvider
 
@@ -137,12 +139,6 @@ def build_delegate(config: ProviderConfig, kind: str, document: Mapping[str, Any
     if kind == STAC_STATIC:
         from gaia_lab.catalog.providers.stac_static import StaticStacProvider
 
-        io = ProviderStacIO(
-            config.name,
-            headers=dict(config.headers),
-            timeout=float(config.timeout),
-            storage_options=dict(config.storage_options),
-        )
         try:
             root = pystac.read_dict(dict(document or {}), href=str(config.url), stac_io=io)
         except (pystac.STACError, pystac.STACTypeError, KeyError, ValueError, TypeError) as error:
@@ -167,8 +163,9 @@ class DetectedProvider(Provider):
     def delegate(self) -> Provider:
         with self._lock:
             if self._delegate is None:
-                kind, document = Detector(self.config).detect(allowed=self.allowed)
-                self._delegate = build_delegate(self.config, kind, document)
+                detector = Detector(self.config)
+                kind, document = detector.detect(allowed=self.allowed)
+                self._delegate = build_delegate(self.config, kind, document, detector.io)
             return self._delegate
 
     @property

@@ -16,7 +16,6 @@ from urllib.parse import urlencode, urljoin
 
 import requests
 import xarray as xr
-from requests.adapters import HTTPAdapter
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
@@ -24,7 +23,7 @@ from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.csw import text_terms
 from gaia_lab.catalog.providers.iso import Record, metadata_bbox, metadata_interval, record_entry
 from gaia_lab.catalog.providers.links import Link, open_links
-from gaia_lab.catalog.providers.stac_io import transient_retry
+from gaia_lab.catalog.providers.stac_io import retrying_session
 from gaia_lab.errors import EntryNotFound, ProviderAuthError, ProviderError, ProviderTimeout
 from gaia_lab.query import CubeRequest, Query, format_interval
 
@@ -38,10 +37,7 @@ class OgcApiRecordsProvider(Provider):
 
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=transient_retry(self.timeout))
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = retrying_session(self.timeout)
         self._collections: list[str] | None = None
         self._lock = Lock()
 

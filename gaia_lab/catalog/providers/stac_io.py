@@ -34,6 +34,15 @@ def transient_retry(timeout: float) -> Retry:
     )
 
 
+def retrying_session(timeout: float) -> requests.Session:
+    """A requests session that retries transient failures (:func:`transient_retry`) within ``timeout``."""
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=transient_retry(timeout))
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
 class ProviderStacIO(DefaultStacIO):
     """pystac I/O that speaks for one provider: its errors are ProviderErrors naming it and the href."""
 
@@ -49,10 +58,7 @@ class ProviderStacIO(DefaultStacIO):
         self.provider = provider
         self.timeout = timeout
         self.storage_options = storage_options or {}
-        self.session = requests.Session()
-        adapter = HTTPAdapter(max_retries=transient_retry(timeout))
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.session = retrying_session(timeout)
 
     def read_text_from_href(self, href: str) -> str:
         scheme = urlparse(href).scheme
