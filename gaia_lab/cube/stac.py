@@ -10,10 +10,11 @@ import xarray as xr
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
+from gaia_lab.cube.vector import open_geoparquet, read_geodataframe
 from gaia_lab.cube.zarr import open_zarr
-from gaia_lab.errors import AssetError, EmptyResult
+from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, zarr_asset
+from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, zarr_asset
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -65,7 +66,13 @@ def _open_stac(
 ) -> xr.Dataset:
     assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
     zarr_key = zarr_asset(assets)
-    if zarr_key is not None:
+    table_key = geoparquet_asset(assets) if zarr_key is None else None
+    if table_key is not None:
+        # vector data (sites, stations): an xvec cube along a geometry dimension, not a grid
+        href = str(assets[table_key]["href"])
+        ds = open_geoparquet(href, request, entry_id=entry_id, storage_options=storage_options)
+        hrefs = [href]
+    elif zarr_key is not None:
         asset = assets[zarr_key]
         href = str(asset["href"])
         options = {**(storage_options or {}), **asset.get("xarray:storage_options", {})}
@@ -97,3 +104,20 @@ def _open_stac(
         }
     )
     return ds
+
+
+def open_stac_table(
+    obj: pystac.Collection | StacItem,
+    request: CubeRequest,
+    *,
+    entry_id: str,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Any:
+    """The GeoParquet asset of a collection or item as a GeoDataFrame (bbox and variables as in ``request``)."""
+    assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
+    key = geoparquet_asset(assets)
+    if key is None:
+        raise EntryNotOpenable(
+            entry_id, f"no GeoParquet asset to open as a GeoDataFrame; its assets are {sorted(assets)}"
+        )
+    return read_geodataframe(str(assets[key]["href"]), request, entry_id=entry_id, storage_options=storage_options)

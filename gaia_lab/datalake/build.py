@@ -27,6 +27,7 @@ HUB_TITLES = {
     "formater": ("solid-earth", "FORM@TER — solid Earth data hub"),
     "dinamis": ("imagery", "DINAMIS — very-high-resolution imagery"),
     "climeri": ("climate", "CLIMERI — climate model data"),
+    "pndb": ("biodiversity", "PNDB — Pôle National de Données de Biodiversité"),
 }
 
 
