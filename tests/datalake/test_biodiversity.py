@@ -4,6 +4,7 @@ with the table extension, found by searches in English and in French."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import geopandas as gpd
 import pyarrow.parquet as pq
@@ -90,3 +91,23 @@ def test_search_finds_the_hub_in_english_and_french(pndb, lake_catalog, query, e
 def test_search_by_hub_and_bbox(pndb, lake_catalog):
     found = {entry.id for entry in lake_catalog.search(hubs=["biodiversity"], bbox=(-80, 9, -79, 10))}
     assert "pndb/bci-trees" in found and "pndb/doubs-fish" not in found
+
+
+def test_the_hub_passes_stac_validator(pndb, lake_dir):
+    from tests.datalake.test_build import VALIDATE
+    from tests.stac_servers import VENVS_ROOT
+
+    validator = VENVS_ROOT / ".venv-stac-validator" / "bin" / "python"
+    if not validator.exists():
+        pytest.skip("run scripts/install-stac-servers.sh (stac-validator venv)")
+    result = subprocess.run(
+        [str(validator), "-c", VALIDATE, str(lake_dir / "pndb" / "catalog.json")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.splitlines()[-1])
+    assert report["ok"], [m for m in report["messages"] if not m.get("valid_stac")][:3]
+    assert len(report["messages"]) == 4  # the catalog and its three collections
