@@ -11,7 +11,8 @@ import xarray as xr
 
 from gaia_lab.catalog import Catalog, Entry, open_catalog
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
-from gaia_lab.cube import apply_query, open_geoparquet, open_geotiff, open_stac, open_zarr
+from gaia_lab.cube import apply_query, open_geotiff, open_stac, open_zarr
+from gaia_lab.cube.stac import vector_module
 from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import StacItem
@@ -66,7 +67,9 @@ def open_datacube(
         stac = StacItem.from_pystac(obj) if isinstance(obj, pystac.Item) else obj
         return open_stac(stac, request, entry_id=source, storage_options=storage_options, provider="href")
     if path.endswith(".parquet"):
-        return open_geoparquet(source, request, entry_id=source, storage_options=storage_options)
+        vector = vector_module(source, source)
+        cube: xr.Dataset = vector.open_geoparquet(source, request, entry_id=source, storage_options=storage_options)
+        return cube
     if path.endswith(".zarr"):
         ds = open_zarr(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
     else:

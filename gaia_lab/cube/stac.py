@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 import pystac
@@ -10,7 +11,6 @@ import xarray as xr
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
-from gaia_lab.cube.vector import open_geoparquet, read_geodataframe
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
@@ -70,7 +70,9 @@ def _open_stac(
     if table_key is not None:
         # vector data (sites, stations): an xvec cube along a geometry dimension, not a grid
         href = str(assets[table_key]["href"])
-        ds = open_geoparquet(href, request, entry_id=entry_id, storage_options=storage_options)
+        ds: xr.Dataset = vector_module(href, entry_id).open_geoparquet(
+            href, request, entry_id=entry_id, storage_options=storage_options
+        )
         hrefs = [href]
     elif zarr_key is not None:
         asset = assets[zarr_key]
@@ -120,4 +122,19 @@ def open_stac_table(
         raise EntryNotOpenable(
             entry_id, f"no GeoParquet asset to open as a GeoDataFrame; its assets are {sorted(assets)}"
         )
-    return read_geodataframe(str(assets[key]["href"]), request, entry_id=entry_id, storage_options=storage_options)
+    href = str(assets[key]["href"])
+    return vector_module(href, entry_id).read_geodataframe(
+        href, request, entry_id=entry_id, storage_options=storage_options
+    )
+
+
+def vector_module(href: str, entry_id: str | None = None) -> ModuleType:
+    """``gaia_lab.cube.vector``, imported when a table is first opened (geopandas, pyarrow and xvec are the
+    ``vector`` extra)."""
+    try:
+        from gaia_lab.cube import vector
+    except ImportError as error:
+        raise AssetError(
+            href, f"opening GeoParquet needs {error.name}: pip install 'gaia-lab[vector]'", entry_id=entry_id
+        ) from None
+    return vector
