@@ -39,3 +39,18 @@ def test_a_missing_remote_table_names_its_url(lake_http: Any) -> None:
     with pytest.raises(AssetError) as info:
         gl.open_datacube(href)
     assert info.value.href == href
+
+
+@pytest.mark.parametrize("server", ["pgstac_api", "geoparquet_api"])
+def test_a_table_collection_opens_through_stac_apis(
+    server: str, request: pytest.FixtureRequest, lake_catalog: gl.Catalog
+) -> None:
+    """Served by a STAC API, the collection opens from its GeoParquet asset without an item search."""
+    if biodiversity.bci_sources() is None:
+        pytest.skip("Debian r-cran-vegan not unpacked: run scripts/fetch-debian-sources.sh .cache/debian")
+    api = request.getfixturevalue(server)
+    catalog = gl.open_catalog({"providers": [{"name": "api", "hub": "biodiversity", "type": "stac", "url": api.url}]})
+    far = catalog["api/bci-trees"].to_xarray(bbox=BOX)
+    near = lake_catalog["pndb/bci-trees"].to_xarray(bbox=BOX)
+    xr.testing.assert_identical(far.drop_attrs().compute(), near.drop_attrs().compute())
+    assert len(catalog["api/doubs-fish"].to_geopandas()) == 30
