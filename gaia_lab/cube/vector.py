@@ -268,6 +268,11 @@ def open_geoparquet(
         ds = ds.set_xindex(site)
     if request.crs is not None:
         ds = _to_crs(ds, source, request.crs)
+    if request.chunks:
+        unknown = sorted(set(request.chunks) - set(map(str, ds.dims)))
+        if unknown:
+            raise InvalidQuery("chunks", dict(request.chunks), f"{unknown} are not dimensions of {entry_id or href}")
+        ds = ds.chunk(dict(request.chunks))  # one read of the selected rows, split afterwards
     ds.attrs.update({"gaia:crs": source.crs.to_string(), "gaia:vector_cube": "xvec"})
     if cube.get("crs_note"):
         ds.attrs["gaia:crs_note"] = cube["crs_note"]

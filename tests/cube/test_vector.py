@@ -180,7 +180,8 @@ def test_open_datacube_by_id_and_by_href(lake_catalog, lake_dir):
     by_id = gl.open_datacube("pndb/oribatid-mites", catalog=lake_catalog, variables=["abundance", "WatrCont"])
     assert set(by_id.data_vars) == {"abundance", "WatrCont"}
     href = lake_dir / "pndb" / "oribatid-mites" / "oribatid-mites.parquet"
-    by_href = gl.open_datacube(str(href))
+    by_href = gl.open_datacube(str(href), chunks={"geometry": 20})
+    assert by_href["abundance"].chunks == ((20, 20, 20, 10), (35,))
     xr.testing.assert_equal(by_id["abundance"].compute(), by_href["abundance"].compute())
 
 
