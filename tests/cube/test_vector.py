@@ -18,7 +18,7 @@ from pyproj import CRS, Transformer
 
 import gaia_lab as gl
 from gaia_lab.cube.vector import open_geoparquet
-from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
+from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable, InvalidQuery
 from gaia_lab.query import CubeRequest
 
 R_LIBRARY = Path("usr/lib/R/site-library")
@@ -186,6 +186,9 @@ def test_open_datacube_by_id_and_by_href(lake_catalog, lake_dir):
 
 
 def test_bad_requests_are_named(lake_catalog):
+    with pytest.raises(EntryNotOpenable) as info:
+        lake_catalog["odatis/ostia-sst"].to_geopandas()  # a Zarr cube, not a table
+    assert "GeoParquet" in str(info.value)
     entry = lake_catalog["pndb/doubs-fish"]
     with pytest.raises(InvalidQuery) as info:
         entry.to_xarray(variables=["salinity"])
