@@ -28,7 +28,7 @@ from pyproj import CRS
 
 from gaia_lab.datalake import sources
 from gaia_lab.datalake.sources import Source
-from gaia_lab.datalake.stac import table_collection
+from gaia_lab.datalake.stac import DATACUBE, table_collection
 
 #: Key of the Parquet schema metadata that tells the vector cube which columns are species and which environment.
 CUBE_METADATA_KEY = "gaia:vector_cube"
@@ -192,7 +192,7 @@ def describe_community(
         frame = community.frame().to_crs("EPSG:4326")
         bbox = [float(v) for v in frame.total_bounds]
     assert bbox is not None
-    return table_collection(
+    collection = table_collection(
         collection_id,
         path,
         title=title,
@@ -211,8 +211,44 @@ def describe_community(
             "gaia:crs_note": community.crs_note,
             "gaia:species_count": int(community.abundance.shape[1]),
             "gaia:site_count": len(community.sites),
+            **_cube_fields(community),
         },
     )
+    collection.stac_extensions.append(DATACUBE)
+    return collection
+
+
+def _cube_fields(community: Community) -> dict[str, Any]:
+    """The vector cube the table opens as, in the datacube extension: a geometry dimension (its Vector Dimension
+    Object, bbox in the sites' own CRS), the species, and one variable per site column plus the abundances."""
+    crs = community.crs
+    reference: Any = crs.to_epsg() or crs.to_json_dict()
+    x, y = community.x, community.y
+    variables: dict[str, Any] = {
+        "abundance": {
+            "dimensions": ["geometry", "species"],
+            "type": "data",
+            "unit": community.abundance_unit,
+            "description": community.abundance_description,
+        }
+    }
+    for name, (description, unit) in community.environment_columns.items():
+        variables[name] = {"dimensions": ["geometry"], "type": "data", "description": description}
+        if unit:
+            variables[name]["unit"] = unit
+    return {
+        "cube:dimensions": {
+            "geometry": {
+                "type": "geometry",
+                "axes": ["x", "y"],
+                "bbox": [float(x.min()), float(y.min()), float(x.max()), float(y.max())],
+                "geometry_types": ["Point"],
+                "reference_system": reference,
+            },
+            "species": {"type": "other", "values": [str(c) for c in community.abundance.columns]},
+        },
+        "cube:variables": variables,
+    }
 
 
 # --- doubs (ade4): fish of the Doubs river ---------------------------------------------------------------------------

@@ -111,3 +111,21 @@ def test_the_hub_passes_stac_validator(pndb, lake_dir):
     report = json.loads(result.stdout.splitlines()[-1])
     assert report["ok"], [m for m in report["messages"] if not m.get("valid_stac")][:3]
     assert len(report["messages"]) == 4  # the catalog and its three collections
+
+
+@pytest.mark.parametrize("collection_id", sorted(COLLECTIONS))
+def test_the_datacube_fields_describe_the_cube_that_opens(pndb, lake_catalog, collection_id):
+    from pystac.extensions.datacube import DatacubeExtension
+
+    collection = pndb.get_child(collection_id)
+    cube = DatacubeExtension.ext(collection)
+    assert cube.dimensions["geometry"].dim_type == "geometry"
+    ds = lake_catalog[f"pndb/{collection_id}"].to_xarray()
+    assert set(cube.variables) == set(ds.data_vars)
+    for name, variable in cube.variables.items():
+        assert tuple(variable.dimensions) == ds[name].dims, name
+    assert cube.dimensions["species"].values == list(ds["species"].values)
+    west, south, east, north = cube.dimensions["geometry"].to_dict()["bbox"]
+    x, y = ds["geometry"].values[0].x, ds["geometry"].values[0].y
+    assert west <= x <= east and south <= y <= north
+    assert lake_catalog[f"pndb/{collection_id}"].variables == list(cube.variables)
