@@ -152,7 +152,7 @@ def test_xvec_selects_sites_by_geometry(lake_catalog, bci):
     assert int(ds.sel(site="7")["abundance"].sum()) == bci[0].loc["7"].sum()
 
 
-def test_opening_reads_no_table_column(lake_copy):
+def test_data_columns_are_read_at_compute_time(lake_copy):
     catalog = gl.open_catalog(lake_copy / "federation.yaml")
     ds = catalog["pndb/doubs-fish"].to_xarray()
     assert all(isinstance(v.data, da.Array) for v in ds.data_vars.values())
