@@ -12,6 +12,7 @@ import xarray as xr
 from gaia_lab.catalog import Catalog, Entry, open_catalog
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
 from gaia_lab.cube import apply_query, open_geotiff, open_stac, open_zarr
+from gaia_lab.cube.stac import vector_module
 from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import StacItem
@@ -19,7 +20,11 @@ from gaia_lab.stac_item import StacItem
 
 def _is_href(text: str) -> bool:
     path = urlparse(text).path or text
-    return "://" in text or path.endswith((".json", ".zarr", ".zarr/", ".tif", ".tiff")) or text.startswith(("/", "."))
+    return (
+        "://" in text
+        or path.endswith((".json", ".zarr", ".zarr/", ".tif", ".tiff", ".parquet"))
+        or text.startswith(("/", "."))
+    )
 
 
 def open_datacube(
@@ -36,8 +41,8 @@ def open_datacube(
 ) -> xr.Dataset:
     """A lazy Dataset from ``"<provider>/<id>"`` (looked up in ``catalog``), an Entry, or an href.
 
-    Hrefs: a STAC item/collection JSON, a Zarr store (``.zarr``) or a GeoTIFF; the same query arguments as
-    :meth:`Entry.to_xarray` apply.
+    Hrefs: a STAC item/collection JSON, a Zarr store (``.zarr``), a GeoParquet table (``.parquet``, opened as an
+    xvec vector cube) or a GeoTIFF; the same query arguments as :meth:`Entry.to_xarray` apply.
     """
     query: dict[str, Any] = {
         "bbox": bbox,
@@ -61,6 +66,10 @@ def open_datacube(
             raise InvalidQuery("source", source, "a STAC href must point at a collection or an item")
         stac = StacItem.from_pystac(obj) if isinstance(obj, pystac.Item) else obj
         return open_stac(stac, request, entry_id=source, storage_options=storage_options, provider="href")
+    if path.endswith(".parquet"):
+        vector = vector_module(source, source)
+        cube: xr.Dataset = vector.open_geoparquet(source, request, entry_id=source, storage_options=storage_options)
+        return cube
     if path.endswith(".zarr"):
         ds = open_zarr(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
     else:

@@ -17,7 +17,7 @@ import posixpath
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urljoin
 
 import pystac
@@ -29,7 +29,18 @@ GEOTIFF_TYPES = frozenset({"image/tiff", "image/geotiff", "image/vnd.stac.geotif
 JPEG2000_TYPES = frozenset({"image/jp2", "image/jpx"})
 ZARR_TYPES = frozenset({"application/vnd+zarr", "application/vnd.zarr", "application/x-zarr", "application/zarr"})
 NETCDF_TYPES = frozenset({"application/netcdf", "application/x-netcdf"})
-_EXTENSIONS = {".tif": "geotiff", ".tiff": "geotiff", ".jp2": "jp2", ".j2k": "jp2", ".zarr": "zarr", ".nc": "netcdf"}
+# GeoParquet has no media type of its own yet: STAC (and stac-geoparquet) use Parquet's.
+GEOPARQUET_TYPES = frozenset({"application/vnd.apache.parquet", "application/x-parquet", "application/parquet"})
+_EXTENSIONS = {
+    ".tif": "geotiff",
+    ".tiff": "geotiff",
+    ".jp2": "jp2",
+    ".j2k": "jp2",
+    ".zarr": "zarr",
+    ".nc": "netcdf",
+    ".parquet": "geoparquet",
+    ".geoparquet": "geoparquet",
+}
 
 #: Formats a raster cube reads tile by tile through GDAL (rasterio's wheels read JPEG2000 with OpenJPEG).
 RASTER_FORMATS = frozenset({"cog", "geotiff", "jp2"})
@@ -41,7 +52,8 @@ PROJ_KEYS = (*PROJ_CRS_KEYS, "proj:shape", "proj:transform", "proj:bbox")
 
 
 def asset_format(asset: Mapping[str, Any]) -> str | None:
-    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, or ``None`` for anything else (JSON, XML, PNG ...).
+    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, ``geoparquet``, or ``None`` for anything else (JSON,
+    XML, PNG ...).
 
     The media type decides; without one, the href's extension does (or a ``zarr`` role)."""
     media_type = str(asset.get("type") or "").lower()
@@ -56,6 +68,8 @@ def asset_format(asset: Mapping[str, Any]) -> str | None:
             return "zarr"
         if base in NETCDF_TYPES:
             return "netcdf"
+        if base in GEOPARQUET_TYPES:
+            return "geoparquet"
         return None
     if "zarr" in (asset.get("roles") or ()):
         return "zarr"
@@ -91,6 +105,14 @@ def zarr_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
             for key, asset in assets.items()
             if asset_format(asset) == "zarr" and (is_data(asset) or "zarr" in asset["roles"])
         ),
+        None,
+    )
+
+
+def geoparquet_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the GeoParquet table holding a collection's or item's data (vector data), if it has one."""
+    return next(
+        (key for key, asset in assets.items() if asset_format(asset) == "geoparquet" and is_data(asset)),
         None,
     )
 
@@ -318,6 +340,14 @@ def collection_variables(collection: pystac.Collection) -> list[str]:
     return list(names)
 
 
+def opens_items(source: pystac.Collection | StacItem) -> TypeGuard[pystac.Collection]:
+    """Whether opening a collection reads its items: not when one asset (Zarr, GeoParquet) holds all its data."""
+    if not isinstance(source, pystac.Collection):
+        return False
+    assets = asset_dicts(source)
+    return zarr_asset(assets) is None and geoparquet_asset(assets) is None
+
+
 def collection_formats(collection: pystac.Collection) -> list[str]:
     item_assets = collection.extra_fields.get("item_assets") or {}
     described = [a for a in item_assets.values() if isinstance(a, Mapping)]
@@ -337,6 +367,8 @@ __all__ = [
     "collection_interval",
     "collection_variables",
     "formats_of",
+    "geoparquet_asset",
     "is_data",
+    "opens_items",
     "zarr_asset",
 ]

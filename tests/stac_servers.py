@@ -595,6 +595,12 @@ def _serve_geoparquet(workdir: Path, port: int, title: str) -> None:
     for collection in collections:
         collection_items = by_collection.get(collection["id"])
         if not collection_items:
+            # stac-fastapi-geoparquet 0.0.7 reads ANY collection asset typed application/vnd.apache.parquet as the
+            # collection's items (its api.py); a table that is the data itself (the biodiversity hub's GeoParquet)
+            # is served under Parquet's older STAC media type, which GAIA Lab reads as well.
+            for asset in (collection.get("assets") or {}).values():
+                if asset.get("type") == GEOPARQUET_MEDIA_TYPE:
+                    asset["type"] = "application/x-parquet"
             continue  # stac-geoparquet cannot write an empty table; the server skips collections without one
         path = parquet_dir / f"{collection['id']}.parquet"
         table = stac_geoparquet.arrow.parse_stac_items_to_arrow(collection_items)

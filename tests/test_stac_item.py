@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gaia_lab.stac_item import StacItem, absolute_href
+from gaia_lab.stac_item import StacItem, absolute_href, asset_dicts, asset_format, geoparquet_asset, opens_items
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,32 @@ def test_records_read_times_and_footprints():
     assert record.bbox == (0.0, 1.0, 2.0, 3.0)
     assert list(record.data_assets()) == ["b"]
     assert record.assets["t"]["href"] == "/lake/x/t.png"
+
+
+@pytest.mark.parametrize(
+    ("asset", "expected"),
+    [
+        ({"href": "t.parquet", "type": "application/vnd.apache.parquet", "roles": ["data"]}, "geoparquet"),
+        ({"href": "t.bin", "type": "application/x-parquet"}, "geoparquet"),  # STAC's older Parquet media type
+        ({"href": "https://hub.example/sites.parquet?sig=1"}, "geoparquet"),  # no media type: the extension
+        ({"href": "t.parquet", "type": "application/json"}, None),  # the media type decides
+    ],
+)
+def test_geoparquet_assets_are_recognised(asset, expected):
+    assert asset_format(asset) == expected
+
+
+def test_one_table_asset_holds_a_collection_and_its_items_are_not_read():
+    import datetime as dt
+
+    import pystac
+
+    extent = pystac.Extent(
+        pystac.SpatialExtent([[0, 0, 1, 1]]), pystac.TemporalExtent([[dt.datetime(2000, 1, 1, tzinfo=dt.UTC), None]])
+    )
+    table = pystac.Collection("sites", "sites", extent)
+    table.add_asset("data", pystac.Asset("/lake/sites.parquet", media_type="application/vnd.apache.parquet"))
+    thumbnail_only = pystac.Collection("scenes", "scenes", extent)
+    thumbnail_only.add_asset("thumbnail", pystac.Asset("/lake/t.parquet", roles=["thumbnail"]))
+    assert geoparquet_asset(asset_dicts(table)) == "data" and not opens_items(table)
+    assert geoparquet_asset(asset_dicts(thumbnail_only)) is None and opens_items(thumbnail_only)

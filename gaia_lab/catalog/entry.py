@@ -66,6 +66,14 @@ class Entry:
             raise InvalidQuery("entry", self.id, "this entry is detached from its provider and cannot be opened")
         return self._provider.open(self, request)
 
+    def to_geopandas(self, bbox: object = None, variables: object = None, crs: object = None) -> Any:
+        """The entry's table (a GeoParquet asset: sites, stations) as a ``geopandas.GeoDataFrame``: the rows whose
+        geometry intersects ``bbox`` (WGS84), the columns named in ``variables`` (all by default), in ``crs``."""
+        request = CubeRequest.parse(bbox=bbox, variables=variables, crs=crs)
+        if self._provider is None:
+            raise InvalidQuery("entry", self.id, "this entry is detached from its provider and cannot be opened")
+        return self._provider.open_table(self, request)
+
     def matches(self, query: Query) -> bool:
         """Whether the entry passes the query's bbox / datetime / collections / variables filters (metadata
         only; an entry that does not say where or when it lies is kept)."""

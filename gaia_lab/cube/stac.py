@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import ModuleType
 from typing import Any
 
 import pystac
@@ -11,9 +12,9 @@ import xarray as xr
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
 from gaia_lab.cube.zarr import open_zarr
-from gaia_lab.errors import AssetError, EmptyResult
+from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, zarr_asset
+from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, zarr_asset
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -65,7 +66,15 @@ def _open_stac(
 ) -> xr.Dataset:
     assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
     zarr_key = zarr_asset(assets)
-    if zarr_key is not None:
+    table_key = geoparquet_asset(assets) if zarr_key is None else None
+    if table_key is not None:
+        # vector data (sites, stations): an xvec cube along a geometry dimension, not a grid
+        href = str(assets[table_key]["href"])
+        ds: xr.Dataset = vector_module(href, entry_id).open_geoparquet(
+            href, request, entry_id=entry_id, storage_options=storage_options
+        )
+        hrefs = [href]
+    elif zarr_key is not None:
         asset = assets[zarr_key]
         href = str(asset["href"])
         options = {**(storage_options or {}), **asset.get("xarray:storage_options", {})}
@@ -97,3 +106,35 @@ def _open_stac(
         }
     )
     return ds
+
+
+def open_stac_table(
+    obj: pystac.Collection | StacItem,
+    request: CubeRequest,
+    *,
+    entry_id: str,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Any:
+    """The GeoParquet asset of a collection or item as a GeoDataFrame (bbox and variables as in ``request``)."""
+    assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
+    key = geoparquet_asset(assets)
+    if key is None:
+        raise EntryNotOpenable(
+            entry_id, f"no GeoParquet asset to open as a GeoDataFrame; its assets are {sorted(assets)}"
+        )
+    href = str(assets[key]["href"])
+    return vector_module(href, entry_id).read_geodataframe(
+        href, request, entry_id=entry_id, storage_options=storage_options
+    )
+
+
+def vector_module(href: str, entry_id: str | None = None) -> ModuleType:
+    """``gaia_lab.cube.vector``, imported when a table is first opened (geopandas, pyarrow and xvec are the
+    ``vector`` extra)."""
+    try:
+        from gaia_lab.cube import vector
+    except ImportError as error:
+        raise AssetError(
+            href, f"opening GeoParquet needs {error.name}: pip install 'gaia-lab[vector]'", entry_id=entry_id
+        ) from None
+    return vector

@@ -27,6 +27,7 @@ HUB_TITLES = {
     "formater": ("solid-earth", "FORM@TER — solid Earth data hub"),
     "dinamis": ("imagery", "DINAMIS — very-high-resolution imagery"),
     "climeri": ("climate", "CLIMERI — climate model data"),
+    "pndb": ("biodiversity", "PNDB — Pôle National de Données de Biodiversité"),
 }
 
 
@@ -53,7 +54,7 @@ class LakeReport:
         for d in self.datasets:
             state = "built" if d.rebuilt else "up to date"
             lines.append(
-                f"  {d.provider + '/' + d.collection:<28} {'+'.join(d.formats):<5} {d.items:>3} item(s) "
+                f"  {d.provider + '/' + d.collection:<28} {'+'.join(d.formats):<10} {d.items:>3} item(s) "
                 f"{d.size / 2**20:8.1f} MiB  {state:<10}  from {', '.join(d.sources)}"
             )
         for name, reason in self.skipped.items():

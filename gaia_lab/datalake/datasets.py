@@ -617,4 +617,43 @@ def catalogue() -> list[Dataset]:
             _describe_landsat,
             ["cog"],
         ),
+        *_biodiversity(),
+    ]
+
+
+def _biodiversity() -> list[Dataset]:
+    """PNDB (biodiversity, Debian extras): community tables of R packages as GeoParquet."""
+    from gaia_lab.datalake import biodiversity as bio
+
+    return [
+        Dataset(
+            "pndb",
+            "biodiversity",
+            "doubs-fish",
+            "Doubs fish",
+            bio.doubs_sources,
+            bio.produce_doubs,
+            bio.describe_doubs,
+            ["geoparquet"],
+        ),
+        Dataset(
+            "pndb",
+            "biodiversity",
+            "oribatid-mites",
+            "Oribatid mites",
+            bio.mite_sources,
+            bio.produce_mite,
+            bio.describe_mite,
+            ["geoparquet"],
+        ),
+        Dataset(
+            "pndb",
+            "biodiversity",
+            "bci-trees",
+            "Barro Colorado trees",
+            bio.bci_sources,
+            bio.produce_bci,
+            bio.describe_bci,
+            ["geoparquet"],
+        ),
     ]

@@ -206,3 +206,58 @@ def zarr_collection(
         ),
     )
     return collection
+
+
+TABLE = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
+GEOPARQUET_MEDIA_TYPE = "application/vnd.apache.parquet"
+
+
+def table_collection(
+    collection_id: str,
+    path: Path,
+    *,
+    title: str,
+    description: str,
+    keywords: list[str],
+    licence: str,
+    producers: list[pystac.Provider],
+    hub: str,
+    bbox: list[float],
+    interval: tuple[datetime | None, datetime | None],
+    columns: list[dict[str, Any]],
+    rows: int,
+    crs: Any,
+    extra: Mapping[str, Any] | None = None,
+) -> pystac.Collection:
+    """A collection whose one data asset is a GeoParquet table, described with the table extension; the
+    projection fields on the asset give the geometries' CRS (a code, else WKT2 for local engineering CRSs)."""
+    collection = pystac.Collection(
+        collection_id,
+        description,
+        pystac.Extent(pystac.SpatialExtent([bbox]), pystac.TemporalExtent([list(interval)])),
+        title=title,
+        license=licence,
+        keywords=keywords,
+        providers=producers,
+        extra_fields={
+            "gaia:hub": hub,
+            "table:columns": columns,
+            "table:primary_geometry": "geometry",
+            "table:row_count": rows,
+            **(extra or {}),
+        },
+        stac_extensions=[TABLE, PROJ],
+    )
+    epsg = crs.to_epsg()
+    projection = {"proj:code": f"EPSG:{epsg}"} if epsg else {"proj:code": None, "proj:wkt2": crs.to_wkt()}
+    collection.add_asset(
+        "data",
+        pystac.Asset(
+            str(path),
+            title=f"{title} (GeoParquet)",
+            media_type=GEOPARQUET_MEDIA_TYPE,
+            roles=["data"],
+            extra_fields={"table:primary_geometry": "geometry", **projection},
+        ),
+    )
+    return collection

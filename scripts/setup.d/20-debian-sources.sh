@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Debian packages that carry real data for the demo lake (Landsat 7 ETM+ from r-cran-stars), unpacked into
+# Debian packages that carry real data for the demo lake (Landsat 7 ETM+ from r-cran-stars; the
+# biodiversity tables of r-cran-ade4 and r-cran-vegan), unpacked into
 # .cache/debian without installing R. Optional: the lake builds from PyPI data alone.
 set -euo pipefail
 ROOT=$1

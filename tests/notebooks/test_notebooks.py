@@ -126,13 +126,14 @@ def _printed(notebook: nbformat.NotebookNode) -> tuple[str, list[str]]:
     return "".join(text), warnings
 
 
-def test_the_five_notebooks_are_there():
+def test_the_six_notebooks_are_there():
     assert [path.name for path in NOTEBOOKS] == [
         "01-discover.ipynb",
         "02-datacubes.ipynb",
         "03-scale-out.ipynb",
         "04-multi-compartment-event.ipynb",
         "05-time-series.ipynb",
+        "06-biodiversity.ipynb",
     ]
 
 

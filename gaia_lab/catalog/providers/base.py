@@ -69,5 +69,19 @@ class Provider(abc.ABC):
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
         """Open ``entry`` as a lazy Dataset, selected and gridded as ``request`` says."""
 
+    def open_table(self, entry: Entry, request: CubeRequest) -> Any:
+        """Open ``entry``'s GeoParquet asset as a GeoDataFrame (entries found as STAC collections or items)."""
+        from gaia_lab.catalog.providers.stac_convert import as_source
+        from gaia_lab.cube import open_stac_table
+        from gaia_lab.errors import EntryNotOpenable, ProviderError
+
+        try:
+            source = as_source(entry.source)
+        except ProviderError:
+            raise EntryNotOpenable(entry.id, "not a STAC entry: it has no GeoParquet asset to open") from None
+        return open_stac_table(
+            source, request, entry_id=entry.id, storage_options=dict(self.config.storage_options) or None
+        )
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} hub={self.hub!r} url={self.url!r}>"

@@ -26,7 +26,7 @@ from gaia_lab.catalog.providers.stac_io import transient_retry
 from gaia_lab.cube import open_stac
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
 from gaia_lab.query import BBox, CubeRequest, Interval, Query, format_interval
-from gaia_lab.stac_item import StacItem, asset_dicts, zarr_asset
+from gaia_lab.stac_item import StacItem, opens_items
 
 # Collections change rarely; a short cache spares the server one /collections walk per search.
 COLLECTIONS_TTL = 60.0
@@ -179,7 +179,7 @@ class StacApiProvider(Provider):
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
         source = as_source(entry.source)
         items: list[StacItem] | None = None
-        if isinstance(source, pystac.Collection) and zarr_asset(asset_dicts(source)) is None:
+        if opens_items(source):
             # The server filters items by bbox and time, so only the matching footprints travel.
             items = self.fetch_items(collections=[source.id], bbox=request.bbox, datetime=request.datetime)
             if not items and (request.bbox or request.datetime):

@@ -19,7 +19,7 @@ from gaia_lab.catalog.providers.static_items import read_item_records
 from gaia_lab.cube import open_stac
 from gaia_lab.errors import EntryNotFound, ProviderError
 from gaia_lab.query import CubeRequest, Query
-from gaia_lab.stac_item import StacItem, asset_dicts, zarr_asset
+from gaia_lab.stac_item import StacItem, opens_items
 
 
 class StaticStacProvider(Provider):
@@ -112,7 +112,7 @@ class StaticStacProvider(Provider):
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
         source = as_source(entry.source)
         items = None
-        if isinstance(source, pystac.Collection) and zarr_asset(asset_dicts(source)) is None:
+        if opens_items(source):
             items = self.items(source)
         return open_stac(
             source,
