@@ -29,6 +29,11 @@ GEOTIFF_TYPES = frozenset({"image/tiff", "image/geotiff", "image/vnd.stac.geotif
 JPEG2000_TYPES = frozenset({"image/jp2", "image/jpx"})
 ZARR_TYPES = frozenset({"application/vnd+zarr", "application/vnd.zarr", "application/x-zarr", "application/zarr"})
 NETCDF_TYPES = frozenset({"application/netcdf", "application/x-netcdf"})
+#: An OPeNDAP endpoint (not a file: a DAP server answers ``<href>.dds``, ``.das``, ``.dods?<constraint>``). STAC has
+#: no registered type for it: GAIA Lab publishes ``application/vnd.opendap.dap2`` with roles ``["data", "opendap"]``
+#: and recognises the ``opendap`` role with any type, or any ``application/vnd.opendap.*`` type.
+OPENDAP_TYPE = "application/vnd.opendap.dap2"
+OPENDAP_ROLE = "opendap"
 _EXTENSIONS = {".tif": "geotiff", ".tiff": "geotiff", ".jp2": "jp2", ".j2k": "jp2", ".zarr": "zarr", ".nc": "netcdf"}
 
 #: Formats a raster cube reads tile by tile through GDAL (rasterio's wheels read JPEG2000 with OpenJPEG).
@@ -41,10 +46,13 @@ PROJ_KEYS = (*PROJ_CRS_KEYS, "proj:shape", "proj:transform", "proj:bbox")
 
 
 def asset_format(asset: Mapping[str, Any]) -> str | None:
-    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, or ``None`` for anything else (JSON, XML, PNG ...).
+    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, ``opendap``, or ``None`` for anything else (JSON, XML,
+    PNG ...).
 
-    The media type decides; without one, the href's extension does (or a ``zarr`` role)."""
+    The ``opendap`` role, else the media type decides; without one, the href's extension does (or a ``zarr`` role)."""
     media_type = str(asset.get("type") or "").lower()
+    if OPENDAP_ROLE in (asset.get("roles") or ()) or media_type.startswith("application/vnd.opendap"):
+        return "opendap"
     if media_type:
         base, _, parameters = media_type.partition(";")
         base = base.strip()
@@ -93,6 +101,16 @@ def zarr_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
         ),
         None,
     )
+
+
+def file_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the data asset of a collection or item that is one whole dataset without a Zarr store: an OPeNDAP
+    endpoint (preferred: subsets are read on the server) or a NetCDF file."""
+    for wanted in ("opendap", "netcdf"):
+        key = next((k for k, a in assets.items() if asset_format(a) == wanted and is_data(a)), None)
+        if key is not None:
+            return key
+    return None
 
 
 def absolute_href(href: str, base: str | None) -> str:
@@ -325,6 +343,8 @@ def collection_formats(collection: pystac.Collection) -> list[str]:
 
 
 __all__ = [
+    "OPENDAP_ROLE",
+    "OPENDAP_TYPE",
     "Grid",
     "StacItem",
     "absolute_href",
@@ -336,6 +356,7 @@ __all__ = [
     "collection_formats",
     "collection_interval",
     "collection_variables",
+    "file_asset",
     "formats_of",
     "is_data",
     "zarr_asset",

@@ -22,14 +22,17 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import numpy as np
+import pystac
 from netCDF4 import Dataset as NetCDFFile
 from pydap.handlers.netcdf_handler import LazyVariable, NetCDFHandler
-from pydap.model import BaseType
 from pydap.lib import walk
+from pydap.model import BaseType
 from werkzeug.serving import BaseWSGIServer, make_server
+
+from gaia_lab.stac_item import OPENDAP_ROLE, OPENDAP_TYPE, asset_format
 
 #: Suffixes of the DAP2 responses pydap's handlers answer (``.dods`` carries data; the others metadata).
 # DAP4 (.dmr/.dap) is left out: pydap's server writes no DAP4 data response, and the DMR would show the DAS escapes.
@@ -49,7 +52,8 @@ class _HyperslabVariable(LazyVariable):  # type: ignore[misc]
             variable = source[self.path]
             if not variable.dimensions:
                 # A scalar (a CF grid mapping): the DODS response indexes it with np.newaxis, which netCDF4 refuses.
-                return np.asarray(variable[...]).astype(self.dtype)[key]
+                scalar: np.ndarray = np.asarray(variable[...]).astype(self.dtype)
+                return scalar[key]  # type: ignore[no-any-return]
             return np.asarray(variable[key]).astype(self.dtype)
 
 
@@ -71,6 +75,9 @@ class HyperslabNetCDFHandler(NetCDFHandler):  # type: ignore[misc]
 
     def __init__(self, filepath: str) -> None:
         super().__init__(filepath)
+        # pydap also files the dimension sizes among the global attributes: clients would show them as attributes
+        # ("dimensions.time = 54"); the DDS carries them already.
+        self.dataset.attributes.pop("dimensions", None)
         self.dataset.attributes = _das_value(self.dataset.attributes)
         for variable in walk(self.dataset):
             variable.attributes = _das_value(variable.attributes)
@@ -97,6 +104,8 @@ class OpendapApp:
         self.root = root.resolve()
         self.requests: list[Request] = []
         self._lock = threading.Lock()
+        self._answered = threading.Condition(self._lock)
+        self._in_flight = 0
         self._handlers: dict[Path, tuple[float, HyperslabNetCDFHandler]] = {}
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
@@ -108,6 +117,8 @@ class OpendapApp:
         if target is None:
             return self._answer(path, constraint, start_response, "404 Not Found", b"no such dataset", "text/plain")
         status: list[int] = [0]
+        with self._lock:
+            self._in_flight += 1
 
         def recording_start(line: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             status[0] = int(line.split(" ", 1)[0])
@@ -128,6 +139,15 @@ class OpendapApp:
                 close()
             with self._lock:
                 self.requests.append(Request(path, constraint, status[0], nbytes))
+                self._in_flight -= 1
+                self._answered.notify_all()
+
+    def answered(self, timeout: float = 10.0) -> list[Request]:
+        """The requests answered so far, once none is being answered: a client has its last byte a moment before
+        the server has logged the request."""
+        with self._answered:
+            self._answered.wait_for(lambda: self._in_flight == 0, timeout=timeout)
+            return list(self.requests)
 
     def _answer(
         self, path: str, constraint: str, start_response: StartResponse, line: str, body: bytes, content_type: str
@@ -172,7 +192,6 @@ class OpendapServer:
     def __init__(self, root: str | Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = OpendapApp(Path(root))
         self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
-        self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
     @property
@@ -181,7 +200,8 @@ class OpendapServer:
 
     @property
     def requests(self) -> list[Request]:
-        return list(self.app.requests)
+        """Every request answered so far (see :meth:`OpendapApp.answered`)."""
+        return self.app.answered()
 
     def start(self) -> OpendapServer:
         self._thread = threading.Thread(target=self._server.serve_forever, name="opendap", daemon=True)
@@ -201,6 +221,57 @@ class OpendapServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def publish_stac(lake: Path, opendap_url: str, target: Path) -> list[dict[str, Any]]:
+    """The lake's NetCDF files as an OPeNDAP hub publishes them: for each hub with NetCDF assets, a static STAC
+    catalog under ``target/<hub>/`` whose collections (the lake's, metadata unchanged) hold one asset, the OPeNDAP
+    endpoint of the file on the server at ``opendap_url`` (which serves ``lake``). Returns the federation providers
+    (``<hub>-opendap``) for them."""
+    lake = lake.resolve()
+    base = opendap_url.rstrip("/")
+    providers: list[dict[str, Any]] = []
+    for hub_catalog in sorted(lake.glob("*/catalog.json")):
+        hub = hub_catalog.parent.name
+        published = pystac.Catalog(
+            f"{hub}-opendap", f"The {hub} hub's NetCDF files served over OPeNDAP (DAP2).", title=f"{hub} OPeNDAP"
+        )
+        source = pystac.Catalog.from_file(str(hub_catalog))
+        for collection in source.get_collections():
+            netcdf = [a for a in collection.assets.values() if asset_format(a.to_dict()) == "netcdf"]
+            if not netcdf:
+                continue
+            path = Path(netcdf[0].get_absolute_href() or "").resolve()
+            if not path.is_relative_to(lake):
+                continue  # only files under the server's root are served
+            copy = collection.clone()
+            copy.clear_links()
+            copy.assets = {}
+            copy.add_asset(
+                "opendap",
+                pystac.Asset(
+                    f"{base}/{quote(path.relative_to(lake).as_posix())}",
+                    title=f"{netcdf[0].title or collection.id} (OPeNDAP)",
+                    media_type=OPENDAP_TYPE,
+                    roles=["data", OPENDAP_ROLE],
+                ),
+            )
+            published.add_child(copy)
+        if not list(published.get_children()):
+            continue
+        published.extra_fields["gaia:hub"] = source.extra_fields.get("gaia:hub")
+        published.normalize_hrefs(str(target / hub))
+        published.save(pystac.CatalogType.SELF_CONTAINED)
+        providers.append(
+            {
+                "name": f"{hub}-opendap",
+                "title": f"{source.title or hub} (OPeNDAP)",
+                "hub": source.extra_fields.get("gaia:hub"),
+                "type": "stac",
+                "url": str(target / hub / "catalog.json"),
+            }
+        )
+    return providers
 
 
 def main(argv: list[str] | None = None) -> None:
