@@ -141,7 +141,7 @@ def test_server_stops_cleanly(lake_dir: Path) -> None:
     host, port = server.url.removeprefix("http://").split(":")
     assert get(f"{server.url}/_health")[0] == 200
     server.stop()
-    with pytest.raises(OSError), socket.create_connection((host, int(port)), timeout=2):
+    with pytest.raises(ConnectionRefusedError), socket.create_connection((host, int(port)), timeout=2):
         pass
 
 
