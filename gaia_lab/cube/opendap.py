@@ -65,14 +65,15 @@ class NamingArray:
         except Exception as error:
             raise AssetError(
                 self.url,
-                f"variable {self.variable!r}: cannot read {_hyperslab(key, self.shape)} over OPeNDAP "
+                f"variable {self.variable!r}: cannot read the block {_block(key, self.shape)} of the selection "
+                "over OPeNDAP "
                 f"({type(error).__name__}: {error}); is the server up and the dataset still published?",
                 entry_id=self.entry_id,
             ) from None
 
 
-def _hyperslab(key: Any, shape: tuple[int, ...]) -> str:
-    """The DAP constraint a key asks for (``[0:1][2:4]``), for error messages."""
+def _block(key: Any, shape: tuple[int, ...]) -> str:
+    """Index ranges of a read, as ``[0:53][2:4]`` (inclusive, like DAP), for error messages."""
     parts = []
     for item, size in zip(key if isinstance(key, tuple) else (key,), shape, strict=False):
         if isinstance(item, slice):
@@ -80,7 +81,7 @@ def _hyperslab(key: Any, shape: tuple[int, ...]) -> str:
             parts.append(f"[{start}:{step}:{stop - 1}]" if step != 1 else f"[{start}:{stop - 1}]")
         else:
             parts.append(f"[{item}]")
-    return "".join(parts) or "the whole variable"
+    return "".join(parts) or "[]"
 
 
 def open_opendap(
