@@ -8,6 +8,7 @@ the hub, console.py writes what the operator reads, runloop.py waits for Ctrl-C;
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import sys
@@ -159,6 +160,9 @@ class Platform:
     def _opendap(self, ports: Ports) -> tuple[list[Component], list[dict[str, Any]]]:
         """The OPeNDAP server of the lake's NetCDF files and the hubs' OPeNDAP catalogues, unless switched off."""
         if not self.config.opendap:
+            return [], []
+        if importlib.util.find_spec("pydap") is None or importlib.util.find_spec("werkzeug") is None:
+            self.out("  no OPeNDAP server: pydap is not installed (pip install 'gaia-lab[opendap-server]')")
             return [], []
         from gaia_lab.platform import opendap  # pydap and pystac: only when starting
 
