@@ -103,14 +103,9 @@ def zarr_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
     )
 
 
-def file_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The key of the data asset of a collection or item that is one whole dataset without a Zarr store: an OPeNDAP
-    endpoint (preferred: subsets are read on the server) or a NetCDF file."""
-    for wanted in ("opendap", "netcdf"):
-        key = next((k for k, a in assets.items() if asset_format(a) == wanted and is_data(a)), None)
-        if key is not None:
-            return key
-    return None
+def opendap_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the OPeNDAP endpoint holding a collection's or item's data, if it has one."""
+    return next((key for key, asset in assets.items() if asset_format(asset) == "opendap" and is_data(asset)), None)
 
 
 def absolute_href(href: str, base: str | None) -> str:
@@ -356,8 +351,8 @@ __all__ = [
     "collection_formats",
     "collection_interval",
     "collection_variables",
-    "file_asset",
     "formats_of",
     "is_data",
+    "opendap_asset",
     "zarr_asset",
 ]

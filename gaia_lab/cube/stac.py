@@ -1,4 +1,4 @@
-"""STAC objects -> lazy cubes: picks the Zarr, the OPeNDAP/NetCDF or the raster path from the assets and applies
+"""STAC objects -> lazy cubes: picks the Zarr, the OPeNDAP or the raster path from the assets and applies
 the request."""
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ import xarray as xr
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
-from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.opendap import open_opendap
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, asset_format, file_asset, zarr_asset
+from gaia_lab.stac_item import StacItem, as_items, asset_dicts, opendap_asset, zarr_asset
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -81,13 +80,9 @@ def _open_stac(
         )
         ds = subset.apply_query(ds, request, entry_id=entry_id)
         hrefs = [href]
-    elif (file_key := file_asset(assets)) is not None:
-        href = str(assets[file_key]["href"])
-        if asset_format(assets[file_key]) == "opendap":
-            ds = open_opendap(href, request, entry_id=entry_id)
-        else:
-            ds = open_netcdf(href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options)
-            ds = subset.apply_query(ds, request, entry_id=entry_id)
+    elif (opendap_key := opendap_asset(assets)) is not None:
+        href = str(assets[opendap_key]["href"])
+        ds = open_opendap(href, request, entry_id=entry_id)  # the request's subset is read on the server
         hrefs = [href]
     else:
         if isinstance(obj, StacItem):
