@@ -35,8 +35,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from gaia_lab.stac_item import OPENDAP_ROLE, OPENDAP_TYPE, asset_format
 
 #: Suffixes of the DAP2 responses pydap's handlers answer (``.dods`` carries data; the others metadata).
-# DAP4 (.dmr/.dap) is left out: pydap's server writes no DAP4 data response, and the DMR would show the DAS escapes.
-DAP_SUFFIXES = (".dds", ".das", ".dods", ".ascii", ".ver", ".html")
+# Left out: DAP4 (.dmr/.dap: pydap's server writes no DAP4 data response, and the DMR would show the DAS escapes),
+# .ascii (pydap 3.5.9 fails on the NetCDF handler's lazy arrays) and .html (needs pydap's template server).
+DAP_SUFFIXES = (".dds", ".das", ".dods", ".ver")
 NETCDF_SUFFIXES = (".nc", ".nc4", ".cdf")
 
 StartResponse = Callable[..., Any]
@@ -116,15 +117,26 @@ class OpendapApp:
         target = self._resolve(path)
         if target is None:
             return self._answer(path, constraint, start_response, "404 Not Found", b"no such dataset", "text/plain")
+        try:
+            handler = self._handler(target)
+        except Exception:
+            # An unreadable file (truncated, not NetCDF): say so without the server's paths or the traceback.
+            return self._answer(
+                path, constraint, start_response, "500 Internal Server Error", b"cannot read this dataset", "text/plain"
+            )
         status: list[int] = [0]
-        with self._lock:
-            self._in_flight += 1
 
         def recording_start(line: str, headers: list[tuple[str, str]], *exc: Any) -> Any:
             status[0] = int(line.split(" ", 1)[0])
             return start_response(line, headers, *exc)
 
-        body = self._handler(target)(environ, recording_start)
+        with self._lock:
+            self._in_flight += 1
+        try:
+            body = handler(environ, recording_start)
+        except BaseException:
+            self._done(Request(path, constraint, 500, 0))
+            raise
         return self._counted(body, path, constraint, status)
 
     def _counted(self, body: Iterable[bytes], path: str, constraint: str, status: list[int]) -> Iterator[bytes]:
@@ -137,10 +149,13 @@ class OpendapApp:
             close = getattr(body, "close", None)
             if close is not None:
                 close()
-            with self._lock:
-                self.requests.append(Request(path, constraint, status[0], nbytes))
-                self._in_flight -= 1
-                self._answered.notify_all()
+            self._done(Request(path, constraint, status[0], nbytes))
+
+    def _done(self, request: Request) -> None:
+        with self._lock:
+            self.requests.append(request)
+            self._in_flight -= 1
+            self._answered.notify_all()
 
     def answered(self, timeout: float = 10.0) -> list[Request]:
         """The requests answered so far, once none is being answered: a client has its last byte a moment before

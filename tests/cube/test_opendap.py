@@ -187,3 +187,11 @@ def test_workers_read_over_opendap_and_report_a_dead_server(lake_dir: Path) -> N
             assert caught.value.entry_id == "test/ostia"
     finally:
         server.stop()
+
+
+def test_an_unreadable_dataset_names_the_url(lake_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "truncated.nc").write_bytes((lake_dir / OSTIA).read_bytes()[:5000])
+    with OpendapServer(tmp_path) as server:
+        url = f"{server.url}/truncated.nc"
+        with pytest.raises(AssetError, match=re.escape(url) + ".*cannot open as an OPeNDAP dataset"):
+            open_opendap(url, entry_id="test/truncated", timeout=5)
