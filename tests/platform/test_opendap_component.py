@@ -13,6 +13,7 @@ import yaml
 
 import gaia_lab as gl
 from gaia_lab.errors import ConfigError
+from gaia_lab.platform import components as platform_components
 from gaia_lab.platform import hub_config
 from gaia_lab.platform import opendap as platform_opendap
 from gaia_lab.platform.config import PORT_NAMES, load_config
@@ -49,6 +50,7 @@ def test_component_serves_the_lake_and_sessions_open_it(tmp_path: Path, lake_dir
     components, providers = platform_opendap.prepare(layout, "127.0.0.1", chosen, sys.executable)
     (server,) = components
     assert server.name == "opendap"
+    assert server.name in platform_components.ORDER  # what `stop()` stops
     assert server.argv[1:] == [
         "-m",
         "gaia_lab.datalake.opendap",
