@@ -14,6 +14,7 @@ the variable (on dask workers too), and every connection has a timeout: netCDF-C
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import replace
 from typing import Any
@@ -33,11 +34,20 @@ DEFAULT_TIMEOUT = 30.0
 RETRY_DELAY = 1.0
 
 
+_rc_lock = threading.Lock()
+_rc_timeout: str | None = None
+
+
 def set_timeout(seconds: float) -> None:
-    """netCDF-C's curl timeouts for the connections it opens from now on, in this process."""
+    """netCDF-C's curl timeouts for the connections it opens from now on, in this process (netCDF-C keeps them in a
+    global table: set under a lock, and only when they change, since every dask thread's read calls this)."""
+    global _rc_timeout
     value = str(max(1, round(seconds)))
-    netCDF4.rc_set("HTTP.TIMEOUT", value)
-    netCDF4.rc_set("HTTP.CONNECTTIMEOUT", value)
+    with _rc_lock:
+        if value != _rc_timeout:
+            netCDF4.rc_set("HTTP.TIMEOUT", value)
+            netCDF4.rc_set("HTTP.CONNECTTIMEOUT", value)
+            _rc_timeout = value
 
 
 class NamingArray:
