@@ -2,8 +2,8 @@
 
 netCDF-C's DAP2 client (compiled into the netCDF4 wheel) reads the DDS and DAS, and the small variables at once
 (coordinates: one ``.dods`` request); every later read is a constraint expression such as ``sst[0:1][2:4][0:9]``.
-Each variable becomes a dask array over xarray's lazy backend array, so a bbox/time/variable request that selects by
-index positions reaches the server as the hyperslab of the selection only (dask fuses the slicing into the read).
+The request's bbox/time/variables are selected on xarray's lazy backend arrays, and only then does each variable
+become a dask array: the selection reaches the server as one hyperslab, whatever dask would fuse.
 Chosen over xarray's pydap engine by measure against the lake's server: opening the OSTIA file takes netCDF-C 4
 requests and pydap 11, both push the same hyperslab, and pydap's client warns at every http:// open.
 
