@@ -31,6 +31,11 @@ ZARR_TYPES = frozenset({"application/vnd+zarr", "application/vnd.zarr", "applica
 NETCDF_TYPES = frozenset({"application/netcdf", "application/x-netcdf"})
 # GeoParquet has no media type of its own yet: STAC (and stac-geoparquet) use Parquet's.
 GEOPARQUET_TYPES = frozenset({"application/vnd.apache.parquet", "application/x-parquet", "application/parquet"})
+#: An OPeNDAP endpoint (not a file: a DAP server answers ``<href>.dds``, ``.das``, ``.dods?<constraint>``). STAC has
+#: no registered type for it: GAIA Lab publishes ``application/vnd.opendap.dap2`` with roles ``["data", "opendap"]``
+#: and recognises the ``opendap`` role with any type, or any ``application/vnd.opendap.*`` type.
+OPENDAP_TYPE = "application/vnd.opendap.dap2"
+OPENDAP_ROLE = "opendap"
 _EXTENSIONS = {
     ".tif": "geotiff",
     ".tiff": "geotiff",
@@ -52,11 +57,13 @@ PROJ_KEYS = (*PROJ_CRS_KEYS, "proj:shape", "proj:transform", "proj:bbox")
 
 
 def asset_format(asset: Mapping[str, Any]) -> str | None:
-    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, ``geoparquet``, or ``None`` for anything else (JSON,
-    XML, PNG ...).
+    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, ``opendap``, ``geoparquet``, or ``None`` for anything
+    else (JSON, XML, PNG ...).
 
-    The media type decides; without one, the href's extension does (or a ``zarr`` role)."""
+    The ``opendap`` role, else the media type decides; without one, the href's extension does (or a ``zarr`` role)."""
     media_type = str(asset.get("type") or "").lower()
+    if OPENDAP_ROLE in (asset.get("roles") or ()) or media_type.startswith("application/vnd.opendap"):
+        return "opendap"
     if media_type:
         base, _, parameters = media_type.partition(";")
         base = base.strip()
@@ -115,6 +122,11 @@ def geoparquet_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
         (key for key, asset in assets.items() if asset_format(asset) == "geoparquet" and is_data(asset)),
         None,
     )
+
+
+def opendap_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the OPeNDAP endpoint holding a collection's or item's data, if it has one."""
+    return next((key for key, asset in assets.items() if asset_format(asset) == "opendap" and is_data(asset)), None)
 
 
 def absolute_href(href: str, base: str | None) -> str:
@@ -355,6 +367,8 @@ def collection_formats(collection: pystac.Collection) -> list[str]:
 
 
 __all__ = [
+    "OPENDAP_ROLE",
+    "OPENDAP_TYPE",
     "Grid",
     "StacItem",
     "absolute_href",
@@ -369,6 +383,7 @@ __all__ = [
     "formats_of",
     "geoparquet_asset",
     "is_data",
+    "opendap_asset",
     "opens_items",
     "zarr_asset",
 ]

@@ -24,6 +24,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
 from hubclient import HubUser
 from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
 
+# Session-scoped servers used by several test packages (one instance per session wherever they are used).
+pytest_plugins = ["opendap_server"]
+
 if TYPE_CHECKING:
     from gaia_lab.platform import Platform
 

@@ -9,7 +9,9 @@ from urllib.parse import urlparse
 import fsspec
 import xarray as xr
 
+from gaia_lab.cube.opendap import open_opendap
 from gaia_lab.errors import AssetError
+from gaia_lab.query import CubeRequest
 
 _REMOTE = ("http", "https", "s3", "gs", "gcs", "az", "abfs")
 
@@ -26,12 +28,13 @@ def open_netcdf(
 
     Remote files are read through fsspec (HTTP range requests), so a NetCDF-4 file is never downloaded whole;
     NetCDF-3 files, which h5netcdf cannot read, go through scipy's reader on the same file object. OPeNDAP
-    endpoints are opened by netCDF-C's DAP client.
+    endpoints are opened by netCDF-C's DAP client (gaia_lab.cube.opendap; give it the request there to have the
+    subset read on the server).
     """
+    if opendap:
+        return open_opendap(href, CubeRequest(chunks=chunks), entry_id=entry_id)
     dask_chunks: dict[str, int] = dict(chunks) if chunks else {}
     try:
-        if opendap:
-            return xr.open_dataset(href, engine="netcdf4", chunks=dask_chunks)
         if urlparse(href).scheme not in _REMOTE:
             return xr.open_dataset(href, chunks=dask_chunks)
         stream = fsspec.open(href, "rb", **dict(storage_options or {})).open()
@@ -44,5 +47,4 @@ def open_netcdf(
         raise AssetError(href, "no such file", entry_id=entry_id) from None
     except Exception as error:
         # fsspec, aiohttp, h5py and netCDF-C raise their own families; the href and the cause say what to fix.
-        what = "an OPeNDAP dataset" if opendap else "NetCDF"
-        raise AssetError(href, f"cannot open as {what}: {type(error).__name__}: {error}", entry_id=entry_id) from None
+        raise AssetError(href, f"cannot open as NetCDF: {type(error).__name__}: {error}", entry_id=entry_id) from None

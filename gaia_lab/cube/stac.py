@@ -1,4 +1,5 @@
-"""STAC objects -> lazy cubes: picks the Zarr or the raster path from the assets and applies the request."""
+"""STAC objects -> lazy cubes: picks the Zarr, the OPeNDAP or the raster path from the assets and applies
+the request."""
 
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ import xarray as xr
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
+from gaia_lab.cube.opendap import open_opendap
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, zarr_asset
+from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, opendap_asset, zarr_asset
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -86,6 +88,10 @@ def _open_stac(
             entry_id=entry_id,
         )
         ds = subset.apply_query(ds, request, entry_id=entry_id)
+        hrefs = [href]
+    elif (opendap_key := opendap_asset(assets)) is not None:
+        href = str(assets[opendap_key]["href"])
+        ds = open_opendap(href, request, entry_id=entry_id)  # the request's subset is read on the server
         hrefs = [href]
     else:
         if isinstance(obj, StacItem):

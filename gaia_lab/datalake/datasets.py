@@ -20,8 +20,8 @@ from rasterio.transform import from_origin
 
 from gaia_lab.datalake import sources
 from gaia_lab.datalake.sources import Source
-from gaia_lab.datalake.stac import cog_item, collection_for_items, zarr_collection
-from gaia_lab.datalake.writers import write_cog, write_zarr
+from gaia_lab.datalake.stac import add_netcdf_asset, cog_item, collection_for_items, zarr_collection
+from gaia_lab.datalake.writers import write_cog, write_netcdf, write_zarr
 
 MET_OFFICE = pystac.Provider(
     "Met Office", roles=[pystac.ProviderRole.PRODUCER, pystac.ProviderRole.LICENSOR], url="https://www.metoffice.gov.uk"
@@ -93,10 +93,11 @@ def _ostia(src: Source) -> xr.Dataset:
 def _produce_ostia_zarr(srcs: list[Source], out: Path) -> None:
     ds = _ostia(srcs[0])
     write_zarr(ds, out / "ostia-sst.zarr", zarr_format=3, chunks={"time": 12})
+    write_netcdf(ds, out / "ostia-sst.nc", chunks={"time": 12})
 
 
 def _describe_ostia_zarr(srcs: list[Source], out: Path) -> pystac.Collection:
-    return zarr_collection(
+    collection = zarr_collection(
         "ostia-sst",
         out / "ostia-sst.zarr",
         zarr_format=3,
@@ -109,6 +110,7 @@ def _describe_ostia_zarr(srcs: list[Source], out: Path) -> pystac.Collection:
         keywords=OSTIA_KEYWORDS,
         producers=[MET_OFFICE, IRIS],
     )
+    return add_netcdf_asset(collection, out / "ostia-sst.nc", title="OSTIA sea surface temperature (NetCDF-4)")
 
 
 def _produce_ostia_cogs(srcs: list[Source], out: Path) -> None:
@@ -305,16 +307,21 @@ def _scenario(src: Source, scenario: str) -> xr.Dataset:
     return _geographic(ds)
 
 
-def _produce_scenario(scenario: str, name: str) -> Callable[[list[Source], Path], None]:
+def _produce_scenario(scenario: str, name: str, netcdf: bool = False) -> Callable[[list[Source], Path], None]:
     def produce(srcs: list[Source], out: Path) -> None:
-        write_zarr(_scenario(srcs[0], scenario), out / f"{name}.zarr", zarr_format=2, chunks={"time": 60})
+        ds = _scenario(srcs[0], scenario)
+        write_zarr(ds, out / f"{name}.zarr", zarr_format=2, chunks={"time": 60})
+        if netcdf:
+            write_netcdf(ds, out / f"{name}.nc", chunks={"time": 60})
 
     return produce
 
 
-def _describe_scenario(scenario: str, name: str) -> Callable[[list[Source], Path], pystac.Collection]:
+def _describe_scenario(
+    scenario: str, name: str, netcdf: bool = False
+) -> Callable[[list[Source], Path], pystac.Collection]:
     def describe(srcs: list[Source], out: Path) -> pystac.Collection:
-        return zarr_collection(
+        collection = zarr_collection(
             name,
             out / f"{name}.zarr",
             zarr_format=2,
@@ -335,6 +342,9 @@ def _describe_scenario(scenario: str, name: str) -> Callable[[list[Source], Path
             ],
             producers=[MET_OFFICE, IRIS],
         )
+        if netcdf:
+            add_netcdf_asset(collection, out / f"{name}.nc", title=f"SRES {scenario} air temperature (NetCDF-4)")
+        return collection
 
     return describe
 
@@ -534,7 +544,8 @@ def catalogue() -> list[Dataset]:
             lambda: [sources.iris("ostia_monthly.nc")],
             _produce_ostia_zarr,
             _describe_ostia_zarr,
-            ["zarr"],
+            ["zarr", "netcdf"],
+            recipe=2,
         ),
         Dataset(
             "odatis",
@@ -572,9 +583,10 @@ def catalogue() -> list[Dataset]:
             "sres-a1b-tas",
             "SRES A1B air temperature",
             lambda: [sources.iris("A1B_north_america.nc")],
-            _produce_scenario("A1B", "sres-a1b-tas"),
-            _describe_scenario("A1B", "sres-a1b-tas"),
-            ["zarr"],
+            _produce_scenario("A1B", "sres-a1b-tas", netcdf=True),
+            _describe_scenario("A1B", "sres-a1b-tas", netcdf=True),
+            ["zarr", "netcdf"],
+            recipe=2,
         ),
         Dataset(
             "climeri",

@@ -261,3 +261,15 @@ def table_collection(
         ),
     )
     return collection
+
+
+NETCDF_MEDIA_TYPE = "application/x-netcdf"
+
+
+def add_netcdf_asset(collection: pystac.Collection, path: Path, *, title: str) -> pystac.Collection:
+    """The same cube as one NetCDF-4 file, the form THREDDS/OPeNDAP servers publish (the lake's OPeNDAP server
+    serves it; see gaia_lab.datalake.opendap)."""
+    collection.add_asset(
+        "netcdf", pystac.Asset(str(path), title=title, media_type=NETCDF_MEDIA_TYPE, roles=["data", "netcdf"])
+    )
+    return collection

@@ -38,6 +38,18 @@ def write_zarr(ds: xr.Dataset, path: Path, *, zarr_format: int, chunks: dict[str
     os.replace(partial, path)
 
 
+def write_netcdf(ds: xr.Dataset, path: Path, *, chunks: dict[str, int]) -> None:
+    """A NetCDF-4 file (deflate, chunked along ``chunks``), as THREDDS and OPeNDAP servers publish them."""
+    partial = path.with_name(path.name + ".partial")
+    encoding = {
+        name: {"zlib": True, "complevel": 4, "chunksizes": tuple(chunks.get(str(d), ds.sizes[d]) for d in var.dims)}
+        for name, var in ds.data_vars.items()
+        if var.ndim
+    }
+    ds.to_netcdf(partial, format="NETCDF4", engine="netcdf4", encoding=encoding)
+    os.replace(partial, path)
+
+
 def write_cog(array: xr.DataArray, path: Path, *, nodata: float | int | None) -> None:
     """A COG through GDAL's COG driver; ``array`` must carry its CRS and transform (rioxarray)."""
     path.parent.mkdir(parents=True, exist_ok=True)

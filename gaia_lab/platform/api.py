@@ -108,6 +108,8 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     }
     if "csw" in components:
         healthy["csw"] = components["csw"]["alive"]
+    if "opendap" in components:
+        healthy["opendap"] = http_ok(f"http://{ip}:{ports['opendap_port']}/_health", timeout=5)
     if "records" in components:
         healthy["records"] = http_ok(f"http://{ip}:{ports['records_port']}/collections?f=json", timeout=5)
     return {"running": True, **state, "components": components, "healthy": healthy}

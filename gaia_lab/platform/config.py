@@ -35,6 +35,7 @@ PORT_NAMES = (
     "lake_port",
     "csw_port",
     "records_port",
+    "opendap_port",
 )
 
 
@@ -111,6 +112,14 @@ class PlatformConfig(Configurable):
     records_port = Integer(8007, help="OGC API - Records port (pygeoapi): the same records as GeoJSON.").tag(
         config=True
     )
+    opendap_port = Integer(8010, help="OPeNDAP (DAP2) port: the lake's NetCDF files, subsets read on the server.").tag(
+        config=True
+    )
+    opendap = Bool(
+        True,
+        help="Serve the lake's NetCDF files over OPeNDAP and add the hubs' OPeNDAP catalogues (<hub>-opendap) to the "
+        "sessions' federation.",
+    ).tag(config=True)
     metadata_catalogues = Bool(
         True,
         help="Publish the ISO records of the hubs that speak CSW (ODATIS, AERIS) over OGC CSW and OGC API - Records, "

@@ -34,6 +34,7 @@ def summary(
         f"  JupyterHub + JupyterLab  {info.hub_url}",
         f"  Dask Gateway             {info.gateway_url}  (schedulers: {info.gateway_proxy_address})",
         f"  Data lake (HTTP, Range)  {info.lake_url}",
+        *([f"  OPeNDAP (DAP2)           {info.opendap_url}"] if info.opendap_url else []),
         f"  Session catalogue        {info.catalog_file}",
         f"  Logs                     {layout.logs_dir}",
     ]

@@ -53,6 +53,8 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
             "PATH": os.pathsep.join([str(Path(session_python).parent), path]),
         }
     )
+    if config.opendap:
+        environment["GAIA_LAB_OPENDAP_URL"] = f"http://{ip}:{ports.opendap_port}/"
     return environment
 
 

@@ -8,12 +8,13 @@ the hub, console.py writes what the operator reads, runloop.py waits for Ctrl-C;
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ class PlatformInfo:
     gateway_proxy_address: str
     lake_url: str
     catalog_file: Path
+    opendap_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -50,6 +52,7 @@ class PlatformInfo:
             "gateway_proxy_address": self.gateway_proxy_address,
             "lake_url": self.lake_url,
             "catalog_file": str(self.catalog_file),
+            "opendap_url": self.opendap_url,
         }
 
 
@@ -116,7 +119,10 @@ class Platform:
             catalog_file=layout.catalog_file,
         )
         catalogue_components, catalogue_providers = self._metadata_catalogues(ports)
-        write_session_federation(layout.lake_dir, self.info.lake_url, layout.catalog_file, catalogue_providers)
+        opendap_components, opendap_providers = self._opendap(ports)
+        write_session_federation(
+            layout.lake_dir, self.info.lake_url, layout.catalog_file, [*catalogue_providers, *opendap_providers]
+        )
         if self.system_accounts:
             layout.catalog_file.chmod(0o644)  # every session reads it
         layout.hub_config_file.write_text(
@@ -127,7 +133,7 @@ class Platform:
         started = time.monotonic()
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
-            for component in [built[0], *catalogue_components, *built[1:]]:
+            for component in [built[0], *opendap_components, *catalogue_components, *built[1:]]:
                 self.components[component.name] = component
                 component.start()
                 took = component.wait_healthy()
@@ -150,6 +156,21 @@ class Platform:
             self.out(f"  no CSW / OGC API - Records services: {why_not}")
             return [], []
         return catalogues.prepare(servers, self.layout, self.config.ip, ports, self.info.lake_url)
+
+    def _opendap(self, ports: Ports) -> tuple[list[Component], list[dict[str, Any]]]:
+        """The OPeNDAP server of the lake's NetCDF files and the hubs' OPeNDAP catalogues, unless switched off."""
+        if not self.config.opendap:
+            return [], []
+        if importlib.util.find_spec("pydap") is None or importlib.util.find_spec("werkzeug") is None:
+            self.out("  no OPeNDAP server: pydap is not installed (pip install 'gaia-lab[opendap-server]')")
+            return [], []
+        from gaia_lab.platform import opendap  # pydap and pystac: only when starting
+
+        assert self.info is not None
+        components, providers = opendap.prepare(self.layout, self.config.ip, ports, self.python)
+        if components:
+            self.info = replace(self.info, opendap_url=opendap.opendap_url(self.config.ip, ports) + "/")
+        return components, providers
 
     def _write_state(self) -> None:
         assert self.info is not None

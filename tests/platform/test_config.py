@@ -35,6 +35,7 @@ PORTS = Ports(
     lake_port=18005,
     csw_port=18006,
     records_port=18007,
+    opendap_port=18010,
 )
 
 

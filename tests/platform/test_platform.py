@@ -28,7 +28,7 @@ import gaia_lab as gl
 
 lake_url = os.environ["GAIA_LAB_LAKE_URL"]
 cat = gl.open_catalog()
-stac = [p for p in cat.providers if p.type in ("stac", "intake-esm")]
+stac = [p for p in cat.providers if p.type in ("stac", "intake-esm") and not p.name.endswith("-opendap")]
 assert stac and all(p.url.startswith(lake_url) for p in stac), [p.url for p in cat.providers]
 kinds = sorted({p.type for p in cat.providers})
 res = cat.search(q="sea surface temperature")
@@ -43,6 +43,10 @@ mirrored = {m.split("/")[0] for e in french for m in e.mirrors}
 record = cat["odatis-csw/odatis:ostia-sst"].to_xarray()
 record_mean = float(record["sst"].mean().compute())
 stac_mean = float(cat["odatis/ostia-sst"].to_xarray()["sst"].mean().compute())
+# The same cube over the platform's OPeNDAP server.
+opendap_cube = cat["odatis-opendap/ostia-sst"].to_xarray()
+assert opendap_cube.attrs["gaia:opendap"].startswith(os.environ["GAIA_LAB_OPENDAP_URL"]), opendap_cube.attrs
+opendap_mean = float(opendap_cube["sst"].mean().compute())
 name = next(iter(ds.data_vars))
 variable = ds[name]
 assert variable.chunks, "the cube is not lazy"
@@ -60,6 +64,7 @@ print("RESULT" + json.dumps({
     "cluster_mean": cluster_mean, "direct_mean": direct_mean,
     "cube_mean": cube_mean, "direct_cube_mean": direct_cube_mean,
     "kinds": kinds, "mirrored": sorted(mirrored), "record_mean": record_mean, "stac_mean": stac_mean,
+    "opendap_mean": opendap_mean,
 }))
 """
 
@@ -95,6 +100,7 @@ def test_login_spawn_catalog_cube_and_gateway_cluster(platform, make_user):
     assert result["kinds"] == ["csw", "intake-esm", "ogcapi-records", "stac"]
     assert {"odatis-csw", "odatis-records"} <= set(result["mirrored"])
     assert result["record_mean"] == result["stac_mean"]
+    assert result["opendap_mean"] == pytest.approx(result["stac_mean"], rel=1e-6)
 
 
 def test_session_environment(platform, make_user):
@@ -388,7 +394,7 @@ def test_supervisor_state_and_status(platform):
     assert state["running"]
     assert state["pid"] == os.getpid()
     assert all(state["healthy"].values()), state
-    assert {"csw", "records"} <= set(state["healthy"])
+    assert {"csw", "records", "opendap"} <= set(state["healthy"])
     assert all(c["alive"] for c in state["components"].values())
     assert (platform.layout.data_dir / "secrets.json").stat().st_mode & 0o777 == 0o600
     assert (platform.layout.state_file).stat().st_mode & 0o777 == 0o600

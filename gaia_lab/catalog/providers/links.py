@@ -18,7 +18,7 @@ import pystac
 import xarray as xr
 
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
-from gaia_lab.cube import apply_query, open_geotiff, open_netcdf, open_stac, open_zarr
+from gaia_lab.cube import apply_query, open_geotiff, open_netcdf, open_opendap, open_stac, open_zarr
 from gaia_lab.errors import AssetError, EntryNotOpenable, GaiaLabError, ProviderError
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import NETCDF_TYPES, ZARR_TYPES, StacItem
@@ -164,12 +164,9 @@ def _open(
         ds = open_geotiff(href, entry_id=entry_id, chunks=request.chunks)
         if len(ds.data_vars) == 1 and link.name.isidentifier():
             ds = ds.rename({next(iter(ds.data_vars)): link.name})  # the record names the band
+    elif kind == OPENDAP:
+        # The request goes with the open: its subset is read on the server (hyperslabs), not after a download.
+        return open_opendap(href, request, entry_id=entry_id, timeout=timeout)
     else:
-        ds = open_netcdf(
-            href,
-            entry_id=entry_id,
-            chunks=request.chunks,
-            storage_options=storage_options,
-            opendap=kind == OPENDAP,
-        )
+        ds = open_netcdf(href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options)
     return apply_query(ds, request, entry_id=entry_id)
