@@ -58,13 +58,17 @@ class AccessKey:
         return {f"{prefix}_ACCESS_KEY_ID": self.key_id, f"{prefix}_SECRET_ACCESS_KEY": self.secret}
 
 
-def read_policy(buckets: Iterable[str]) -> dict[str, Any]:
-    """An IAM policy granting read (get, list) of ``buckets`` and nothing else."""
+def read_policy(buckets: Iterable[str], *, metadata_of: Iterable[str] = ()) -> dict[str, Any]:
+    """An IAM policy granting read (get, list) of ``buckets``, and of the JSON metadata only (STAC documents, Zarr
+    ``zarr.json``) of the buckets in ``metadata_of``; nothing else."""
     resources = [arn for bucket in buckets for arn in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*")]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": _READ_ACTIONS, "Resource": resources}] if resources else [],
-    }
+    statements: list[dict[str, Any]] = []
+    if resources:
+        statements.append({"Effect": "Allow", "Action": _READ_ACTIONS, "Resource": resources})
+    metadata = [f"arn:aws:s3:::{bucket}/*.json" for bucket in metadata_of]
+    if metadata:
+        statements.append({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": metadata})
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -190,7 +194,8 @@ class S3Server:
         )
 
     def create_user(self, name: str, *, private: bool) -> AccessKey:
-        """An IAM user reading the public bucket, and the private one when ``private``; returns a new access key.
+        """An IAM user reading the public bucket, and the private one when ``private`` (else only the private
+        bucket's JSON metadata: its catalogue can be browsed, its data not read); returns a new access key.
         An existing user keeps its name and gets its policy replaced and a new key."""
         iam = self.client("iam")
         try:
@@ -198,7 +203,8 @@ class S3Server:
         except iam.exceptions.EntityAlreadyExistsException:
             pass
         buckets = [self.public_bucket, *([self.private_bucket] if private else [])]
-        iam.put_user_policy(UserName=name, PolicyName=f"{name}-access", PolicyDocument=json.dumps(read_policy(buckets)))
+        policy = read_policy(buckets, metadata_of=[] if private else [self.private_bucket])
+        iam.put_user_policy(UserName=name, PolicyName=f"{name}-access", PolicyDocument=json.dumps(policy))
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return AccessKey(key["AccessKeyId"], key["SecretAccessKey"])
 
@@ -320,10 +326,7 @@ def lake_providers(lake: Path) -> list[dict[str, Any]]:
 
 def _root_catalog(lake: Path, catalog_id: str, title: str) -> dict[str, Any]:
     """A root STAC catalogue linking the lake's catalogues, so that one provider reads a whole bucket."""
-    links: list[dict[str, Any]] = [
-        {"rel": "root", "href": "./catalog.json", "type": "application/json"},
-        {"rel": "self", "href": "./catalog.json", "type": "application/json"},
-    ]
+    links: list[dict[str, Any]] = [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]
     for provider in lake_providers(lake):
         links.append({"rel": "child", "href": provider["url"], "type": "application/json", "title": provider.get("title")})
     return {
