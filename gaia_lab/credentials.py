@@ -12,7 +12,6 @@ credentials and nobody else's, and secrets never travel in task graphs, reprs, l
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -185,15 +184,16 @@ def label_of(ref: str) -> str:
 # Errors: what a refusal means, without the secret
 
 _DENIED = ("AccessDenied", "Access Denied", "Forbidden", "403", "AllAccessDisabled")
-_BAD_KEY = (
-    "InvalidAccessKeyId",
-    "SignatureDoesNotMatch",
-    "ExpiredToken",
-    "InvalidToken",
-    "TokenRefreshRequired",
-    "does not exist in our records",
-    "signature we calculated does not match",
-)
+# markers of a bad key in botocore's and GDAL's messages -> the S3 error code they stand for
+_BAD_KEY = {
+    "InvalidAccessKeyId": "InvalidAccessKeyId",
+    "does not exist in our records": "InvalidAccessKeyId",
+    "SignatureDoesNotMatch": "SignatureDoesNotMatch",
+    "signature we calculated does not match": "SignatureDoesNotMatch",
+    "ExpiredToken": "ExpiredToken",
+    "InvalidToken": "InvalidToken",
+    "TokenRefreshRequired": "TokenRefreshRequired",
+}
 _NO_CREDENTIALS = ("NoCredentialsError", "Unable to locate credentials", "could not find AWS credentials")
 
 
@@ -234,7 +234,7 @@ def refusal(href: str, error: BaseException, ref: str | None) -> str | None:
     if any(marker in text for marker in _NO_CREDENTIALS):
         code, reason = "no credentials", missing_credentials(provider)
     elif any(marker in text for marker in _BAD_KEY):
-        code = next(marker for marker in _BAD_KEY if marker in text)
+        code = next(code for marker, code in _BAD_KEY.items() if marker in text)
         reason = (
             f"the access key of provider {provider!r} is unknown, expired or revoked, or its secret is wrong: "
             "renew it and set the environment variables (or profile) its storage_options refer to"

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import rasterio.env
-from rasterio.session import DummySession
 import s3fs
+from rasterio.session import DummySession
 
 from gaia_lab import credentials
 from gaia_lab.cube.reads import HrefNamingDriver, HrefNamingReader
@@ -106,9 +106,7 @@ class CredentialedDriver(HrefNamingDriver):
 
     def capture_env(self) -> dict[str, Any]:
         # What the graph carries: odc's own options (no secrets: sessions are not captured) and the reference.
-        env = {
-            k: v for k, v in super().capture_env().items() if not k.startswith("AWS_") and k != "_aws"
-        }
+        env = {k: v for k, v in super().capture_env().items() if not k.startswith("AWS_") and k != "_aws"}
         env[_REF_OPTION] = self.ref
         return env
 

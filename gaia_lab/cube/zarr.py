@@ -7,9 +7,9 @@ from typing import Any
 
 import xarray as xr
 
+from gaia_lab.credentials import scrub
 from gaia_lab.cube import s3
 from gaia_lab.cube.zarr_store import NamingZarrStore
-from gaia_lab.credentials import scrub
 from gaia_lab.errors import AssetError
 
 # Keys of `xarray:open_kwargs` that select how the store is opened; anything else goes to decoding.

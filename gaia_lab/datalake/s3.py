@@ -19,6 +19,7 @@ Run ``python -m gaia_lab.datalake.s3 serve --port N --state FILE`` (what :func:`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -26,8 +27,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,7 +132,9 @@ def _serve(host: str, port: int, state: Path, public: list[str], private: list[s
         key = iam.create_access_key(UserName=name)["AccessKey"]
         return AccessKey(key["AccessKeyId"], key["SecretAccessKey"])
 
-    admin = user(ADMIN_USER, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    admin = user(
+        ADMIN_USER, {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+    )
     middleware.key = user(ANONYMOUS_USER, read_policy(public))
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # authentication on, for every request from now on
     ActionAuthenticatorMixin.request_count = 0
@@ -198,10 +199,8 @@ class S3Server:
         bucket's JSON metadata: its catalogue can be browsed, its data not read); returns a new access key.
         An existing user keeps its name and gets its policy replaced and a new key."""
         iam = self.client("iam")
-        try:
+        with contextlib.suppress(iam.exceptions.EntityAlreadyExistsException):
             iam.create_user(UserName=name)
-        except iam.exceptions.EntityAlreadyExistsException:
-            pass
         buckets = [self.public_bucket, *([self.private_bucket] if private else [])]
         policy = read_policy(buckets, metadata_of=[] if private else [self.private_bucket])
         iam.put_user_policy(UserName=name, PolicyName=f"{name}-access", PolicyDocument=json.dumps(policy))
@@ -318,9 +317,7 @@ def lake_providers(lake: Path) -> list[dict[str, Any]]:
 
     document = yaml.safe_load((lake / "federation.yaml").read_text())
     return [
-        p
-        for p in document["providers"]
-        if p.get("type", "stac") == "stac" and str(p.get("url", "")).startswith("./")
+        p for p in document["providers"] if p.get("type", "stac") == "stac" and str(p.get("url", "")).startswith("./")
     ]
 
 
@@ -328,7 +325,9 @@ def _root_catalog(lake: Path, catalog_id: str, title: str) -> dict[str, Any]:
     """A root STAC catalogue linking the lake's catalogues, so that one provider reads a whole bucket."""
     links: list[dict[str, Any]] = [{"rel": "root", "href": "./catalog.json", "type": "application/json"}]
     for provider in lake_providers(lake):
-        links.append({"rel": "child", "href": provider["url"], "type": "application/json", "title": provider.get("title")})
+        links.append(
+            {"rel": "child", "href": provider["url"], "type": "application/json", "title": provider.get("title")}
+        )
     return {
         "type": "Catalog",
         "stac_version": "1.0.0",
