@@ -12,6 +12,8 @@ credentials and nobody else's, and secrets never travel in task graphs, reprs, l
 from __future__ import annotations
 
 import hashlib
+import hmac
+import secrets as _secrets
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ SECRET_OPTION_KEYS = frozenset(
     }
 )
 _REDACTED = "***"
+_REF_KEY = _secrets.token_bytes(32)
 
 
 @dataclass(frozen=True)
@@ -68,9 +71,14 @@ class S3Access:
 
     @property
     def ref(self) -> str:
-        """The reference that reads carry: the label and a digest of the non-secret fields (never the secret)."""
-        identity = "|".join(str(v) for v in (self.endpoint_url, self.region, self.anon, self.profile, self.key))
-        return f"{self.label}#{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+        """The reference that reads carry: the label and a keyed digest of every field, secret included, under a
+        key drawn at random in this process (other credentials give another reference, and so other cached
+        filesystems; the digest tells nothing about the secret)."""
+        identity = "|".join(
+            str(v) for v in (self.endpoint_url, self.region, self.anon, self.profile, self.key, self.secret, self.token)
+        )
+        digest = hmac.new(_REF_KEY, identity.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"{self.label}#{digest}"
 
     @property
     def secrets(self) -> list[str]:
@@ -142,6 +150,7 @@ def register(access: S3Access) -> str:
 
 
 def register_all(accesses: Mapping[str, S3Access]) -> None:
+    """Register accesses under the references another process gave them (a worker plugin's)."""
     with _lock:
         _registry.update(accesses)
 
@@ -194,7 +203,12 @@ _BAD_KEY = {
     "InvalidToken": "InvalidToken",
     "TokenRefreshRequired": "TokenRefreshRequired",
 }
-_NO_CREDENTIALS = ("NoCredentialsError", "Unable to locate credentials", "could not find AWS credentials")
+_NO_CREDENTIALS = (
+    "NoCredentialsError",
+    "Unable to locate credentials",
+    "could not find AWS credentials",
+    "PartialCredentialsError",
+)
 
 
 def missing_credentials(provider: str) -> str:
@@ -225,10 +239,46 @@ def bucket_of(href: str) -> str:
     return parsed.netloc
 
 
+def _probe(access: S3Access, href: str) -> str | None:
+    """The S3 error code a listing of ``href``'s bucket answers with these credentials (``None``: allowed).
+
+    A refused HEAD request (s3fs checks objects with HEAD) carries no body, hence no error code: 403 says neither
+    whether the key is wrong nor whether it lacks a grant. One signed listing tells."""
+    import botocore.session
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    parsed = urlparse(href)
+    kwargs: dict[str, Any] = {"region_name": access.region or "us-east-1", "endpoint_url": access.endpoint_url}
+    if access.anon:
+        kwargs["config"] = Config(signature_version=UNSIGNED, retries={"max_attempts": 1})
+    else:
+        kwargs["config"] = Config(retries={"max_attempts": 1})
+        if access.key:
+            kwargs |= {"aws_access_key_id": access.key, "aws_secret_access_key": access.secret}
+            kwargs["aws_session_token"] = access.token
+    session = botocore.session.Session(profile=access.profile) if access.profile else botocore.session.Session()
+    try:
+        client = session.create_client("s3", **kwargs)
+        client.list_objects_v2(Bucket=parsed.netloc, Prefix=parsed.path.lstrip("/"), MaxKeys=1)
+    except ClientError as error:
+        return str(error.response.get("Error", {}).get("Code") or "AccessDenied")
+    except BotoCoreError as error:
+        return type(error).__name__
+    return None
+
+
 def refusal(href: str, error: BaseException, ref: str | None) -> str | None:
     """The message for an S3 refusal of ``href`` (wrong, expired or missing credentials, access denied), naming the
     bucket and the provider and holding no secret; ``None`` when ``error`` is something else."""
     text = _chain(error)
+    access = lookup(ref) if ref else None
+    ambiguous = isinstance(error, PermissionError) or any(marker in text for marker in _DENIED)
+    if ambiguous and access is not None and not any(marker in text for marker in _BAD_KEY):
+        code = _probe(access, href)
+        if code is not None:
+            text += f" <- probe: {code}"
     provider = label_of(ref) if ref else "?"
     bucket = bucket_of(href)
     if any(marker in text for marker in _NO_CREDENTIALS):
@@ -239,7 +289,7 @@ def refusal(href: str, error: BaseException, ref: str | None) -> str | None:
             f"the access key of provider {provider!r} is unknown, expired or revoked, or its secret is wrong: "
             "renew it and set the environment variables (or profile) its storage_options refer to"
         )
-    elif isinstance(error, PermissionError) or any(marker in text for marker in _DENIED):
+    elif ambiguous:
         code = "AccessDenied"
         reason = (
             f"the credentials of provider {provider!r} are valid but not granted this bucket: ask its owner for "

@@ -21,7 +21,7 @@ from gaia_lab.credentials import S3Access
 PLUGIN_NAME = "gaia-lab-credentials"
 
 
-class CredentialsPlugin(WorkerPlugin):  # type: ignore[misc]
+class CredentialsPlugin(WorkerPlugin):
     """Registers a session's credentials (by reference) in each worker process."""
 
     name = PLUGIN_NAME
@@ -32,10 +32,6 @@ class CredentialsPlugin(WorkerPlugin):  # type: ignore[misc]
 
     def setup(self, worker: Any) -> None:
         credentials.register_all(self._accesses)
-        # Filesystems unpickled before the credentials arrived were built without them: build them again.
-        from gaia_lab.cube.s3 import CredentialedS3FileSystem
-
-        CredentialedS3FileSystem.clear_instance_cache()
 
     @property
     def providers(self) -> list[str]:

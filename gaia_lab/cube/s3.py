@@ -74,16 +74,19 @@ def translate(error: BaseException, href: str, ref: str, *, entry_id: str | None
 
 class CredentialedReader(HrefNamingReader):
     def read(self, cfg: Any, dst_geobox: Any, *, dst: Any = None, selection: Any = None) -> Any:
+        ref = getattr(self._ctx, "gaia_credentials", None)
         try:
             return super().read(cfg, dst_geobox, dst=dst, selection=selection)
         except AssetError as error:
-            ref = getattr(self._ctx, "gaia_credentials", None)
             if ref is None or not is_s3(self._src.uri):
                 raise
-            message = refusal(error.__cause__ or error, self._src.uri, ref)
-            if message is None:
-                raise AssetError(error.href, credentials.scrub(str(error.args[0]))) from None
-            raise AssetError(self._src.uri, f"band {self._src.band}: {message}") from None
+            failure = error
+        # Raised outside the handler: the error carries no GDAL exception as its context (dask's workers pickle
+        # exceptions with their context, and rasterio's CPLE errors do not unpickle).
+        message = refusal(failure.__cause__ or failure, self._src.uri, ref)
+        if message is None:
+            raise AssetError(self._src.uri, credentials.scrub(str(failure.reason)))
+        raise AssetError(self._src.uri, f"band {self._src.band}: {message}")
 
 
 @functools.lru_cache(maxsize=64)

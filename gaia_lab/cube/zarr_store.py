@@ -36,17 +36,19 @@ class ChunkNamingArray(BackendArray):
         except AssetError:
             raise
         except Exception as error:
+            message = None
             if self.credentials_ref is not None:
                 from gaia_lab.cube.s3 import refusal
 
                 message = refusal(error, self.href, self.credentials_ref)
-                if message is not None:
-                    raise AssetError(self.href, f"variable {self.variable!r}: {message}") from None
-            raise AssetError(
-                self.href,
-                f"variable {self.variable!r}, selection {key}: cannot read or decode Zarr chunk "
-                f"({type(error).__name__}: {scrub(str(error))}); the store may be corrupt or incomplete",
-            ) from error
+            if message is None:
+                raise AssetError(
+                    self.href,
+                    f"variable {self.variable!r}, selection {key}: cannot read or decode Zarr chunk "
+                    f"({type(error).__name__}: {scrub(str(error))}); the store may be corrupt or incomplete",
+                ) from error
+        # An S3 refusal: raised outside the handler, so that no botocore error travels with it as its context.
+        raise AssetError(self.href, f"variable {self.variable!r}: {message}")
 
 
 class NamingZarrStore(ZarrStore):
