@@ -10,6 +10,7 @@ environment: the key reaches them through gl.cluster()'s worker plugin only.
 from __future__ import annotations
 
 import json
+import os
 import re
 from concurrent.futures import ThreadPoolExecutor
 
@@ -37,9 +38,8 @@ with gl.cluster(n_workers=1, adaptive=None) as client:
         {k for env in client.run(lambda: dict(os.environ)).values() for k in env if "AWS" in k or "S3" in k}
     )
     result["worker_users"] = sorted(set(client.run(lambda: os.getuid()).values()))
-    result["worker_refs"] = sorted(
-        {r for refs in client.run(lambda: sorted(__import__("gaia_lab.credentials").credentials.registered())).values() for r in refs}
-    )
+    held = client.run(lambda: sorted(__import__("gaia_lab.credentials").credentials.registered()))
+    result["worker_refs"] = sorted({ref for refs in held.values() for ref in refs})
 print("RESULT" + json.dumps(result))
 """
 
@@ -92,3 +92,5 @@ def test_each_users_cluster_reads_with_that_users_credentials(platform, make_use
         assert secret not in message
     # alice's and bob's workers hold different credentials (one reference each, never the other's)
     assert alice["worker_refs"] != bob["worker_refs"]
+    if os.geteuid() == 0:  # each cluster runs as its user's own system account
+        assert alice["worker_users"] != bob["worker_users"]
