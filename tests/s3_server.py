@@ -68,7 +68,11 @@ class S3Lake:
     def federation(self, directory: Path, *, env_prefix: str = "GAIA_LAB_S3") -> Path:
         """A federation file with providers lake-public (anonymous) and lake-private (key from ``${PREFIX_*}``)."""
         path = directory / f"s3-federation-{env_prefix.lower()}.yaml"
-        path.write_text(yaml.safe_dump(s3.s3_federation(self.catalogues, self.server, env_prefix=env_prefix)))
+        path.write_text(
+            yaml.safe_dump(
+                s3.s3_federation(self.endpoint_url, self.public_bucket, self.private_bucket, env_prefix=env_prefix)
+            )
+        )
         return path
 
 

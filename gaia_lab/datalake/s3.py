@@ -27,13 +27,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from gaia_lab.errors import PlatformError
+from gaia_lab.platform.s3_users import read_policy
 
 HOST = "127.0.0.1"
 REGION = "us-east-1"
@@ -42,7 +43,6 @@ PRIVATE_BUCKET = "gaia-private"
 LAKE_PREFIX = "lake"
 ANONYMOUS_USER = "anonymous"
 ADMIN_USER = "gaia-admin"
-_READ_ACTIONS = ["s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation"]
 
 
 @dataclass(frozen=True)
@@ -55,19 +55,6 @@ class AccessKey:
     def as_environment(self, prefix: str = "AWS") -> dict[str, str]:
         """``{PREFIX_ACCESS_KEY_ID: ..., PREFIX_SECRET_ACCESS_KEY: ...}``, the names federation files refer to."""
         return {f"{prefix}_ACCESS_KEY_ID": self.key_id, f"{prefix}_SECRET_ACCESS_KEY": self.secret}
-
-
-def read_policy(buckets: Iterable[str], *, metadata_of: Iterable[str] = ()) -> dict[str, Any]:
-    """An IAM policy granting read (get, list) of ``buckets``, and of the JSON metadata only (STAC documents, Zarr
-    ``zarr.json``) of the buckets in ``metadata_of``; nothing else."""
-    resources = [arn for bucket in buckets for arn in (f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*")]
-    statements: list[dict[str, Any]] = []
-    if resources:
-        statements.append({"Effect": "Allow", "Action": _READ_ACTIONS, "Resource": resources})
-    metadata = [f"arn:aws:s3:::{bucket}/*.json" for bucket in metadata_of]
-    if metadata:
-        statements.append({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": metadata})
-    return {"Version": "2012-10-17", "Statement": statements}
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -106,7 +93,7 @@ class _AnonymousReads:
         return self.app(environ, start_response)
 
 
-def _serve(host: str, port: int, state: Path, public: list[str], private: list[str]) -> None:
+def _serve(host: str, port: int, state: Path, public: list[str], private: list[str], publish: Path | None) -> None:
     import boto3
     from moto import settings
     from moto.core.authorization import ActionAuthenticatorMixin
@@ -138,6 +125,8 @@ def _serve(host: str, port: int, state: Path, public: list[str], private: list[s
     middleware.key = user(ANONYMOUS_USER, read_policy(public))
     settings.INITIAL_NO_AUTH_ACTION_COUNT = 0  # authentication on, for every request from now on
     ActionAuthenticatorMixin.request_count = 0
+    if publish is not None:
+        publish_lake(S3Server(endpoint, admin, public[0], private[0]), publish)
     document = {
         "endpoint_url": endpoint,
         "admin": {"key_id": admin.key_id, "secret": admin.secret},
@@ -249,11 +238,19 @@ def _free_port(host: str) -> int:
 
 
 def server_command(
-    state: Path, *, host: str = HOST, port: int, public: str = PUBLIC_BUCKET, private: str = PRIVATE_BUCKET
+    state: Path,
+    *,
+    host: str = HOST,
+    port: int,
+    public: str = PUBLIC_BUCKET,
+    private: str = PRIVATE_BUCKET,
+    publish: Path | None = None,
+    python: str = sys.executable,
 ) -> list[str]:
-    """The command that runs the server (for supervisors that start it themselves)."""
+    """The command that runs the server (for supervisors that start it themselves); ``publish``: a lake directory
+    uploaded to both buckets before the server reports ready."""
     return [
-        sys.executable,
+        python,
         "-m",
         "gaia_lab.datalake.s3",
         "serve",
@@ -267,6 +264,7 @@ def server_command(
         public,
         "--private",
         private,
+        *(["--publish", str(publish)] if publish is not None else []),
     ]
 
 
@@ -364,8 +362,16 @@ def s3_storage_options(endpoint_url: str, *, anon: bool = False, env_prefix: str
     return options
 
 
-def s3_federation(urls: Mapping[str, str], server: S3Server, *, env_prefix: str = "GAIA_LAB_S3") -> dict[str, Any]:
-    """A federation document with the two buckets as providers ``lake-public`` (anonymous) and ``lake-private``."""
+def s3_federation(
+    endpoint_url: str,
+    public_bucket: str = PUBLIC_BUCKET,
+    private_bucket: str = PRIVATE_BUCKET,
+    *,
+    prefix: str = LAKE_PREFIX,
+    env_prefix: str = "GAIA_LAB_S3",
+) -> dict[str, Any]:
+    """A federation document with the two buckets of a published lake as providers ``lake-public`` (anonymous) and
+    ``lake-private`` (the key from ``${<env_prefix>_ACCESS_KEY_ID}`` and ``${<env_prefix>_SECRET_ACCESS_KEY}``)."""
     return {
         "title": "GAIA Lab data lake on S3",
         "providers": [
@@ -374,16 +380,16 @@ def s3_federation(urls: Mapping[str, str], server: S3Server, *, env_prefix: str 
                 "title": "GAIA Lab lake, public S3 bucket",
                 "hub": "ocean",
                 "type": "stac",
-                "url": urls[server.public_bucket],
-                "storage_options": s3_storage_options(server.endpoint_url, anon=True),
+                "url": f"s3://{public_bucket}/{prefix}/catalog.json",
+                "storage_options": s3_storage_options(endpoint_url, anon=True),
             },
             {
                 "name": "lake-private",
                 "title": "GAIA Lab lake, private S3 bucket",
                 "hub": "ocean",
                 "type": "stac",
-                "url": urls[server.private_bucket],
-                "storage_options": s3_storage_options(server.endpoint_url, env_prefix=env_prefix),
+                "url": f"s3://{private_bucket}/{prefix}/catalog.json",
+                "storage_options": s3_storage_options(endpoint_url, env_prefix=env_prefix),
             },
         ],
     }
@@ -398,8 +404,10 @@ def _main(argv: list[str] | None = None) -> None:
     serve.add_argument("--state", type=Path, required=True, help="file written (mode 0600) once set up")
     serve.add_argument("--public", action="append", default=[], help="public bucket (repeatable)")
     serve.add_argument("--private", action="append", default=[], help="private bucket (repeatable)")
+    serve.add_argument("--publish", type=Path, help="a lake directory to publish to the buckets before serving")
     args = parser.parse_args(argv)
-    _serve(args.host, args.port, args.state, args.public or [PUBLIC_BUCKET], args.private or [PRIVATE_BUCKET])
+    public, private = args.public or [PUBLIC_BUCKET], args.private or [PRIVATE_BUCKET]
+    _serve(args.host, args.port, args.state, public, private, args.publish)
 
 
 def iter_keys(server: S3Server, bucket: str, prefix: str = "") -> Iterator[str]:

@@ -145,6 +145,7 @@ class Ports:
     lake_port: int
     csw_port: int
     records_port: int
+    s3_port: int = 0  # the S3 server (gaia-lab up --s3)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -161,6 +162,7 @@ PORT_OWNERS = {
     "lake_port": "lake",
     "csw_port": "csw",
     "records_port": "records",
+    "s3_port": "s3",
 }
 
 

@@ -116,6 +116,12 @@ class Platform:
             catalog_file=layout.catalog_file,
         )
         catalogue_components, catalogue_providers = self._metadata_catalogues(ports)
+        if config.s3:
+            from gaia_lab.platform import s3_server
+
+            s3_components, s3_providers = s3_server.prepare(layout, ip, ports, self.python)
+            catalogue_components += s3_components
+            catalogue_providers += s3_providers
         write_session_federation(layout.lake_dir, self.info.lake_url, layout.catalog_file, catalogue_providers)
         if self.system_accounts:
             layout.catalog_file.chmod(0o644)  # every session reads it

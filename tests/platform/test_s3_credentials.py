@@ -57,7 +57,7 @@ def _run(user, s3_lake: S3Lake, key) -> dict:  # type: ignore[no-untyped-def]
 def _federation(s3_lake: S3Lake) -> dict:  # type: ignore[type-arg]
     from gaia_lab.datalake import s3
 
-    return s3.s3_federation(s3_lake.catalogues, s3_lake.server)
+    return s3.s3_federation(s3_lake.endpoint_url, s3_lake.public_bucket, s3_lake.private_bucket)
 
 
 def test_each_users_cluster_reads_with_that_users_credentials(platform, make_user, s3_lake: S3Lake, lake_catalog):  # type: ignore[no-untyped-def]
