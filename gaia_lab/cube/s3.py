@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import rasterio.env
-import s3fs
 from rasterio.session import DummySession
 
 from gaia_lab import credentials
@@ -34,24 +33,12 @@ def register(storage_options: Mapping[str, Any] | None, label: str) -> str:
     return credentials.register(credentials.S3Access.from_storage_options(storage_options, label))
 
 
-class CredentialedS3FileSystem(s3fs.S3FileSystem):  # type: ignore[misc]
-    """s3fs, configured from a credentials reference resolved in the process that uses it (pickles as the
-    reference)."""
-
-    def __init__(self, *args: Any, gaia_credentials: str, **kwargs: Any) -> None:
-        access = credentials.lookup(gaia_credentials)
-        self.gaia_credentials = gaia_credentials
-        self.gaia_missing = access is None
-        options = access.s3fs_options() if access is not None else {"anon": False}
-        super().__init__(*args, **{**kwargs, **options})
-
-    def __repr__(self) -> str:
-        return f"CredentialedS3FileSystem({self.gaia_credentials!r})"
-
-
 def zarr_store(href: str, ref: str) -> Any:
     """A read-only zarr ``FsspecStore`` on ``href`` reading with the credentials ``ref`` names."""
     from zarr.storage import FsspecStore
+
+    # s3fs takes a third of a second to import: only when an s3:// store is opened
+    from gaia_lab.cube.s3_filesystem import CredentialedS3FileSystem
 
     fs = CredentialedS3FileSystem(gaia_credentials=ref, asynchronous=True)
     return FsspecStore(fs, read_only=True, path=href.split("://", 1)[1].rstrip("/"))
