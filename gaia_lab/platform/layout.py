@@ -192,6 +192,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
     """Ports from the config, a free port for each 0, all checked to be bindable now."""
     chosen: dict[str, int] = {}
     for name in PORT_OWNERS:
+        if name == "s3_port" and not config.s3:
+            chosen[name] = 0  # no S3 server: its port need not be free
+            continue
         value = int(getattr(config, name))
         if value == 0:
             value = free_port(config.ip)

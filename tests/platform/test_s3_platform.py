@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 import gaia_lab as gl
 from gaia_lab.datalake import s3
 from gaia_lab.platform import hub_config, s3_server
-from gaia_lab.platform.config import load_config
+from gaia_lab.platform.config import PORT_NAMES, load_config
 from gaia_lab.platform.federation import write_session_federation
 from gaia_lab.platform.layout import Layout, resolve_ports
 from gaia_lab.platform.s3_users import session_credentials
@@ -29,6 +29,8 @@ def _code(call) -> str:  # type: ignore[no-untyped-def]
 
 
 def test_the_s3_component_publishes_the_lake_and_sessions_get_keys_of_their_own(tmp_path: Path, lake_dir: Path) -> None:
+    without = load_config(None, data_dir=str(tmp_path / "off"), lake_dir=str(lake_dir), **dict.fromkeys(PORT_NAMES, 0))
+    assert not without.s3 and resolve_ports(without).s3_port == 0  # no server, no port taken
     config = load_config(None, data_dir=str(tmp_path / "data"), lake_dir=str(lake_dir), s3=True, s3_port=0, port=0)
     assert config.s3 and list(config.s3_private_users) == ["*"]
     layout = Layout.from_config(config)
