@@ -271,12 +271,29 @@ def _platform() -> list[Row]:
     ]
 
 
+def _s3_read() -> list[Row]:
+    from benchmarks import s3_read
+
+    result = s3_read.main()
+    n, threads = result["items"], result["threads"]
+    return [
+        (
+            f"S3 / local read throughput, {n} COGs, {threads} threads (moto server)",
+            f"{result['cog_s3_over_local']}x",
+            "",
+            "",
+        ),
+        (f"S3 / local read throughput, Zarr, {n} steps, {threads} threads", f"{result['zarr_s3_over_local']}x", "", ""),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "read_throughput": _read_throughput,
     "federated_search": _federated_search,
     "federated_catalogues": _federated_catalogues,
     "cli_latency": _cli_latency,
+    "s3_read": _s3_read,
     "platform": _platform,
 }
 
@@ -287,6 +304,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "federated_search": {"ITEMS": 200, "ROUNDS": 1, "REPEAT": 1},
     "federated_catalogues": {"RECORDS": 40, "ROUNDS": 1},
     "cli_latency": {"REPEAT": 1},
+    "s3_read": {"ITEMS": 50, "REPEAT": 1},
 }
 
 

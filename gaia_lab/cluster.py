@@ -51,7 +51,9 @@ def cluster(
 
     Dask Gateway (``DASK_GATEWAY__ADDRESS`` set, as in platform sessions) or a LocalCluster otherwise.
     ``n_workers`` start at once; ``adaptive=(minimum, maximum)`` then lets the cluster scale between the two
-    (``None``: fixed size). ``environment``: variables set on the workers. Further ``options`` are Gateway cluster
+    (``None``: fixed size). ``environment``: variables set on the workers. The
+    object-store credentials the session's catalogues resolved reach the workers by a worker plugin
+    (``gaia_lab.worker_credentials``), kept up to date while the cluster lives. Further ``options`` are Gateway cluster
     options by name. With ``wait``, returns once ``n_workers`` (or the adaptive minimum, if lower) have joined.
     """
     if n_workers < 0:
@@ -75,6 +77,10 @@ def cluster(
             client = _gateway_client(stack, n_workers, memory, worker_cores, adaptive, environment, options)
         else:
             client = _local_client(stack, n_workers, memory, worker_cores, adaptive, environment, options)
+        from gaia_lab.worker_credentials import attached
+
+        # The workers read object stores with the credentials this session resolved, and with no one else's.
+        stack.enter_context(attached(client))
         expected = min(n_workers, adaptive[0]) if adaptive is not None else n_workers
         if wait and expected:
             try:

@@ -98,6 +98,7 @@ class AssetError(GaiaLabError):
         super().__init__(f"{prefix}asset {href}: {message}")
         self.href = href
         self.entry_id = entry_id
+        self.reason = message
 
 
 class ClusterError(GaiaLabError):

@@ -135,7 +135,11 @@ def absolute_href(href: str, base: str | None) -> str:
     if not base or "://" in href or href.startswith("/"):
         return href
     if "://" in base and not base.startswith("file://"):
-        return urljoin(base, href)
+        scheme, _, rest = base.partition("://")
+        if scheme in ("http", "https"):
+            return urljoin(base, href)
+        # urljoin leaves hrefs relative under schemes it does not know (s3, gs, az): join the paths
+        return f"{scheme}://{posixpath.normpath(posixpath.join(posixpath.dirname(rest), href))}"
     directory = posixpath.dirname(base.removeprefix("file://"))
     if not directory.startswith("/"):
         directory = os.path.abspath(directory)

@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
 
 from hubclient import HubUser
 from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
+from s3_server import s3_lake  # noqa: F401  (the session's S3 server, a fixture)
 
 # Session-scoped servers used by several test packages (one instance per session wherever they are used).
 pytest_plugins = ["opendap_server"]

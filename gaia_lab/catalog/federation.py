@@ -22,6 +22,7 @@ import fsspec
 import yaml
 from traitlets import Dict, Enum, Float, HasTraits, TraitError, Unicode, validate
 
+from gaia_lab.credentials import SECRET_OPTION_KEYS
 from gaia_lab.errors import ConfigError
 from gaia_lab.paths import default_lake_dir, user_catalog_path
 
@@ -147,6 +148,31 @@ def _check_credentials_are_references(value: Any, where: str) -> None:
             _check_credentials_are_references(item, f"{where}[{index}]")
 
 
+def _check_storage_options_hold_no_secret(value: Any, where: str) -> None:
+    """``storage_options`` name a profile, ask for ``anon: true`` or refer to the environment (``${VAR}``) for each
+    key, secret or token; a literal secret in the file is refused (its value is never repeated in the error)."""
+    if isinstance(value, Mapping):
+        literal = [
+            str(k)
+            for k, v in value.items()
+            if str(k).lower() in SECRET_OPTION_KEYS
+            and v not in (None, "")
+            and not (isinstance(v, str) and _VARIABLE.fullmatch(v.strip()))
+        ]
+        if literal:
+            raise ConfigError(
+                f"storage_options {sorted(literal)} are written in the file: refer to environment variables "
+                "(key: ${AWS_ACCESS_KEY_ID}, secret: ${AWS_SECRET_ACCESS_KEY}) or name an AWS profile (profile: name); "
+                "anon: true reads public buckets",
+                source=where,
+            )
+        for key, item in value.items():
+            _check_storage_options_hold_no_secret(item, f"{where}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_storage_options_hold_no_secret(item, f"{where}[{index}]")
+
+
 def _is_url(text: str) -> bool:
     scheme = urlparse(text).scheme
     return len(scheme) > 1  # a Windows drive letter is not a scheme
@@ -200,6 +226,7 @@ def parse_federation(document: object, *, source: str | None = None) -> list[Pro
         if missing:
             raise ConfigError(f"missing required keys {sorted(missing)}", source=label)
         _check_credentials_are_references(raw.get("eodag_config"), f"{label}: eodag_config")
+        _check_storage_options_hold_no_secret(raw.get("storage_options"), f"{label}: storage_options")
         values = _expand(dict(raw), label, environ)
         try:
             provider = ProviderConfig(**values)

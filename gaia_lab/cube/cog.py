@@ -20,7 +20,7 @@ from odc.geo import geom
 from odc.stac import extract_collection_metadata
 from pyproj import CRS
 
-from gaia_lab.cube import stac_load
+from gaia_lab.cube import s3, stac_load
 from gaia_lab.cube.reads import HrefNamingDriver
 from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
 from gaia_lab.query import BBox, CubeRequest
@@ -253,10 +253,17 @@ def default_chunks(items: Sequence[StacItem], keys: Sequence[str], dtype_size: i
 
 
 def open_raster_items(
-    items: Sequence[StacItem], request: CubeRequest, *, entry_id: str, resampling: str = "nearest"
+    items: Sequence[StacItem],
+    request: CubeRequest,
+    *,
+    entry_id: str,
+    resampling: str = "nearest",
+    storage_options: Mapping[str, Any] | None = None,
+    provider: str | None = None,
 ) -> tuple[xr.Dataset, list[str]]:
     """One lazy cube from many raster items (odc-stac/odc-loader, parsed once per grid), with the asset keys it
-    reads; no data becomes NaN."""
+    reads; no data becomes NaN. ``s3://`` hrefs read with the credentials in ``storage_options`` (by reference,
+    see ``gaia_lab.cube.s3``)."""
     bands = select_bands(items, request.variables, entry_id)
     check_footprints(items, bands, entry_id)
     keys = list(dict.fromkeys(band.key for band in bands))
@@ -282,6 +289,9 @@ def open_raster_items(
     else:
         load_chunks = default_chunks(items, keys, 4 if needs_float else max(sizes, default=4))
     names = [band.name for band in bands]
+    driver = HrefNamingDriver()
+    if any(s3.is_s3(str(a.get("href", ""))) for a in first_assets.values()):
+        driver = s3.CredentialedDriver(s3.register(storage_options, provider or entry_id.split("/", 1)[0]))
     try:
         ds = stac_load.load(
             items,
@@ -289,7 +299,7 @@ def open_raster_items(
             asset_keys=keys,
             by_footprint=by_footprint,
             chunks=load_chunks,
-            driver=HrefNamingDriver(),
+            driver=driver,
             dtype=dtype,
             resampling=resampling,
             crs=request.crs,

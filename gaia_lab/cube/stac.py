@@ -86,6 +86,7 @@ def _open_stac(
             storage_options=options or None,
             chunks=request.chunks,
             entry_id=entry_id,
+            provider=provider,
         )
         ds = subset.apply_query(ds, request, entry_id=entry_id)
         hrefs = [href]
@@ -99,7 +100,9 @@ def _open_stac(
         else:
             candidates = as_items(items if items is not None else obj.get_items(recursive=True))
         selected = filter_items(candidates, request, entry_id)
-        ds, asset_keys = cog.open_raster_items(selected, request, entry_id=entry_id)
+        ds, asset_keys = cog.open_raster_items(
+            selected, request, entry_id=entry_id, storage_options=storage_options, provider=provider
+        )
         hrefs = [str(item.assets[key]["href"]) for item in selected for key in asset_keys if key in item.assets]
     if not ds.data_vars:
         raise AssetError(entry_id, "the cube has no data variables", entry_id=entry_id)

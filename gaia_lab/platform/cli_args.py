@@ -40,6 +40,12 @@ def add_platform_commands(subparsers: Any) -> None:
         metavar="DIR",
         help="course folder (notebooks, data) copied read-only into each new user's home as ~/workshop",
     )
+    up.add_argument(
+        "--s3",
+        action="store_true",
+        default=None,
+        help="also run an S3 server with the lake in a public and a private bucket, and a key per session",
+    )
     up.add_argument("--background", "-d", action="store_true", help="detach; stop later with `gaia-lab down`")
     up.add_argument("--show-config", action="store_true", help="print every setting with its default and exit")
     up.set_defaults(handler=_up, func=_up)
@@ -92,6 +98,7 @@ def _up(args: argparse.Namespace) -> int:
             port=args.port,
             authenticator_class=args.authenticator,
             python=args.python,
+            s3=args.s3,
         )
         up(config, workshop_dir=args.workshop_dir, foreground=not args.background)
     except GaiaLabError as exc:

@@ -36,6 +36,7 @@ PORT_NAMES = (
     "csw_port",
     "records_port",
     "opendap_port",
+    "s3_port",
 )
 
 
@@ -119,6 +120,18 @@ class PlatformConfig(Configurable):
         True,
         help="Serve the lake's NetCDF files over OPeNDAP and add the hubs' OPeNDAP catalogues (<hub>-opendap) to the "
         "sessions' federation.",
+    ).tag(config=True)
+    s3_port = Integer(8008, help="S3 server port (moto's S3 + IAM server; with s3 = True).").tag(config=True)
+    s3 = Bool(
+        False,
+        help="Run an S3 server (`gaia-lab up --s3`), publish the lake to a public and a private bucket, give every "
+        "session an access key of its own (GAIA_LAB_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY) and the providers "
+        "lake-public and lake-private in its federation.",
+    ).tag(config=True)
+    s3_private_users = List(
+        Unicode(),
+        ["*"],
+        help="Hub users granted the private bucket ('*': everyone); the others browse its catalogue, not its data.",
     ).tag(config=True)
     metadata_catalogues = Bool(
         True,

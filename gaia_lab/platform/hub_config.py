@@ -109,6 +109,9 @@ def render(
         ("Spawner.start_timeout", config.spawn_timeout),
         ("Spawner.http_timeout", config.spawn_timeout),
         ("Spawner.environment", session_environment(config, layout, ports, session_python)),
+        # --s3: the state file of the platform's S3 server, from which the hub makes each session's key
+        ("ReadyWaitingMixin.s3_state_file", str(layout.data_dir / "s3" / "s3-server.json") if config.s3 else ""),
+        ("ReadyWaitingMixin.s3_private_users", list(config.s3_private_users)),
         ("JupyterHub.active_server_limit", config.active_server_limit),
         ("JupyterHub.load_roles", roles()),
     ]

@@ -146,6 +146,7 @@ class Ports:
     csw_port: int
     records_port: int
     opendap_port: int
+    s3_port: int = 0  # the S3 server (gaia-lab up --s3)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -163,6 +164,7 @@ PORT_OWNERS = {
     "csw_port": "csw",
     "records_port": "records",
     "opendap_port": "opendap",
+    "s3_port": "s3",
 }
 
 
@@ -192,6 +194,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
     """Ports from the config, a free port for each 0, all checked to be bindable now."""
     chosen: dict[str, int] = {}
     for name in PORT_OWNERS:
+        if name == "s3_port" and not config.s3:
+            chosen[name] = 0  # no S3 server: its port need not be free
+            continue
         value = int(getattr(config, name))
         if value == 0:
             value = free_port(config.ip)

@@ -24,7 +24,7 @@ from typing import Any
 
 from jupyterhub.spawner import LocalProcessSpawner, SimpleLocalProcessSpawner, set_user_setuid
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError
-from traitlets import Unicode
+from traitlets import List, Unicode
 
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import prepare_home
@@ -33,11 +33,25 @@ READY_POLL_INTERVAL = 0.05
 
 
 class ReadyWaitingMixin(LocalProcessSpawner):  # type: ignore[misc]
-    """``start`` waits (every 50 ms) for the server to answer HTTP."""
+    """``start`` waits (every 50 ms) for the server to answer HTTP; with the platform's S3 server, the session gets
+    an access key of its own (gaia_lab.platform.s3_users)."""
 
     workshop_dir = Unicode("", help="Folder copied read-only into every new home as ~/workshop.", config=True)
+    s3_state_file = Unicode("", help="The platform S3 server's state file (empty: no S3 server).", config=True)
+    s3_private_users = List(Unicode(), ["*"], help="Hub users granted the private bucket ('*': all).", config=True)
+
+    def get_env(self) -> dict[str, str]:
+        env: dict[str, str] = super().get_env()
+        env.update(getattr(self, "_s3_environment", {}))
+        return env
 
     async def start(self) -> tuple[str, int]:
+        if self.s3_state_file:
+            from gaia_lab.platform.s3_users import session_credentials
+
+            self._s3_environment = await asyncio.to_thread(
+                session_credentials, self.s3_state_file, self.user.name, list(self.s3_private_users)
+            )
         ip, port = await super().start()
         host = "127.0.0.1" if ip in ("", "0.0.0.0") else ip
         url = f"http://{host}:{port}{self.server.base_url}api"

@@ -120,6 +120,12 @@ class Platform:
         )
         catalogue_components, catalogue_providers = self._metadata_catalogues(ports)
         opendap_components, opendap_providers = self._opendap(ports)
+        if config.s3:
+            from gaia_lab.platform import s3_server
+
+            s3_components, s3_providers = s3_server.prepare(layout, ip, ports, self.python)
+            catalogue_components += s3_components
+            catalogue_providers += s3_providers
         write_session_federation(
             layout.lake_dir, self.info.lake_url, layout.catalog_file, [*catalogue_providers, *opendap_providers]
         )
