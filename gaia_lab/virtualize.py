@@ -303,6 +303,9 @@ def _write_icechunk(
         if not overwrite:
             raise InvalidQuery("out", out, "exists; pass --overwrite to replace it")
         shutil.rmtree(path)
+    if "ICECHUNK_LOG" not in os.environ:
+        # one writer here: the warning that local repositories do not lock concurrent commits is noise
+        icechunk.set_logs_filter("error")
     storage = icechunk_storage(out, storage_options)
     config = icechunk.RepositoryConfig.default()
     containers = _containers(urls, storage_options)
@@ -432,4 +435,85 @@ def virtualize(
     )
 
 
-__all__ = ["SourceMismatch", "VirtualizeReport", "check_agreement", "expand_sources", "virtualize"]
+# --- publishing in STAC -----------------------------------------------------------------------------------------------
+
+VIRTUAL_KEY = "gaia:virtual"  # on a Zarr asset: {"format": icechunk | kerchunk-json | kerchunk-parquet}
+_PUBLIC_OPTIONS = ("endpoint_url", "region", "anon", "client_kwargs")  # never keys, secrets or tokens
+
+
+def virtual_asset(href: str, fmt: str, storage_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The STAC asset of a virtual store: a Zarr asset (``application/vnd+zarr``, role ``virtual``) whose
+    ``gaia:virtual`` names the format; S3 endpoints (no credentials) go in ``xarray:storage_options``."""
+    asset: dict[str, Any] = {
+        "href": href,
+        "type": "application/vnd+zarr",
+        "roles": ["data", "zarr", "virtual"],
+        "title": f"Virtual Zarr store ({fmt}) over the NetCDF files",
+        VIRTUAL_KEY: {"format": fmt},
+        "xarray:open_kwargs": {"consolidated": False, "zarr_format": 3 if fmt == "icechunk" else 2},
+    }
+    public = {k: v for k, v in (storage_options or {}).items() if k in _PUBLIC_OPTIONS}
+    if isinstance(public.get("client_kwargs"), dict):
+        public["client_kwargs"] = {k: v for k, v in public["client_kwargs"].items() if k in ("endpoint_url", "region_name")}
+    if public:
+        asset["xarray:storage_options"] = public
+    return asset
+
+
+def write_stac(
+    report: VirtualizeReport,
+    collection_path: str | Path,
+    *,
+    collection_id: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write (or update) a STAC collection publishing the store as its ``zarr`` asset, described with the
+    datacube extension from the store's metadata (nothing read from the source files)."""
+    import pystac
+
+    from gaia_lab.cube.virtual import open_virtual
+    from gaia_lab.datalake.stac import DATACUBE, XARRAY, cube_metadata
+
+    path = Path(collection_path).expanduser().resolve()
+    ds = open_virtual(report.store, storage_options=storage_options, format=report.format)
+    meta = cube_metadata(ds)
+    store_href = report.store
+    if urlparse(store_href).scheme not in ("s3", "http", "https"):
+        store_href = os.path.relpath(Path(store_href).expanduser().resolve(), path.parent)
+    extent = pystac.Extent(pystac.SpatialExtent([meta["bbox"]]), pystac.TemporalExtent([meta["interval"]]))
+    if path.exists():
+        collection = pystac.Collection.from_file(str(path))
+        collection.extent = extent
+    else:
+        name = collection_id or Path(urlparse(report.store).path.rstrip("/")).stem
+        collection = pystac.Collection(
+            name,
+            description or f"Virtual Zarr store over {report.files} NetCDF/HDF5 files, concatenated along "
+            f"{report.concat_dim}.",
+            extent,
+            title=title or ds.attrs.get("title") or name,
+            license="other",
+        )
+    for extension in (DATACUBE, XARRAY):
+        if extension not in collection.stac_extensions:
+            collection.stac_extensions.append(extension)
+    collection.extra_fields["cube:dimensions"] = meta["cube:dimensions"]
+    collection.extra_fields["cube:variables"] = meta["cube:variables"]
+    asset = virtual_asset(store_href, report.format, storage_options)
+    href = asset.pop("href")
+    collection.add_asset(
+        "zarr",
+        pystac.Asset(
+            href, title=asset.pop("title"), media_type=asset.pop("type"), roles=asset.pop("roles"), extra_fields=asset
+        ),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    collection.set_self_href(str(path))
+    collection.make_all_asset_hrefs_relative()
+    collection.save_object(include_self_link=False, dest_href=str(path))
+    return path
+
+
+__all__ = ["SourceMismatch", "VirtualizeReport", "check_agreement", "expand_sources", "virtual_asset", "virtualize", "write_stac"]

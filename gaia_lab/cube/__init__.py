@@ -4,6 +4,7 @@ from gaia_lab.cube.cog import open_geotiff, open_raster_items
 from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.stac import open_stac
 from gaia_lab.cube.subset import apply_query
+from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 
-__all__ = ["apply_query", "open_geotiff", "open_netcdf", "open_raster_items", "open_stac", "open_zarr"]
+__all__ = ["apply_query", "open_geotiff", "open_netcdf", "open_raster_items", "open_stac", "open_virtual", "open_zarr"]

@@ -38,6 +38,7 @@ from gaia_lab.cube.virtual_sources import (
     compare,
     fingerprint,
     local_path,
+    recorded_scheme,
     resolve,
     to_url,
 )
@@ -190,7 +191,11 @@ class SourceGuard:
         if recorded is None:
             return
         now = fingerprint(to_url(url), self.storage_options)
-        change = compare(Fingerprint(to_url(url), recorded.size, recorded.modified, recorded.etag), now)
+        change = compare(
+            Fingerprint(to_url(url), recorded.size, recorded.modified, recorded.etag),
+            now,
+            recorded_scheme=recorded_scheme(recorded),
+        )
         if change is not None:
             raise self._error(change, 1)
 

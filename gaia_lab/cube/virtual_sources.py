@@ -147,7 +147,9 @@ def fingerprint(url: str, storage_options: Mapping[str, Any] | None = None) -> F
         except OSError as error:
             raise AssetError(url, f"cannot stat the source file: {error}") from None
         modified = datetime.fromtimestamp(stat.st_mtime_ns / 1e9, tz=UTC)
-        etag = f"{stat.st_ino:x}-{stat.st_mtime_ns:x}-{stat.st_size:x}"
+        # no inode: a copied lake (copy2 keeps mtimes) must still match; a file replaced by another of the same
+        # size and nanosecond mtime is beyond what any stat can tell
+        etag = f"{stat.st_mtime_ns:x}-{stat.st_size:x}"
         return Fingerprint(url, stat.st_size, modified.isoformat(), etag)
     import obstore
 
@@ -183,12 +185,17 @@ class SourceChange:
         return f"{self.state}: {self.url} ({self.detail})"
 
 
-def compare(recorded: Fingerprint, now: Fingerprint | None) -> SourceChange | None:
+def compare(recorded: Fingerprint, now: Fingerprint | None, *, recorded_scheme: str | None = None) -> SourceChange | None:
+    """What differs between a recorded fingerprint and the file now. A file recorded in one kind of store and
+    found in another (a lake built locally, served over HTTP or copied to S3) keeps its size, not its dates or
+    ETag: only the size is compared then."""
     if now is None:
         return SourceChange(recorded.url, "missing", "no longer exists")
     differences = []
     if now.size != recorded.size:
         differences.append(f"size {recorded.size} -> {now.size}")
+    if (recorded_scheme or urlparse(recorded.url).scheme) != urlparse(now.url).scheme:
+        return SourceChange(recorded.url, "changed", ", ".join(differences)) if differences else None
     if now.modified_at != recorded.modified_at:
         differences.append(f"modified {recorded.modified} -> {now.modified}")
     if recorded.etag and now.etag and now.etag != recorded.etag:
@@ -208,10 +215,17 @@ def changes(
     found = fingerprints(urls, storage_options)
     out = []
     for record, url, now in zip(records, urls, found, strict=True):
-        change = compare(Fingerprint(url, record.size, record.modified, record.etag), now)
+        change = compare(
+            Fingerprint(url, record.size, record.modified, record.etag), now, recorded_scheme=recorded_scheme(record)
+        )
         if change is not None:
             out.append(change)
     return out
+
+
+def recorded_scheme(record: Fingerprint) -> str:
+    """Where a source was when it was recorded: relative URLs are written for local files only."""
+    return urlparse(record.url).scheme or "file"
 
 
 def resolve(url: str, base: str) -> str:

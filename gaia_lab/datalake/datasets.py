@@ -154,6 +154,29 @@ def _describe_ostia_cogs(srcs: list[Source], out: Path) -> pystac.Collection:
     )
 
 
+def _produce_ostia_virtual(srcs: list[Source], out: Path) -> None:
+    from gaia_lab.datalake import netcdf_archive
+
+    netcdf_archive.publish(_ostia(srcs[0]).drop_vars("time_bnds"), out, "ostia-sst")
+
+
+def _describe_ostia_virtual(srcs: list[Source], out: Path) -> pystac.Collection:
+    from gaia_lab.datalake import netcdf_archive
+
+    return netcdf_archive.collection(
+        out,
+        "ostia-sst-virtual",
+        hub="ocean",
+        licence="OGL-UK-3.0",
+        title="OSTIA sea surface temperature, NetCDF archive as a virtual Zarr store",
+        description="The OSTIA monthly means as a data centre archives them, one NetCDF-4 file per month (54 "
+        "files), published as one virtual Zarr store (kerchunk references built by gaia-lab virtualize): "
+        "opening it reads one metadata file, chunks are read from the NetCDF files.",
+        keywords=[*OSTIA_KEYWORDS, "NetCDF", "virtual Zarr", "kerchunk"],
+        producers=[MET_OFFICE, IRIS],
+    )
+
+
 # --- AERIS (atmosphere): Meteosat brightness temperature, NSRDB stations ----------------------------------------------
 
 
@@ -545,6 +568,16 @@ def catalogue() -> list[Dataset]:
             _produce_ostia_cogs,
             _describe_ostia_cogs,
             ["cog"],
+        ),
+        Dataset(
+            "odatis",
+            "ocean",
+            "ostia-sst-virtual",
+            "OSTIA SST (NetCDF archive, virtual Zarr)",
+            lambda: [sources.iris("ostia_monthly.nc")],
+            _produce_ostia_virtual,
+            _describe_ostia_virtual,
+            ["netcdf", "zarr"],
         ),
         Dataset(
             "aeris",
