@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pystac
@@ -68,7 +68,7 @@ def open_datacube(
         return (catalog or open_catalog())[source].to_xarray(**query)
     request = CubeRequest.parse(**query)
     path = (urlparse(source).path or source).rstrip("/")
-    if path.endswith((".icechunk", ".parq", ".parquet")) or path.endswith(".json") and _is_references(source):
+    if path.endswith((".icechunk", ".parq", ".parquet")) or (path.endswith(".json") and _is_references(source)):
         ds = open_virtual(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
         return apply_query(ds, request, entry_id=source)
     if path.endswith(".json"):

@@ -186,7 +186,9 @@ def check_agreement(datasets: Sequence[xr.Dataset], urls: Sequence[str], concat_
     for ds, url in zip(datasets, urls, strict=True):
         if concat_dim not in ds.dims:
             raise SourceMismatch(
-                url, f"has no dimension {concat_dim!r} to concatenate along (dims: {dict(ds.sizes)}); name one with --concat-dim"
+                url,
+                f"has no dimension {concat_dim!r} to concatenate along (dims: {dict(ds.sizes)}); "
+                "name one with --concat-dim",
             )
         if ds is first:
             continue
@@ -454,7 +456,9 @@ def virtual_asset(href: str, fmt: str, storage_options: Mapping[str, Any] | None
     }
     public = {k: v for k, v in (storage_options or {}).items() if k in _PUBLIC_OPTIONS}
     if isinstance(public.get("client_kwargs"), dict):
-        public["client_kwargs"] = {k: v for k, v in public["client_kwargs"].items() if k in ("endpoint_url", "region_name")}
+        public["client_kwargs"] = {
+            k: v for k, v in public["client_kwargs"].items() if k in ("endpoint_url", "region_name")
+        }
     if public:
         asset["xarray:storage_options"] = public
     return asset
@@ -490,8 +494,8 @@ def write_stac(
         name = collection_id or Path(urlparse(report.store).path.rstrip("/")).stem
         collection = pystac.Collection(
             name,
-            description or f"Virtual Zarr store over {report.files} NetCDF/HDF5 files, concatenated along "
-            f"{report.concat_dim}.",
+            description
+            or f"Virtual Zarr store over {report.files} NetCDF/HDF5 files, concatenated along {report.concat_dim}.",
             extent,
             title=title or ds.attrs.get("title") or name,
             license="other",
@@ -516,4 +520,12 @@ def write_stac(
     return path
 
 
-__all__ = ["SourceMismatch", "VirtualizeReport", "check_agreement", "expand_sources", "virtual_asset", "virtualize", "write_stac"]
+__all__ = [
+    "SourceMismatch",
+    "VirtualizeReport",
+    "check_agreement",
+    "expand_sources",
+    "virtual_asset",
+    "virtualize",
+    "write_stac",
+]

@@ -116,9 +116,7 @@ def container_credentials(prefix: str, storage_options: Mapping[str, Any] | None
     if s3.anon:
         return icechunk.s3_anonymous_credentials()
     if s3.key and s3.secret:
-        return icechunk.s3_static_credentials(
-            access_key_id=s3.key, secret_access_key=s3.secret, session_token=s3.token
-        )
+        return icechunk.s3_static_credentials(access_key_id=s3.key, secret_access_key=s3.secret, session_token=s3.token)
     return icechunk.s3_from_env_credentials()
 
 

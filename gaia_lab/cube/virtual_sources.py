@@ -99,7 +99,7 @@ def object_store(url: str, storage_options: Mapping[str, Any] | None = None) -> 
                 config["token"] = s3.token
         return S3Store(
             parsed.netloc,
-            config=config,
+            config=config,  # type: ignore[arg-type]
             client_options={"allow_http": s3.allow_http},
         )
     raise AssetError(url, "unsupported scheme: sources are local files, http(s):// or s3:// URLs")
@@ -185,7 +185,9 @@ class SourceChange:
         return f"{self.state}: {self.url} ({self.detail})"
 
 
-def compare(recorded: Fingerprint, now: Fingerprint | None, *, recorded_scheme: str | None = None) -> SourceChange | None:
+def compare(
+    recorded: Fingerprint, now: Fingerprint | None, *, recorded_scheme: str | None = None
+) -> SourceChange | None:
     """What differs between a recorded fingerprint and the file now. A file recorded in one kind of store and
     found in another (a lake built locally, served over HTTP or copied to S3) keeps its size, not its dates or
     ETag: only the size is compared then."""
