@@ -338,8 +338,10 @@ def _open_kerchunk(
                 sources = [Fingerprint.from_dict(s) for s in json.load(handle).get(SOURCES_KEY, [])]
         except FileNotFoundError:
             sources = []
-    protocol = _remote_protocol(base)
-    remote_options = options if protocol != "file" else {}
+    # where the chunks are: the sources' place (relative ones lie under the references' own)
+    first = resolve(sources[0].url, base) if sources else base
+    protocol = _remote_protocol(first)
+    remote_options = {**options, "asynchronous": True} if protocol != "file" else {}
     guard = SourceGuard(href, sources, base=base, storage_options=options)
     try:
         fs = VerifyingReferenceFileSystem(
