@@ -176,6 +176,7 @@ def _layout(var: xr.Variable, concat_dim: str) -> dict[str, Any]:
         for key in _ENCODING_KEYS:
             layout[key] = str(var.encoding.get(key, var.attrs.get(key)))
     if metadata is not None:
+        layout["dtype"] = str(metadata.data_type.to_native_dtype())  # as stored in the file
         layout["chunks"] = tuple(metadata.chunks)
         layout["codecs"] = repr(getattr(metadata, "codecs", None))
     if var.dims and concat_dim in var.dims:
@@ -447,7 +448,9 @@ def virtualize(
     urls = expand_sources(sources, storage_options)
     registry = _registry(urls, storage_options)
     # (warning filters are process-wide: set here, around the threads, not in them)
-    with quiet(), ThreadPoolExecutor(_OPEN_THREADS) as pool:
+    # Parsing is CPU-bound under the GIL (h5py): threads only pay where requests wait on the network.
+    threads = 1 if all(local_path(u) is not None for u in urls) else _OPEN_THREADS
+    with quiet(), ThreadPoolExecutor(threads) as pool:
         opened = list(pool.map(lambda u: _open_one(u, registry), urls))
         records_or_none = fingerprints(urls, storage_options)
     records = []

@@ -22,7 +22,7 @@ from gaia_lab.cube.virtual import check_virtual, open_virtual
 from gaia_lab.errors import AssetError
 from gaia_lab.virtualize import virtualize
 
-MONTHS = 24
+MONTHS = 12
 FORMATS = ["icechunk", "kerchunk-json", "kerchunk-parquet"]
 SUFFIX = {"icechunk": ".icechunk", "kerchunk-json": ".json", "kerchunk-parquet": ".parq"}
 
