@@ -271,12 +271,41 @@ def _platform() -> list[Row]:
     ]
 
 
+def _virtual_zarr() -> list[Row]:
+    from benchmarks import virtual_zarr
+
+    r = virtual_zarr.main()
+    goals = r["goals_met"]
+    n = f"{r['files']:,}"
+    return [
+        (
+            f"open {n} NetCDF files: xr.open_mfdataset (best of 4 fast configs) time / virtual Zarr (Icechunk) time",
+            f"{r['open_ratio']}x",
+            "≥ 20x",
+            _yes(goals["open_ge_20x"]),
+        ),
+        (
+            f"open {n} NetCDF files: open_mfdataset | Icechunk | kerchunk JSON",
+            f"{r['open_mfdataset_s']} s | {r['open_virtual_s']} s | {r['open_kerchunk_s']} s",
+            "",
+            "",
+        ),
+        (
+            f"read + mean, {n} NetCDF files, {r['threads']} threads: virtual Zarr / NetCDF read directly",
+            f"{r['read_ratio']}x",
+            "≥ 0.9x",
+            _yes(goals["read_ge_0_9x"] and goals["same_mean"]),
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "read_throughput": _read_throughput,
     "federated_search": _federated_search,
     "federated_catalogues": _federated_catalogues,
     "cli_latency": _cli_latency,
+    "virtual_zarr": _virtual_zarr,
     "platform": _platform,
 }
 
@@ -287,6 +316,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "federated_search": {"ITEMS": 200, "ROUNDS": 1, "REPEAT": 1},
     "federated_catalogues": {"RECORDS": 40, "ROUNDS": 1},
     "cli_latency": {"REPEAT": 1},
+    "virtual_zarr": {"FILES": 100, "REPEAT": 1},
 }
 
 

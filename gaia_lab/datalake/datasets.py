@@ -154,6 +154,15 @@ def _describe_ostia_cogs(srcs: list[Source], out: Path) -> pystac.Collection:
     )
 
 
+def _ostia_virtual_sources() -> list[Source] | None:
+    """The OSTIA file, when the ``virtual`` extra (VirtualiZarr, kerchunk) that publishes the archive is there."""
+    import importlib.util
+
+    if importlib.util.find_spec("virtualizarr") is None or importlib.util.find_spec("kerchunk") is None:
+        return None
+    return [sources.iris("ostia_monthly.nc")]
+
+
 def _produce_ostia_virtual(srcs: list[Source], out: Path) -> None:
     from gaia_lab.datalake import netcdf_archive
 
@@ -574,7 +583,7 @@ def catalogue() -> list[Dataset]:
             "ocean",
             "ostia-sst-virtual",
             "OSTIA SST (NetCDF archive, virtual Zarr)",
-            lambda: [sources.iris("ostia_monthly.nc")],
+            _ostia_virtual_sources,
             _produce_ostia_virtual,
             _describe_ostia_virtual,
             ["netcdf", "zarr"],

@@ -93,7 +93,7 @@ def test_opening_reads_no_source_file(archive: tuple[list[Path], Path], fmt: str
     ds = open_virtual(out)
     assert ds.sizes["time"] == MONTHS
     with pytest.raises(AssetError) as caught:
-        ds["sst"].isel(time=0).values
+        _ = ds["sst"].isel(time=0).values
     assert copies[0].name in str(caught.value) and "missing" in str(caught.value)
     assert caught.value.href.endswith(copies[0].name)
 
@@ -107,7 +107,7 @@ def test_a_changed_source_is_refused_by_name(sources: Sources, fmt: str, change:
     before = ds["sst"].isel(time=0).values
     getattr(sources, change)(3)
     with pytest.raises(AssetError) as caught:
-        ds["sst"].isel(time=3).values
+        _ = ds["sst"].isel(time=3).values
     message = str(caught.value)
     assert sources.urls[3].rsplit("/", 1)[-1] in message
     assert ("missing" if change == "remove" else "changed") in message
@@ -131,7 +131,7 @@ def test_a_store_reopened_later_refuses_too(sources: Sources, tmp_path: Path) ->
     sources.touch(5)
     ds = open_virtual(out, storage_options=sources.storage_options)
     with pytest.raises(AssetError, match=sources.files[5].name):
-        ds["sst"].isel(time=5).values
+        _ = ds["sst"].isel(time=5).values
     assert ds["sst"].isel(time=4).values.shape == (18, 432)
 
 

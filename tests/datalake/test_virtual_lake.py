@@ -47,7 +47,11 @@ def test_the_archive_is_one_virtual_cube(lake_dir: Path, lake_catalog: gl.Catalo
 
 def test_it_opens_over_http_from_the_lake_server(lake_server: StaticServer, lake_catalog: gl.Catalog) -> None:
     catalog = gl.open_catalog(
-        {"providers": [{"name": "odatis", "hub": "ocean", "type": "stac", "url": f"{lake_server.url}/odatis/catalog.json"}]}
+        {
+            "providers": [
+                {"name": "odatis", "hub": "ocean", "type": "stac", "url": f"{lake_server.url}/odatis/catalog.json"}
+            ]
+        }
     )
     cube = catalog[ENTRY].to_xarray(bbox=BOX)
     assert cube.attrs["gaia:assets"] == [f"{lake_server.url}/odatis/ostia-sst-virtual/references.json"]
@@ -64,6 +68,6 @@ def test_a_copied_lake_opens_and_a_changed_file_is_refused(lake_copy: Path, lake
     os.utime(changed_file, ns=(stat.st_atime_ns, stat.st_mtime_ns + 3_000_000_000))
     cube = catalog[ENTRY].to_xarray(bbox=BOX)
     with pytest.raises(AssetError, match=changed_file.name) as caught:
-        cube["sst"].isel(time=10).values
+        _ = cube["sst"].isel(time=10).values
     assert "changed" in str(caught.value)
     assert cube["sst"].isel(time=9).shape == (18, 97)
