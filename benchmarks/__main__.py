@@ -279,7 +279,7 @@ def _virtual_zarr() -> list[Row]:
     n = f"{r['files']:,}"
     return [
         (
-            f"open {n} NetCDF files: xr.open_mfdataset (best of 4 fast configs) time / virtual Zarr (Icechunk) time",
+            f"open {n} NetCDF files: open_mfdataset (fastest configuration) time / virtual Zarr (Icechunk) time",
             f"{r['open_ratio']}x",
             "≥ 20x",
             _yes(goals["open_ge_20x"]),

@@ -76,7 +76,7 @@ def build_lake(directory: str | Path | None = None, *, force: bool = False) -> L
     for dataset in catalogue():
         found = dataset.find_sources()
         if found is None:
-            report.skipped[f"{dataset.provider}/{dataset.collection_id}"] = "optional source not present (Debian package, or the package extra that converts it)"
+            report.skipped[f"{dataset.provider}/{dataset.collection_id}"] = "optional source or extra not present"
             continue
         out = lake / dataset.provider / dataset.collection_id
         if force:
