@@ -316,7 +316,7 @@ def _write_icechunk(
 ) -> None:
     import icechunk
 
-    from gaia_lab.cube.virtual import container_credentials, icechunk_storage
+    from gaia_lab.cube.virtual import authorizations, icechunk_storage
 
     path = None if urlparse(out).scheme == "s3" else Path(out).expanduser()
     if path is not None and path.exists():
@@ -331,7 +331,7 @@ def _write_icechunk(
     containers = _containers(urls, storage_options)
     for prefix, store in containers.items():
         config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, store))
-    authorize = {p: container_credentials(p, storage_options) for p in containers}
+    authorize = authorizations(list(containers), storage_options)
     try:
         repo = icechunk.Repository.create(storage, config, authorize_virtual_chunk_access=authorize)
     except Exception as error:

@@ -69,3 +69,25 @@ class Sources:
 
     def remove(self, index: int) -> None:
         self.files[index].unlink()
+
+
+@dataclass
+class S3Sources(Sources):
+    """The archive uploaded to a bucket of an S3 server: changes are new uploads (S3 objects are immutable)."""
+
+    client: Any = None
+    bucket: str = ""
+    prefix: str = ""
+
+    def _put(self, index: int, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=f"{self.prefix}/{self.files[index].name}", Body=body)
+
+    def touch(self, index: int, seconds: float = 5.0) -> None:
+        """Re-uploaded with a byte more (S3 has no mtime to move: a new upload is the change)."""
+        self._put(index, self.files[index].read_bytes() + b"\0")
+
+    def replace(self, index: int) -> None:
+        self._put(index, self.spare[0].read_bytes())
+
+    def remove(self, index: int) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=f"{self.prefix}/{self.files[index].name}")

@@ -120,6 +120,13 @@ def container_credentials(prefix: str, storage_options: Mapping[str, Any] | None
     return icechunk.s3_from_env_credentials()
 
 
+def authorizations(prefixes: list[str], storage_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Icechunk's ``authorize_virtual_chunk_access`` for these containers, credentials included."""
+    import icechunk
+
+    return dict(icechunk.containers_credentials({p: container_credentials(p, storage_options) for p in prefixes}))
+
+
 def open_repository(href: str, storage_options: Mapping[str, Any] | None = None) -> Any:
     """The Icechunk repository at ``href``, allowed to read its virtual chunk containers (and only those)."""
     import icechunk
@@ -130,8 +137,9 @@ def open_repository(href: str, storage_options: Mapping[str, Any] | None = None)
         if config is None and not icechunk.Repository.exists(storage):
             raise AssetError(href, "no Icechunk repository here (nor kerchunk references: .json, .parq)")
         prefixes = list((config.virtual_chunk_containers or {}) if config is not None else {})
-        authorize = {p: container_credentials(p, storage_options) for p in prefixes}
-        return icechunk.Repository.open(storage, authorize_virtual_chunk_access=authorize)
+        return icechunk.Repository.open(
+            storage, authorize_virtual_chunk_access=authorizations(prefixes, storage_options)
+        )
     except AssetError:
         raise
     except Exception as error:

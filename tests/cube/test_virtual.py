@@ -2,8 +2,9 @@
 and served over HTTP by the lake server: values equal xarray's own multi-file opening, opening reads no source
 file, and a source changed, replaced or removed after virtualization is refused by name, never served.
 
-S3: ``sources`` is parametrised by where the files live; an ``s3`` case (files uploaded to the test S3 server,
-``storage_options`` with its endpoint and credentials) plugs into the same tests.
+S3: ``sources`` is parametrised by where the files live; the ``s3`` case uploads the files to moto's S3 server
+(started here on 127.0.0.1; ``S3_SERVER`` is the one place to swap for the suite's shared S3 fixture) and reaches
+them with ``storage_options`` (endpoint, keys).
 """
 
 from __future__ import annotations
@@ -11,15 +12,17 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import xarray as xr
 from catalogue_servers import StaticServer, serve_directory
-from netcdf_archives import Sources, reference, write_ostia_archive
+from netcdf_archives import S3Sources, Sources, reference, write_ostia_archive
 
 from gaia_lab.cube.virtual import check_virtual, open_virtual
 from gaia_lab.errors import AssetError
+from gaia_lab.platform.layout import free_port
 from gaia_lab.virtualize import virtualize
 
 MONTHS = 12
@@ -44,20 +47,55 @@ def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticServer
     server.stop()
 
 
-@pytest.fixture(params=["local", "http"])
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[dict[str, Any]]:
+    """moto's S3 server on a free loopback port, and the storage options that reach it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "key": "gaia-test-key",
+            "secret": "gaia-test-secret",
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", "http", "s3"])
 def sources(
     request: pytest.FixtureRequest, archive: tuple[list[Path], Path], http_root: StaticServer, tmp_path: Path
 ) -> Sources:
-    """A fresh copy of the archive (tests change it), local or under the lake server's root."""
+    """A fresh copy of the archive (tests change it): local, under the lake server's root, or in a bucket."""
     files, spare = archive
     directory = http_root.root / tmp_path.name
     directory.mkdir()
     copies = [Path(shutil.copy2(f, directory / f.name)) for f in files]
     if request.param == "local":
-        urls = [str(p) for p in copies]
-    else:
+        return Sources("local", copies, [str(p) for p in copies], spare=[spare])
+    if request.param == "http":
         urls = [f"{http_root.url}/{tmp_path.name}/{p.name}" for p in copies]
-    return Sources(request.param, copies, urls, spare=[spare])
+        return Sources("http", copies, urls, spare=[spare])
+    import boto3
+
+    options = request.getfixturevalue("s3_server")
+    client = boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        aws_access_key_id=options["key"],
+        aws_secret_access_key=options["secret"],
+        region_name="us-east-1",
+    )
+    bucket = tmp_path.name.lower().replace("_", "-")[:50].strip("-") or "archive"
+    client.create_bucket(Bucket=bucket)
+    for path in copies:
+        client.upload_file(str(path), bucket, f"archive/{path.name}")
+    urls = [f"s3://{bucket}/archive/{p.name}" for p in copies]
+    return S3Sources("s3", copies, urls, options, [spare], client=client, bucket=bucket, prefix="archive")
 
 
 def _store(tmp_path: Path, fmt: str) -> str:
