@@ -10,7 +10,9 @@ elevation grid (as the COG corpus cuts it: ``benchmarks.cog_corpus``), float32, 
   ``coords="minimal"``, ``data_vars="minimal"``, ``compat="override"``, and the best of ``parallel=False/True`` x
   the netcdf4 / h5netcdf engines (the winner is reported). Goal: >= 20x.
 - read throughput: the mean over time of the whole cube through the virtual store vs through ``open_mfdataset``
-  (reading the NetCDF files directly), the same 256x256 chunks, the same dask threads. Goal: >= 0.9x.
+  (reading the NetCDF files directly), the same 256x256 chunks, the same dask threads, with xarray's cache of open
+  files raised to hold every file (a competent user's setting: past its default 128 files, each chunk read reopens
+  its file) and, labelled, with the default. Goal: >= 0.9x of the former.
 
 Both cubes must give the same mean.
 """
@@ -118,9 +120,13 @@ def open_store(store: str) -> Callable[[], xr.Dataset]:
     return lambda: open_virtual(store, chunks={"time": 1, "latitude": TILE, "longitude": TILE})
 
 
-def mean_of(array: xr.DataArray) -> Callable[[], np.ndarray]:
+def mean_of(array: xr.DataArray, file_cache: int | None = None) -> Callable[[], np.ndarray]:
+    """The mean over time, dask threads; ``file_cache`` raises xarray's cache of open files (default 128: past
+    it, reading a chunk of a NetCDF cube reopens its file)."""
+
     def run() -> np.ndarray:
-        with dask.config.set(scheduler="threads", num_workers=THREADS):
+        options = {"file_cache_maxsize": file_cache} if file_cache else {}
+        with dask.config.set(scheduler="threads", num_workers=THREADS), xr.set_options(**options):
             return np.asarray(array.mean("time").values)
 
     return run
@@ -154,9 +160,18 @@ def main() -> dict[str, Any]:
     virtual_cube = opened["virtual icechunk"][1]["elevation"]
     mf_cube = opened[best_mf][1]["elevation"]
     assert virtual_cube.chunks == mf_cube.chunks, (virtual_cube.chunks, mf_cube.chunks)
-    read = interleaved(REPEAT, {"virtual": mean_of(virtual_cube), "netcdf": mean_of(mf_cube)})
+    # one untimed read of each first: page cache, Icechunk's manifest cache, netCDF-C's and dask's start-up
+    readers = {
+        "virtual": mean_of(virtual_cube),
+        "netcdf": mean_of(mf_cube),
+        "netcdf, file cache >= files": mean_of(mf_cube, file_cache=len(paths) + 16),
+    }
+    for reader in readers.values():
+        reader()
+    read = interleaved(REPEAT, readers)
     t_read_virtual, mean_virtual = min(read["virtual"][0]), read["virtual"][1]
-    t_read_mf, mean_mf = min(read["netcdf"][0]), read["netcdf"][1]
+    t_read_default, mean_mf = min(read["netcdf"][0]), read["netcdf"][1]
+    t_read_mf = min(read["netcdf, file cache >= files"][0])
     megabytes = virtual_cube.nbytes / 2**20
     result: dict[str, Any] = {
         "files": len(paths),
@@ -174,15 +189,17 @@ def main() -> dict[str, Any]:
         "open_ratio_kerchunk": round(t_mf / t_kerchunk, 1),
         "read_virtual_s": round(t_read_virtual, 3),
         "read_netcdf_s": round(t_read_mf, 3),
+        "read_netcdf_default_cache_s": round(t_read_default, 3),
+        "read_ratio_default_cache": round(t_read_default / t_read_virtual, 2),
         "read_virtual_mb_s": round(megabytes / t_read_virtual, 1),
         "read_netcdf_mb_s": round(megabytes / t_read_mf, 1),
-        "read_ratio": round(t_read_mf / t_read_virtual, 2),
-        "read_spread": f"{spread(read['virtual'][0])} | {spread(read['netcdf'][0])}",
+        "read_ratio": round(t_read_mf / t_read_virtual, 3),
+        "read_spread": " | ".join(spread(times) for times, _ in read.values()),
         "same_mean": bool(np.allclose(mean_virtual, mean_mf, equal_nan=True, rtol=1e-6)),
     }
     result["goals_met"] = {
         "open_ge_20x": result["open_ratio"] >= 20,
-        "read_ge_0_9x": result["read_ratio"] >= 0.9,
+        "read_ge_0_9x": t_read_mf / t_read_virtual >= 0.9,
         "same_mean": result["same_mean"],
     }
     record("virtual_zarr", result)
@@ -192,7 +209,16 @@ def main() -> dict[str, Any]:
             ("open: open_mfdataset (best config) / virtual store", f"{result['open_ratio']}x", "goal >= 20x"),
             ("  open_mfdataset best config", best_mf.removeprefix("open_mfdataset "), ""),
             ("  open_mfdataset | icechunk | kerchunk (s)", f"{t_mf:.2f} | {t_virtual:.3f} | {t_kerchunk:.3f}", ""),
-            ("read + mean: virtual store / NetCDF directly", f"{result['read_ratio']}x", "goal >= 0.9x"),
+            (
+                "read + mean: virtual store / NetCDF directly (file cache >= files)",
+                f"{result['read_ratio']}x",
+                "goal >= 0.9x",
+            ),
+            (
+                "read + mean: virtual store / NetCDF, xarray's default file cache",
+                f"{result['read_ratio_default_cache']}x",
+                "",
+            ),
             ("  MB/s virtual | NetCDF", f"{result['read_virtual_mb_s']} | {result['read_netcdf_mb_s']}", ""),
             ("same mean", str(result["same_mean"]), ""),
             ("virtualize both stores (s, cached after)", f"{build_s:.1f}", ""),
