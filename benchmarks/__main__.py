@@ -287,6 +287,41 @@ def _s3_read() -> list[Row]:
     ]
 
 
+def _virtual_zarr() -> list[Row]:
+    from benchmarks import virtual_zarr
+
+    r = virtual_zarr.main()
+    goals = r["goals_met"]
+    n = f"{r['files']:,}"
+    return [
+        (
+            f"open {n} NetCDF files: open_mfdataset (fastest configuration) time / virtual Zarr (Icechunk) time",
+            f"{r['open_ratio']}x",
+            "≥ 20x",
+            _yes(goals["open_ge_20x"]),
+        ),
+        (
+            f"open {n} NetCDF files: open_mfdataset | Icechunk | kerchunk JSON",
+            f"{r['open_mfdataset_s']} s | {r['open_virtual_s']} s | {r['open_kerchunk_s']} s",
+            "",
+            "",
+        ),
+        (
+            f"read + mean, {n} NetCDF files, {r['threads']} threads: virtual Zarr / NetCDF read directly "
+            "(xarray's file cache holding every file)",
+            f"{r['read_ratio']}x",
+            "≥ 0.9x",
+            _yes(goals["read_ge_0_9x"] and goals["same_mean"]),
+        ),
+        (
+            "read + mean, same: virtual Zarr / NetCDF read directly, xarray's default file cache (128 files)",
+            f"{r['read_ratio_default_cache']}x",
+            "",
+            "",
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "read_throughput": _read_throughput,
@@ -294,6 +329,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "federated_catalogues": _federated_catalogues,
     "cli_latency": _cli_latency,
     "s3_read": _s3_read,
+    "virtual_zarr": _virtual_zarr,
     "platform": _platform,
 }
 
@@ -305,6 +341,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "federated_catalogues": {"RECORDS": 40, "ROUNDS": 1},
     "cli_latency": {"REPEAT": 1},
     "s3_read": {"ITEMS": 50, "REPEAT": 1},
+    "virtual_zarr": {"FILES": 100, "REPEAT": 1},
 }
 
 

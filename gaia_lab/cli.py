@@ -202,6 +202,51 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _storage_options(args: argparse.Namespace) -> dict[str, Any] | None:
+    from gaia_lab.errors import InvalidQuery
+
+    if not args.storage_options:
+        return None
+    try:
+        options = json.loads(args.storage_options)
+    except ValueError as error:
+        raise InvalidQuery("--storage-options", "(not shown)", f"not JSON: {error}") from None
+    if not isinstance(options, dict):
+        raise InvalidQuery("--storage-options", "(not shown)", "expected a JSON object")
+    return options
+
+
+def cmd_virtualize(args: argparse.Namespace) -> int:
+    """Build a virtual Zarr store from NetCDF/HDF5 files, or check one's sources (exit 1 when some changed)."""
+    from gaia_lab.errors import InvalidQuery
+
+    options = _storage_options(args)
+    if args.check:
+        from gaia_lab.cube.virtual import check_virtual
+
+        sources, changed = check_virtual(args.check, storage_options=options)
+        for change in changed:
+            print(change)
+        print(f"{len(sources) - len(changed)} of {len(sources)} source file(s) unchanged in {args.check}")
+        return 1 if changed else 0
+    if not args.sources or not args.out:
+        raise InvalidQuery("sources", args.sources, "give SOURCES... and --out STORE (or --check STORE)")
+    from gaia_lab.virtualize import virtualize, write_stac
+
+    report = virtualize(
+        args.sources,
+        args.out,
+        format=args.format,
+        concat_dim=args.concat_dim,
+        storage_options=options,
+        overwrite=args.overwrite,
+    )
+    if args.stac:
+        report.stac = str(write_stac(report, args.stac, collection_id=args.collection_id, storage_options=options))
+    print(report)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gaia-lab", description=__doc__)
     parser.add_argument("--catalog", help="federation YAML (default: $GAIA_LAB_CATALOG, then the demo lake's)")
@@ -236,6 +281,29 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--dir", help="lake directory (default: $GAIA_LAB_LAKE or ~/.local/share/gaia-lab/lake)")
     build.add_argument("--force", action="store_true", help="rebuild every dataset")
     build.set_defaults(handler=cmd_data_build)
+
+    virtual = commands.add_parser(
+        "virtualize",
+        help="turn NetCDF/HDF5 files into one virtual Zarr store (no data copied), or check its sources",
+    )
+    virtual.add_argument("sources", nargs="*", help="files, globs, directories, http(s):// or s3:// URLs")
+    virtual.add_argument("--out", help="the store: an Icechunk repository (path or s3://), or kerchunk .json/.parq")
+    virtual.add_argument(
+        "--format",
+        choices=["icechunk", "kerchunk-json", "kerchunk-parquet"],
+        help="default: from --out (.json, .parq), else icechunk",
+    )
+    virtual.add_argument("--concat-dim", default="time", help="dimension to concatenate along (default: time)")
+    virtual.add_argument(
+        "--storage-options",
+        help='JSON fsspec/s3fs options for s3:// (e.g. \'{"endpoint_url": "http://127.0.0.1:9000", "anon": true}\'); '
+        "credentials are better left to AWS_* variables",
+    )
+    virtual.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    virtual.add_argument("--stac", help="write or update this STAC collection (JSON) publishing the store")
+    virtual.add_argument("--collection-id", help="id of a new STAC collection (default: the store's name)")
+    virtual.add_argument("--check", metavar="STORE", help="report the store's changed or missing sources")
+    virtual.set_defaults(handler=cmd_virtualize)
 
     demo = commands.add_parser("demo", help="build the lake, search it and open a cube")
     demo.add_argument("--dir", help="lake directory")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -11,7 +12,7 @@ import xarray as xr
 
 from gaia_lab.catalog import Catalog, Entry, open_catalog
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
-from gaia_lab.cube import apply_query, open_geotiff, open_stac, open_zarr
+from gaia_lab.cube import apply_query, open_geotiff, open_stac, open_virtual, open_zarr
 from gaia_lab.cube.stac import vector_module
 from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import CubeRequest
@@ -20,11 +21,18 @@ from gaia_lab.stac_item import StacItem
 
 def _is_href(text: str) -> bool:
     path = urlparse(text).path or text
-    return (
-        "://" in text
-        or path.endswith((".json", ".zarr", ".zarr/", ".tif", ".tiff", ".parquet"))
-        or text.startswith(("/", "."))
-    )
+    suffixes = (".json", ".zarr", ".zarr/", ".tif", ".tiff", ".icechunk", ".icechunk/", ".parq", ".parquet")
+    return "://" in text or path.endswith(suffixes) or text.startswith(("/", "."))
+
+
+def _is_references(href: str) -> bool:
+    """A local ``.json`` that holds kerchunk references rather than STAC (remote ones are read as STAC)."""
+    local = Path(href).expanduser()
+    if "://" in href or not local.is_file():
+        return False
+    with local.open("rb") as handle:
+        head = handle.read(4096)
+    return b'"refs"' in head and b'"stac_version"' not in head
 
 
 def open_datacube(
@@ -41,8 +49,9 @@ def open_datacube(
 ) -> xr.Dataset:
     """A lazy Dataset from ``"<provider>/<id>"`` (looked up in ``catalog``), an Entry, or an href.
 
-    Hrefs: a STAC item/collection JSON, a Zarr store (``.zarr``), a GeoParquet table (``.parquet``, opened as an
-    xvec vector cube) or a GeoTIFF; the same query arguments as :meth:`Entry.to_xarray` apply.
+    Hrefs: a STAC item/collection JSON, a Zarr store (``.zarr``), a virtual Zarr store (an Icechunk repository
+    ``.icechunk``, kerchunk references ``.json``/``.parq``), a GeoParquet table (``.parquet``, opened as an xvec
+    vector cube) or a GeoTIFF; the same query arguments as :meth:`Entry.to_xarray` apply.
     """
     query: dict[str, Any] = {
         "bbox": bbox,
@@ -60,6 +69,9 @@ def open_datacube(
         return (catalog or open_catalog())[source].to_xarray(**query)
     request = CubeRequest.parse(**query)
     path = (urlparse(source).path or source).rstrip("/")
+    if path.endswith((".icechunk", ".parq", ".parquet")) or (path.endswith(".json") and _is_references(source)):
+        ds = open_virtual(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
+        return apply_query(ds, request, entry_id=source)
     if path.endswith(".json"):
         obj = ProviderStacIO("href", storage_options=dict(storage_options or {})).read_stac(source)
         if not isinstance(obj, pystac.Collection | pystac.Item):

@@ -6,6 +6,7 @@ from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.opendap import open_opendap
 from gaia_lab.cube.stac import open_stac, open_stac_table
 from gaia_lab.cube.subset import apply_query
+from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 
 __all__ = [
@@ -16,5 +17,6 @@ __all__ = [
     "open_raster_items",
     "open_stac",
     "open_stac_table",
+    "open_virtual",
     "open_zarr",
 ]

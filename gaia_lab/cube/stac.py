@@ -13,6 +13,7 @@ import xarray as xr
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
 from gaia_lab.cube.opendap import open_opendap
+from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
@@ -80,14 +81,25 @@ def _open_stac(
         asset = assets[zarr_key]
         href = str(asset["href"])
         options = {**(storage_options or {}), **asset.get("xarray:storage_options", {})}
-        ds = open_zarr(
-            href,
-            open_kwargs=asset.get("xarray:open_kwargs"),
-            storage_options=options or None,
-            chunks=request.chunks,
-            entry_id=entry_id,
-            provider=provider,
-        )
+        virtual = asset.get("gaia:virtual")
+        if isinstance(virtual, Mapping) or "virtual" in (asset.get("roles") or ()):
+            # a virtual Zarr store over NetCDF files (gaia-lab virtualize): Icechunk or kerchunk references
+            ds = open_virtual(
+                href,
+                storage_options=options or None,
+                chunks=request.chunks,
+                format=virtual.get("format") if isinstance(virtual, Mapping) else None,
+                entry_id=entry_id,
+            )
+        else:
+            ds = open_zarr(
+                href,
+                open_kwargs=asset.get("xarray:open_kwargs"),
+                storage_options=options or None,
+                chunks=request.chunks,
+                entry_id=entry_id,
+                provider=provider,
+            )
         ds = subset.apply_query(ds, request, entry_id=entry_id)
         hrefs = [href]
     elif (opendap_key := opendap_asset(assets)) is not None:

@@ -77,7 +77,7 @@ def build_lake(directory: str | Path | None = None, *, force: bool = False) -> L
     for dataset in catalogue():
         found = dataset.find_sources()
         if found is None:
-            report.skipped[f"{dataset.provider}/{dataset.collection_id}"] = "optional Debian source not present"
+            report.skipped[f"{dataset.provider}/{dataset.collection_id}"] = "optional source or extra not present"
             continue
         out = lake / dataset.provider / dataset.collection_id
         if force:

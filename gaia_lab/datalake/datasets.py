@@ -156,6 +156,38 @@ def _describe_ostia_cogs(srcs: list[Source], out: Path) -> pystac.Collection:
     )
 
 
+def _ostia_virtual_sources() -> list[Source] | None:
+    """The OSTIA file, when the ``virtual`` extra (VirtualiZarr, kerchunk) that publishes the archive is there."""
+    import importlib.util
+
+    if importlib.util.find_spec("virtualizarr") is None or importlib.util.find_spec("kerchunk") is None:
+        return None
+    return [sources.iris("ostia_monthly.nc")]
+
+
+def _produce_ostia_virtual(srcs: list[Source], out: Path) -> None:
+    from gaia_lab.datalake import netcdf_archive
+
+    netcdf_archive.publish(_ostia(srcs[0]).drop_vars("time_bnds"), out, "ostia-sst")
+
+
+def _describe_ostia_virtual(srcs: list[Source], out: Path) -> pystac.Collection:
+    from gaia_lab.datalake import netcdf_archive
+
+    return netcdf_archive.collection(
+        out,
+        "ostia-sst-virtual",
+        hub="ocean",
+        licence="OGL-UK-3.0",
+        title="OSTIA sea surface temperature, NetCDF archive as a virtual Zarr store",
+        description="The OSTIA monthly means as a data centre archives them, one NetCDF-4 file per month (54 "
+        "files), published as one virtual Zarr store (kerchunk references built by gaia-lab virtualize): "
+        "opening it reads one metadata file, chunks are read from the NetCDF files.",
+        keywords=[*OSTIA_KEYWORDS, "NetCDF", "virtual Zarr", "kerchunk"],
+        producers=[MET_OFFICE, IRIS],
+    )
+
+
 # --- AERIS (atmosphere): Meteosat brightness temperature, NSRDB stations ----------------------------------------------
 
 
@@ -556,6 +588,16 @@ def catalogue() -> list[Dataset]:
             _produce_ostia_cogs,
             _describe_ostia_cogs,
             ["cog"],
+        ),
+        Dataset(
+            "odatis",
+            "ocean",
+            "ostia-sst-virtual",
+            "OSTIA SST (NetCDF archive, virtual Zarr)",
+            _ostia_virtual_sources,
+            _produce_ostia_virtual,
+            _describe_ostia_virtual,
+            ["netcdf", "zarr"],
         ),
         Dataset(
             "aeris",

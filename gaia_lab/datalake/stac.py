@@ -273,3 +273,31 @@ def add_netcdf_asset(collection: pystac.Collection, path: Path, *, title: str) -
         "netcdf", pystac.Asset(str(path), title=title, media_type=NETCDF_MEDIA_TYPE, roles=["data", "netcdf"])
     )
     return collection
+
+
+def cube_metadata(ds: xr.Dataset) -> dict[str, Any]:
+    """The datacube extension's ``cube:dimensions`` / ``cube:variables``, the bbox and the time interval of an
+    open cube (for stores described after they are built, such as virtual Zarr stores)."""
+    crs = ds.rio.crs
+    dims = {str(d): _dimension(ds, str(d), crs) for d in ds.dims}
+    variables = {
+        str(name): {
+            "dimensions": list(map(str, var.dims)),
+            "type": "data",
+            "unit": var.attrs.get("units"),
+            "description": var.attrs.get("long_name") or var.attrs.get("standard_name") or str(name),
+        }
+        for name, var in ds.data_vars.items()
+        if var.ndim > 0
+    }
+    x = next((n for n, d in dims.items() if d.get("axis") == "x"), None)
+    y = next((n for n, d in dims.items() if d.get("axis") == "y"), None)
+    bbox = (
+        [dims[x]["extent"][0], dims[y]["extent"][0], dims[x]["extent"][1], dims[y]["extent"][1]]
+        if x and y
+        else [-180.0, -90.0, 180.0, 90.0]
+    )
+    time: list[datetime | None] = [None, None]
+    if "time" in ds.dims:
+        time = [_utc(ds["time"].values[0]), _utc(ds["time"].values[-1])]
+    return {"cube:dimensions": dims, "cube:variables": variables, "bbox": bbox, "interval": time}

@@ -1,0 +1,183 @@
+"""Virtual Zarr stores over a real NetCDF archive (OSTIA, one NetCDF-4 file per month), with the files local
+and served over HTTP by the lake server: values equal xarray's own multi-file opening, opening reads no source
+file, and a source changed, replaced or removed after virtualization is refused by name, never served.
+
+S3: ``sources`` is parametrised by where the files live; the ``s3`` case uploads the files to moto's S3 server
+(started here on 127.0.0.1; ``S3_SERVER`` is the one place to swap for the suite's shared S3 fixture) and reaches
+them with ``storage_options`` (endpoint, keys).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import xarray as xr
+from catalogue_servers import StaticServer, serve_directory
+from netcdf_archives import S3Sources, Sources, reference, write_ostia_archive
+
+from gaia_lab.cube.virtual import check_virtual, open_virtual
+from gaia_lab.errors import AssetError
+from gaia_lab.platform.layout import free_port
+from gaia_lab.virtualize import virtualize
+
+MONTHS = 12
+FORMATS = ["icechunk", "kerchunk-json", "kerchunk-parquet"]
+SUFFIX = {"icechunk": ".icechunk", "kerchunk-json": ".json", "kerchunk-parquet": ".parq"}
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[Path], Path]:
+    """Two years of monthly files, and one more month kept aside (to replace a file with other data)."""
+    directory = tmp_path_factory.mktemp("ostia-archive")
+    files = write_ostia_archive(directory / "all", months=MONTHS + 1)
+    spare = directory / "spare.nc"
+    shutil.move(files[-1], spare)
+    return files[:-1], spare
+
+
+@pytest.fixture(scope="module")
+def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticServer]:
+    server = serve_directory(tmp_path_factory.mktemp("served"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_server() -> Iterator[dict[str, Any]]:
+    """moto's S3 server on a free loopback port, and the storage options that reach it."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield {
+            "endpoint_url": f"http://127.0.0.1:{port}",
+            "key": "gaia-test-key",
+            "secret": "gaia-test-secret",
+            "client_kwargs": {"region_name": "us-east-1"},
+        }
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["local", "http", "s3"])
+def sources(
+    request: pytest.FixtureRequest, archive: tuple[list[Path], Path], http_root: StaticServer, tmp_path: Path
+) -> Sources:
+    """A fresh copy of the archive (tests change it): local, under the lake server's root, or in a bucket."""
+    files, spare = archive
+    directory = http_root.root / tmp_path.name
+    directory.mkdir()
+    copies = [Path(shutil.copy2(f, directory / f.name)) for f in files]
+    if request.param == "local":
+        return Sources("local", copies, [str(p) for p in copies], spare=[spare])
+    if request.param == "http":
+        urls = [f"{http_root.url}/{tmp_path.name}/{p.name}" for p in copies]
+        return Sources("http", copies, urls, spare=[spare])
+    import boto3
+
+    options = request.getfixturevalue("s3_server")
+    client = boto3.client(
+        "s3",
+        endpoint_url=options["endpoint_url"],
+        aws_access_key_id=options["key"],
+        aws_secret_access_key=options["secret"],
+        region_name="us-east-1",
+    )
+    bucket = tmp_path.name.lower().replace("_", "-")[:50].strip("-") or "archive"
+    client.create_bucket(Bucket=bucket)
+    for path in copies:
+        client.upload_file(str(path), bucket, f"archive/{path.name}")
+    urls = [f"s3://{bucket}/archive/{p.name}" for p in copies]
+    return S3Sources("s3", copies, urls, options, [spare], client=client, bucket=bucket, prefix="archive")
+
+
+def _store(tmp_path: Path, fmt: str) -> str:
+    return str(tmp_path / f"store{SUFFIX[fmt]}")
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_values_equal_open_mfdataset(sources: Sources, fmt: str, tmp_path: Path) -> None:
+    out = _store(tmp_path, fmt)
+    report = virtualize(sources.urls, out, format=fmt, storage_options=sources.storage_options)
+    assert report.files == MONTHS and report.sizes["time"] == MONTHS
+    ds = open_virtual(out, storage_options=sources.storage_options)
+    expected = reference(sources.files)
+    assert ds["sst"].chunks is not None  # lazy, dask-backed
+    assert ds["sst"].shape == expected["sst"].shape == (MONTHS, 18, 432)
+    np.testing.assert_array_equal(ds["time"].values, expected["time"].values)
+    np.testing.assert_array_equal(ds["latitude"].values, expected["latitude"].values)
+    xr.testing.assert_equal(ds["sst"].load(), expected["sst"].load())
+    assert ds["sst"].attrs["units"] == "K"
+    assert check_virtual(out, storage_options=sources.storage_options)[1] == []
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_opening_reads_no_source_file(archive: tuple[list[Path], Path], fmt: str, tmp_path: Path) -> None:
+    """The sources moved away after virtualization: the store still opens (its metadata is all it reads), and
+    the first chunk read names the missing file."""
+    directory = tmp_path / "archive"
+    directory.mkdir()
+    copies = [Path(shutil.copy2(f, directory / f.name)) for f in archive[0]]
+    out = _store(tmp_path, fmt)
+    virtualize([str(directory)], out, format=fmt)
+    directory.rename(tmp_path / "moved")
+    ds = open_virtual(out)
+    assert ds.sizes["time"] == MONTHS
+    with pytest.raises(AssetError) as caught:
+        _ = ds["sst"].isel(time=0).values
+    assert copies[0].name in str(caught.value) and "missing" in str(caught.value)
+    assert caught.value.href.endswith(copies[0].name)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("change", ["touch", "replace", "remove"])
+def test_a_changed_source_is_refused_by_name(sources: Sources, fmt: str, change: str, tmp_path: Path) -> None:
+    out = _store(tmp_path, fmt)
+    virtualize(sources.urls, out, format=fmt, storage_options=sources.storage_options)
+    ds = open_virtual(out, storage_options=sources.storage_options)
+    before = ds["sst"].isel(time=0).values
+    getattr(sources, change)(3)
+    with pytest.raises(AssetError) as caught:
+        _ = ds["sst"].isel(time=3).values
+    message = str(caught.value)
+    assert sources.urls[3].rsplit("/", 1)[-1] in message
+    assert ("missing" if change == "remove" else "changed") in message
+    assert caught.value.href.endswith(sources.files[3].name)
+    # the other files still read, with their own data
+    np.testing.assert_array_equal(ds["sst"].isel(time=0).values, before)
+    # and the whole cube is refused rather than mixed
+    with pytest.raises(AssetError):
+        ds["sst"].mean().compute()
+    recorded, changed = check_virtual(out, storage_options=sources.storage_options)
+    assert len(recorded) == MONTHS
+    assert [c.url.rsplit("/", 1)[-1] for c in changed] == [sources.files[3].name]
+    assert changed[0].state == ("missing" if change == "remove" else "changed")
+
+
+def test_a_store_reopened_later_refuses_too(sources: Sources, tmp_path: Path) -> None:
+    """Icechunk's own check (ETag over HTTP, last-modified for local files), in a store opened after the
+    change: no fingerprint kept in memory is involved."""
+    out = _store(tmp_path, "icechunk")
+    virtualize(sources.urls, out, storage_options=sources.storage_options)
+    sources.touch(5)
+    ds = open_virtual(out, storage_options=sources.storage_options)
+    with pytest.raises(AssetError, match=sources.files[5].name):
+        _ = ds["sst"].isel(time=5).values
+    assert ds["sst"].isel(time=4).values.shape == (18, 432)
+
+
+def test_unknown_store_is_a_typed_error(tmp_path: Path) -> None:
+    with pytest.raises(AssetError, match="no Icechunk repository"):
+        open_virtual(str(tmp_path / "nothing.icechunk"))
+    (tmp_path / "refs.json").write_text('{"not": "references"}')
+    with pytest.raises(AssetError, match="not a kerchunk references file"):
+        open_virtual(str(tmp_path / "refs.json"))
+    with pytest.raises(AssetError, match="cannot be read over plain HTTP"):
+        open_virtual("http://127.0.0.1:9/store.icechunk")
