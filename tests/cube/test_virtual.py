@@ -2,9 +2,9 @@
 and served over HTTP by the lake server: values equal xarray's own multi-file opening, opening reads no source
 file, and a source changed, replaced or removed after virtualization is refused by name, never served.
 
-S3: ``sources`` is parametrised by where the files live; the ``s3`` case uploads the files to moto's S3 server
-(started here on 127.0.0.1; ``S3_SERVER`` is the one place to swap for the suite's shared S3 fixture) and reaches
-them with ``storage_options`` (endpoint, keys).
+S3: ``sources`` is parametrised by where the files live; the ``s3`` case uploads the files to a bucket of the
+suite's S3 server (tests/s3_server.py: moto with IAM authentication on, once per session) and reaches them with
+``storage_options`` (endpoint, keys).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pytest
 import xarray as xr
 from catalogue_servers import StaticServer, serve_directory
 from netcdf_archives import S3Sources, Sources, reference, write_ostia_archive
+from s3_server import S3Lake
 
 from gaia_lab.cube.virtual import check_virtual, open_virtual
 from gaia_lab.errors import AssetError
-from gaia_lab.platform.layout import free_port
 from gaia_lab.virtualize import virtualize
 
 MONTHS = 12
@@ -48,22 +48,16 @@ def http_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StaticServer
 
 
 @pytest.fixture(scope="module")
-def s3_server() -> Iterator[dict[str, Any]]:
-    """moto's S3 server on a free loopback port, and the storage options that reach it."""
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield {
-            "endpoint_url": f"http://127.0.0.1:{port}",
-            "key": "gaia-test-key",
-            "secret": "gaia-test-secret",
-            "client_kwargs": {"region_name": "us-east-1"},
-        }
-    finally:
-        server.stop()
+def s3_server(s3_lake: S3Lake) -> dict[str, Any]:
+    """The suite's S3 server (moto, IAM authentication on), reached with its administrator's key: the archive
+    tests create buckets, upload and overwrite sources."""
+    admin = s3_lake.server.admin
+    return {
+        "endpoint_url": s3_lake.endpoint_url,
+        "key": admin.key_id,
+        "secret": admin.secret,
+        "client_kwargs": {"region_name": "us-east-1"},
+    }
 
 
 @pytest.fixture(params=["local", "http", "s3"])
