@@ -23,7 +23,7 @@ from gaia_lab.platform import hub_config as local_hub
 from gaia_lab.platform import load_config, spec
 from gaia_lab.platform.layout import Layout, Ports
 
-PORTS = Ports(18000, 18081, 18001, 18002, 18003, 18004, 18005, 18006, 18007)
+PORTS = Ports(18000, 18081, 18001, 18002, 18003, 18004, 18005, 18006, 18007, 18010)
 # What only one side has, and why: the local platform serves its lake itself and marks its processes (so `down`
 # finds them); in Kubernetes workers default to the session's own image, an option the local backend has not.
 LOCAL_ONLY = {"GAIA_LAB_LAKE_URL", "GAIA_LAB_PLATFORM_ID", "PATH"}
