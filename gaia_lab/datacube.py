@@ -35,6 +35,12 @@ def _is_references(href: str) -> bool:
     return b'"refs"' in head and b'"stac_version"' not in head
 
 
+def _is_reference_parquet(href: str, path: str) -> bool:
+    """kerchunk Parquet references are a directory (``.parq``, or a local ``.parquet`` directory); a GeoParquet
+    table is one file."""
+    return path.endswith(".parq") or (path.endswith(".parquet") and "://" not in href and Path(href).is_dir())
+
+
 def open_datacube(
     source: str | Entry,
     *,
@@ -69,7 +75,8 @@ def open_datacube(
         return (catalog or open_catalog())[source].to_xarray(**query)
     request = CubeRequest.parse(**query)
     path = (urlparse(source).path or source).rstrip("/")
-    if path.endswith((".icechunk", ".parq", ".parquet")) or (path.endswith(".json") and _is_references(source)):
+    virtual = path.endswith(".icechunk") or _is_reference_parquet(source, path)
+    if virtual or (path.endswith(".json") and _is_references(source)):
         ds = open_virtual(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
         return apply_query(ds, request, entry_id=source)
     if path.endswith(".json"):

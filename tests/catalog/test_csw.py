@@ -36,7 +36,13 @@ RECORDED = {
     "org.maracoos:avhrr.sst": "AVHRR Sea Surface Temperature for MARACOOS (Mid-Atlantic Regional Association Coastal "
     "Ocean Observing System)",
 }
-LAKE_COLLECTIONS = ["odatis:ostia-sst", "odatis:ostia-sst-monthly", "aeris:meteosat-bt108", "aeris:tmy3-stations"]
+LAKE_COLLECTIONS = [
+    "odatis:ostia-sst",
+    "odatis:ostia-sst-monthly",
+    "odatis:ostia-sst-virtual",
+    "aeris:meteosat-bt108",
+    "aeris:tmy3-stations",
+]
 
 
 def catalog(url: str, name: str = "csw", **extra: Any) -> gl.Catalog:

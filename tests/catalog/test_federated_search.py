@@ -46,7 +46,7 @@ def test_apis_are_detected_and_list_the_lake(api_catalog, lake_catalog):
 @pytest.mark.parametrize("text", ["SST", "température de surface de la mer", "sea_surface_temperature"])
 def test_thesaurus_finds_the_same_entries_through_apis(api_catalog, text):
     results = api_catalog.search(text, hubs=["ocean"])
-    assert {e.local_id for e in results} == {"ostia-sst", "ostia-sst-monthly"}
+    assert {e.local_id for e in results} == {"ostia-sst", "ostia-sst-monthly", "ostia-sst-virtual"}
 
 
 def test_entries_from_apis_open_as_cubes_equal_to_the_static_ones(api_catalog, lake_catalog):

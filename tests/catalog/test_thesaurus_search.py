@@ -28,6 +28,7 @@ TOPICS = {
     "osc/daily-3d-ocean-currents-world-ocean-circulation": "sea temperature|salinity",
     "odatis/ostia-sst": "sea temperature",
     "odatis/ostia-sst-monthly": "sea temperature",
+    "odatis/ostia-sst-virtual": "sea temperature",
     "osc/geoid-heights-baltics-sar-hsu": "geoid",
     "osc/lithosphere-density-temperature-viscosity-goce-antarctica": "geoid",
     "osc/surface-elevation-change-lpf-mitap": "elevation",
