@@ -30,6 +30,7 @@ from xarray.backends import BackendArray
 from xarray.backends.zarr import ZarrStore
 from xarray.core import indexing
 
+from gaia_lab.cube.virtual_codecs import one_hop_pipeline
 from gaia_lab.cube.virtual_sources import (
     Fingerprint,
     S3Options,
@@ -262,7 +263,7 @@ class VirtualZarrStore(ZarrStore):
 
 def _dataset(store: Any, guard: SourceGuard, href: str, *, zarr_format: int, chunks: Mapping[str, int] | None) -> Any:
     try:
-        with quiet():
+        with quiet(), one_hop_pipeline():
             zstore = VirtualZarrStore.open_group(store, mode="r", consolidated=False, zarr_format=zarr_format)
             zstore.guard = guard
             return xr.open_dataset(href, engine="zarr", store=zstore, chunks=dict(chunks) if chunks else {})
