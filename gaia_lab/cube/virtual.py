@@ -91,13 +91,18 @@ class Trust:
         # recorded URLs are written normalized (to_url of resolved paths); a reference equal to one is trusted
         # without parsing it (a thousand-file store is opened in a few ms)
         self.sources = set(sources)
+        # Icechunk 1.1 gives HTTP chunk locations without their port (earth-mover/icechunk#2223) and fetches
+        # them through the recorded server: a port-less location names the recorded source of the same path
+        self.portless = {_portless(s) for s in self.sources if s.startswith("http")}
         self.allow = tuple(_normal(to_url(p)).rstrip("/") + "/" for p in (allow or ()))
 
     def permits(self, url: str) -> bool:
         if url in self.sources:
             return True
         normal = _normal(to_url(url))
-        return normal in self.sources or (bool(self.allow) and normal.startswith(self.allow))
+        if normal in self.sources or normal in self.portless:
+            return True
+        return bool(self.allow) and normal.startswith(self.allow)
 
     def needs(self, container: str) -> bool:
         """Whether an Icechunk virtual chunk container serves a trusted source (containers of HTTP sources

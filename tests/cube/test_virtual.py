@@ -191,7 +191,9 @@ def _tampered_icechunk(out: str, target: Path) -> None:
     assert config is not None
     wide = target.parent.parent
     prefix = wide.as_uri() + "/"
-    config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(wide))))
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(wide)))
+    )
     repo = icechunk.Repository.open(storage, config, authorize_virtual_chunk_access={prefix: None})
     repo.save_config()
     recorded, concat = recorded_sources(repo)
