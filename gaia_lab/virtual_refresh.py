@@ -204,10 +204,13 @@ def refresh(
         )
     state = (_icechunk_state if fmt == "icechunk" else _kerchunk_state)(store, storage_options, allow)
     inputs = list(sources or state.inputs or [u for u, _ in state.layout])
-    try:
-        now_urls = expand_sources(inputs, storage_options)
-    except (AssetError, InvalidQuery):
-        now_urls = []
+    now_urls: list[str] = []
+    for argument in inputs:
+        try:
+            now_urls.extend(expand_sources([argument], storage_options))
+        except (AssetError, InvalidQuery):
+            continue  # a file named on its own that is gone, a glob matching nothing: its sources are removed
+    now_urls = list(dict.fromkeys(now_urls))
     schemes = state.schemes
     recorded = state.records
     found = dict(zip(now_urls, fingerprints(now_urls, storage_options), strict=True))
@@ -215,10 +218,12 @@ def refresh(
         u
         for u in now_urls
         if u in recorded
+        and found[u] is not None
         and compare(recorded[u], found[u], recorded_scheme=schemes.get(u) or recorded_scheme(recorded[u])) is not None
     ]
     added = [u for u in now_urls if u not in recorded]
     removed = [u for u, _ in state.layout if u not in found or found[u] is None]
+    now_urls = [u for u in now_urls if found[u] is not None]  # (a URL given explicitly may be gone)
     report = RefreshReport(store, fmt, changed, added, removed, files=len(now_urls))
     if not report.committed:
         report.seconds = time.perf_counter() - started

@@ -237,3 +237,27 @@ def test_references_outside_the_recorded_sources_are_refused(
     assert ds["sst"].isel(time=1).values.shape == (18, 432)
     with pytest.raises(AssetError):
         _ = ds["sst"].isel(time=0).values
+
+
+def test_refresh_brings_changed_sources_back(sources: Sources, tmp_path: Path) -> None:
+    """Local, HTTP and S3 sources changed for real (one touched, one replaced by another month's file, one
+    removed): refused until refreshed, then read as they are now."""
+    from gaia_lab.virtual_refresh import refresh
+
+    out = _store(tmp_path, "icechunk")
+    virtualize(sources.urls, out, storage_options=sources.storage_options)
+    sources.touch(2)
+    sources.replace(3)
+    sources.remove(4)
+    with pytest.raises(AssetError, match=sources.files[2].name):
+        _ = open_virtual(out, storage_options=sources.storage_options)["sst"].isel(time=2).values
+    report = refresh(out, storage_options=sources.storage_options)
+    assert [u.rsplit("/", 1)[-1] for u in report.changed] == [sources.files[2].name, sources.files[3].name]
+    assert [u.rsplit("/", 1)[-1] for u in report.removed] == [sources.files[4].name]
+    assert report.parsed == 2 and report.files == MONTHS - 1
+    # the replaced file now holds the spare month, which comes last in time
+    expected = reference([*sources.files[:3], *sources.files[5:], *sources.spare])
+    ds = open_virtual(out, storage_options=sources.storage_options)
+    np.testing.assert_array_equal(ds["time"].values, expected["time"].values)
+    xr.testing.assert_equal(ds["sst"].load(), expected["sst"].load())
+    assert check_virtual(out, storage_options=sources.storage_options)[1] == []
