@@ -405,9 +405,12 @@ def _remote_protocol(base: str) -> str:
 
 def _reference_urls(document: Mapping[str, Any], base: str) -> Iterator[str]:
     """The source URLs of a kerchunk JSON document's chunk references (``{{u}}`` resolved to ``base``)."""
-    for value in document.get("refs", {}).values():
-        if isinstance(value, list) and value and isinstance(value[0], str):
-            yield to_url(value[0].replace("{{u}}", base))
+    raw = {v[0] for v in document.get("refs", {}).values() if isinstance(v, list) and v and isinstance(v[0], str)}
+    for target in raw:
+        target = target.replace("{{u}}", base)
+        # an absolute path as a URL without resolving it on disk (a stat per file would make opening a thousand
+        # files' references slow); ".." segments are still resolved by Trust
+        yield Path(target).as_uri() if target.startswith("/") else to_url(target)
 
 
 def _open_kerchunk(
