@@ -229,6 +229,11 @@ def cmd_virtualize(args: argparse.Namespace) -> int:
             print(change)
         print(f"{len(sources) - len(changed)} of {len(sources)} source file(s) unchanged in {args.check}")
         return 1 if changed else 0
+    if args.refresh:
+        from gaia_lab.virtual_refresh import refresh
+
+        print(refresh(args.refresh, storage_options=options, sources=args.sources or None))
+        return 0
     if not args.sources or not args.out:
         raise InvalidQuery("sources", args.sources, "give SOURCES... and --out STORE (or --check STORE)")
     from gaia_lab.virtualize import virtualize, write_stac
@@ -303,6 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     virtual.add_argument("--stac", help="write or update this STAC collection (JSON) publishing the store")
     virtual.add_argument("--collection-id", help="id of a new STAC collection (default: the store's name)")
     virtual.add_argument("--check", metavar="STORE", help="report the store's changed or missing sources")
+    virtual.add_argument(
+        "--refresh",
+        metavar="STORE",
+        help="re-parse the store's changed, added and removed sources (SOURCES: instead of those it was built "
+        "from) and write it anew (Icechunk: a new snapshot)",
+    )
     virtual.set_defaults(handler=cmd_virtualize)
 
     demo = commands.add_parser("demo", help="build the lake, search it and open a cube")

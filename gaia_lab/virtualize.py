@@ -38,6 +38,9 @@ from gaia_lab.cube.virtual_sources import (
 from gaia_lab.errors import AssetError, InvalidQuery
 
 SUFFIXES = (".nc", ".nc4", ".netcdf", ".h5", ".hdf5", ".hdf", ".he5")
+LAYOUT_KEY = "gaia:layout"  # the sources in concatenation order, with their number of steps
+INPUTS_KEY = "gaia:inputs"  # the source arguments as given (globs, directories), re-expanded by a refresh
+REFS_GROUP = "gaia_refs"  # Icechunk: each virtual variable's chunk references, as arrays (for a refresh)
 _OPEN_THREADS = 16
 
 
@@ -313,11 +316,38 @@ def _write_icechunk(
     concat_dim: str,
     storage_options: Mapping[str, Any] | None,
     overwrite: bool,
+    extra: Mapping[str, Any],
+    repo: Any = None,
 ) -> None:
     import icechunk
 
     from gaia_lab.cube.virtual import authorizations, icechunk_storage
 
+    if repo is not None:
+        # a refresh: a new snapshot of the same repository, with containers for any new place of the sources
+        config = repo.config
+        known = dict(config.virtual_chunk_containers or {})
+        containers = _containers(urls, storage_options)
+        new = {p: c for p, c in containers.items() if p not in known}
+        if new:
+            for prefix, store in new.items():
+                config.set_virtual_chunk_container(icechunk.VirtualChunkContainer(prefix, store))
+            repo = repo.reopen(
+                config=config, authorize_virtual_chunk_access=authorizations([*known, *new], storage_options)
+            )
+            repo.save_config()
+        else:
+            repo = repo.reopen(authorize_virtual_chunk_access=authorizations(list(containers), storage_options))
+        from zarr.core.sync import sync
+
+        session = repo.writable_session("main")
+        sync(session.store.delete_dir(""))  # the previous arrays go: all are rewritten
+        write_session(session, vds, out, urls, records)
+        session.commit(
+            f"refresh: {len(urls)} file(s) along {concat_dim}",
+            metadata={SOURCES_KEY: [r.to_dict() for r in records], CONCAT_KEY: concat_dim, **extra},
+        )
+        return
     path = None if urlparse(out).scheme == "s3" else Path(out).expanduser()
     if path is not None and path.exists():
         if not overwrite:
@@ -337,29 +367,49 @@ def _write_icechunk(
     except Exception as error:
         raise AssetError(out, f"cannot create the Icechunk repository: {type(error).__name__}: {error}") from None
     session = repo.writable_session("main")
+    write_session(session, vds, out, urls, records)
+    session.commit(
+        f"virtualize {len(urls)} file(s) along {concat_dim}",
+        metadata={SOURCES_KEY: [r.to_dict() for r in records], CONCAT_KEY: concat_dim, **extra},
+    )
+
+
+def write_session(session: Any, vds: xr.Dataset, out: str, urls: Sequence[str], records: Sequence[Fingerprint]) -> None:
+    """Write the virtual dataset into an Icechunk session: VirtualiZarr's arrays, each chunk reference with its
+    own file's checksum, and the references again as plain arrays under ``gaia_refs/`` (Icechunk gives no way
+    to read a virtual reference back: a refresh rebuilds unchanged files' references from these)."""
+    import zarr
+    from icechunk import VirtualChunkSpec
+
     by_url = {r.url: r for r in records}
+    index = {u: i for i, u in enumerate(urls)}
     with quiet():
         # (icechunk matches the port-less HTTP containers below; VirtualiZarr compares strings: checked there)
         vds.vz.to_icechunk(session.store, validate_containers=False)
         # VirtualiZarr gives every chunk one timestamp; each file's own fingerprint is stricter.
-        from icechunk import VirtualChunkSpec
-
+        refs = zarr.open_group(session.store, path=REFS_GROUP, mode="w", zarr_format=3)
         for name, var in vds.variables.items():
             manifest = getattr(var.data, "manifest", None)
             if manifest is None:
                 continue
+            grid = manifest.shape_chunk_grid
+            paths = np.full(grid, -1, dtype="int32")
+            offsets = np.zeros(grid, dtype="uint64")
+            lengths = np.zeros(grid, dtype="uint64")
             specs = []
-            for index, entry in manifest.iter_refs():
-                record = by_url.get(entry["path"]) or by_url.get(to_url(entry["path"]))
+            for where, entry in manifest.iter_refs():
+                url = entry["path"] if entry["path"] in index else to_url(entry["path"])
+                record = by_url.get(url)
                 extra = _checksum(record) if record is not None else {}
-                specs.append(VirtualChunkSpec(list(index), entry["path"], entry["offset"], entry["length"], **extra))
+                specs.append(VirtualChunkSpec(list(where), entry["path"], entry["offset"], entry["length"], **extra))
+                paths[where] = index.get(url, -1)
+                offsets[where], lengths[where] = entry["offset"], entry["length"]
             failed = session.store.set_virtual_refs(str(name), specs, validate_containers=True)
             if failed:
                 raise AssetError(out, f"variable {name!r}: {len(failed)} chunk reference(s) match no container")
-    session.commit(
-        f"virtualize {len(urls)} file(s) along {concat_dim}",
-        metadata={SOURCES_KEY: [r.to_dict() for r in records], CONCAT_KEY: concat_dim},
-    )
+            for label, values in (("paths", paths), ("offsets", offsets), ("lengths", lengths)):
+                array = refs.create_array(f"{name}/{label}", shape=grid, dtype=values.dtype, chunks=grid)
+                array[...] = values
 
 
 def _fix_fill_values(metadata: dict[str, Any]) -> None:
@@ -388,7 +438,13 @@ def _relative(url: str, base: Path) -> str | None:
 
 
 def _write_kerchunk(
-    vds: xr.Dataset, out: str, fmt: str, records: Sequence[Fingerprint], concat_dim: str, overwrite: bool
+    vds: xr.Dataset,
+    out: str,
+    fmt: str,
+    records: Sequence[Fingerprint],
+    concat_dim: str,
+    overwrite: bool,
+    extra: Mapping[str, Any],
 ) -> None:
     target = Path(out).expanduser().resolve()
     if urlparse(out).scheme in ("s3", "http", "https"):
@@ -414,7 +470,9 @@ def _write_kerchunk(
         from kerchunk.df import refs_to_dataframe
 
         refs_to_dataframe(document, str(target))
-        (target / "gaia-sources.json").write_text(json.dumps({SOURCES_KEY: sources, CONCAT_KEY: concat_dim}))
+        (target / "gaia-sources.json").write_text(
+            json.dumps({SOURCES_KEY: sources, CONCAT_KEY: concat_dim, **_relative_extra(extra, base)})
+        )
         return
     # Sources under the references' directory are written as {{u}}/<relative path>: gaia_lab resolves {{u}} to
     # wherever the references are read from (a local directory, the lake server, a bucket).
@@ -426,9 +484,60 @@ def _write_kerchunk(
     document["templates"] = {"u": str(base)}
     document[SOURCES_KEY] = sources
     document[CONCAT_KEY] = concat_dim
+    document.update(_relative_extra(extra, base))
     partial = target.with_name(target.name + ".partial")
     partial.write_text(json.dumps(document, separators=(",", ":")))
     partial.replace(target)
+
+
+def _relative_extra(extra: Mapping[str, Any], base: Path) -> dict[str, Any]:
+    """The layout's sources written as the fingerprints are: relative to the references' directory."""
+    out = dict(extra)
+    if LAYOUT_KEY in out:
+        out[LAYOUT_KEY] = [{**item, "url": _relative(item["url"], base) or item["url"]} for item in out[LAYOUT_KEY]]
+    return out
+
+
+def _inputs(sources: Sequence[str]) -> list[str]:
+    """The source arguments, local ones made absolute (a refresh may run from another directory)."""
+    return [s if "://" in s else os.path.abspath(os.path.expanduser(s)) for s in sources]
+
+
+def write_store(
+    datasets: list[xr.Dataset],
+    urls: list[str],
+    records: Sequence[Fingerprint],
+    out: str,
+    fmt: str,
+    concat_dim: str,
+    storage_options: Mapping[str, Any] | None,
+    overwrite: bool,
+    inputs: Sequence[str],
+    repo: Any = None,
+) -> xr.Dataset:
+    """Check, order, concatenate and write parsed sources (``records`` in any order); the combined dataset."""
+    check_agreement(datasets, urls, concat_dim)
+    datasets, urls = _order(datasets, urls, concat_dim)
+    vds = combine(datasets, concat_dim)
+    extra = {
+        LAYOUT_KEY: [{"url": u, "steps": int(ds.sizes[concat_dim])} for u, ds in zip(urls, datasets, strict=True)],
+        INPUTS_KEY: list(inputs),
+    }
+    if fmt == "icechunk":
+        _write_icechunk(vds, out, urls, records, concat_dim, storage_options, overwrite, extra, repo)
+    else:
+        _write_kerchunk(vds, out, fmt, records, concat_dim, overwrite, extra)
+    return vds
+
+
+def parse(urls: Sequence[str], storage_options: Mapping[str, Any] | None) -> list[xr.Dataset]:
+    """Each file as a virtual dataset (threads for remote files only)."""
+    registry = _registry(urls, storage_options)
+    # (warning filters are process-wide: set here, around the threads, not in them)
+    # Parsing is CPU-bound under the GIL (h5py): threads only pay where requests wait on the network.
+    threads = 1 if all(local_path(u) is not None for u in urls) else _OPEN_THREADS
+    with quiet(), ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda u: _open_one(u, registry), urls))
 
 
 def virtualize(
@@ -446,25 +555,13 @@ def virtualize(
     if fmt not in ("icechunk", "kerchunk-json", "kerchunk-parquet"):
         raise InvalidQuery("format", fmt, "expected icechunk, kerchunk-json or kerchunk-parquet")
     urls = expand_sources(sources, storage_options)
-    registry = _registry(urls, storage_options)
-    # (warning filters are process-wide: set here, around the threads, not in them)
-    # Parsing is CPU-bound under the GIL (h5py): threads only pay where requests wait on the network.
-    threads = 1 if all(local_path(u) is not None for u in urls) else _OPEN_THREADS
-    with quiet(), ThreadPoolExecutor(threads) as pool:
-        opened = list(pool.map(lambda u: _open_one(u, registry), urls))
-        records_or_none = fingerprints(urls, storage_options)
+    opened = parse(urls, storage_options)
     records = []
-    for url, record in zip(urls, records_or_none, strict=True):
+    for url, record in zip(urls, fingerprints(urls, storage_options), strict=True):
         if record is None:
             raise AssetError(url, "no such source file")
         records.append(record)
-    check_agreement(opened, urls, concat_dim)
-    opened, urls = _order(opened, urls, concat_dim)
-    vds = combine(opened, concat_dim)
-    if fmt == "icechunk":
-        _write_icechunk(vds, out, urls, records, concat_dim, storage_options, overwrite)
-    else:
-        _write_kerchunk(vds, out, fmt, records, concat_dim, overwrite)
+    vds = write_store(opened, urls, records, out, fmt, concat_dim, storage_options, overwrite, _inputs(sources))
     seconds = (datetime.now(UTC) - started) / timedelta(seconds=1)
     return VirtualizeReport(
         out,

@@ -5,6 +5,7 @@ builds, publishes in STAC and checks a store, and the published collection opens
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from netcdf_archives import reference, write_ostia_archive
 
 import gaia_lab as gl
 from gaia_lab.cli import main
+from gaia_lab.cube.virtual import check_virtual, open_virtual
 from gaia_lab.datalake import sources
 from gaia_lab.errors import AssetError, InvalidQuery
 from gaia_lab.virtualize import SourceMismatch, expand_sources, virtualize
@@ -155,3 +157,47 @@ def test_command_line_errors_are_one_line(tmp_path: Path, capsys: pytest.Capture
     assert "no Icechunk repository" in capsys.readouterr().err
     assert main(["virtualize", str(tmp_path), "--out", "x.json", "--storage-options", "{nope"]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".icechunk", ".json"])
+def test_refresh_reparses_only_what_changed(archive: list[Path], suffix: str, tmp_path: Path) -> None:
+    """Real changes to the archive after it was virtualized: one month touched, one replaced by another month's
+    values, one removed, a new one added. Before the refresh the changed months are refused; after it the store
+    reads the files as they are now (equal to xarray's own opening of them), and only the changed and added files
+    were parsed."""
+    from gaia_lab.virtual_refresh import refresh
+
+    directory = archive[0].parent
+    store = str(tmp_path / f"sst{suffix}")
+    spare = write_ostia_archive(tmp_path / "more", months=MONTHS + 2)
+    virtualize([str(directory)], store)
+    assert not refresh(store).committed
+
+    stat = archive[1].stat()
+    os.utime(archive[1], ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # touched
+    replaced = xr.load_dataset(archive[3])
+    replaced["sst"] = replaced["sst"] + 1.5  # same month, other values
+    archive[3].unlink()
+    encoding = {"sst": {"zlib": True, "complevel": 4, "shuffle": True, "chunksizes": (1, 18, 432)}}
+    replaced.to_netcdf(archive[3], engine="h5netcdf", encoding=encoding)
+    archive[4].unlink()  # removed
+    added = Path(shutil.copy2(spare[MONTHS + 1], directory / spare[MONTHS + 1].name))  # a later month
+
+    ds = open_virtual(store)
+    with pytest.raises(AssetError, match=archive[3].name):
+        _ = ds["sst"].isel(time=3).values  # not refreshed yet: refused as before
+    report = refresh(store)
+    assert report.changed == [archive[1].as_uri(), archive[3].as_uri()]
+    assert report.added == [added.as_uri()]
+    assert report.removed == [archive[4].as_uri()]
+    assert report.parsed == 3 and report.files == MONTHS
+    assert "refreshed" in str(report)
+
+    now = sorted([*archive[:4], archive[5], added])
+    expected = reference(now)
+    ds = open_virtual(store)
+    np.testing.assert_array_equal(ds["time"].values, expected["time"].values)
+    xr.testing.assert_equal(ds["sst"].load(), expected["sst"].load())
+    assert float(ds["sst"].isel(time=3).mean()) == pytest.approx(float(expected["sst"].isel(time=3).mean()))
+    assert check_virtual(store)[1] == []
+    assert main(["virtualize", "--refresh", store]) == 0  # the command line: nothing left to do

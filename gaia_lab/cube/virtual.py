@@ -15,13 +15,14 @@ A source file changed since the store was built is never served silently:
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import numpy as np
 import xarray as xr
@@ -30,6 +31,7 @@ from xarray.backends import BackendArray
 from xarray.backends.zarr import ZarrStore
 from xarray.core import indexing
 
+from gaia_lab.cube.virtual_codecs import one_hop_pipeline
 from gaia_lab.cube.virtual_sources import (
     Fingerprint,
     S3Options,
@@ -60,6 +62,73 @@ def detect_format(href: str) -> str:
     if path.endswith((".parq", ".parquet")):
         return "kerchunk-parquet"
     return "icechunk"
+
+
+class UntrustedReference(AssetError):
+    """A virtual store references data outside the source files it records (and outside the ``allow`` list
+    given when opening it): it is refused, so that a store cannot make a session read arbitrary local files or
+    URLs. ``href`` names the first such reference."""
+
+
+def _normal(url: str) -> str:
+    """``url`` with ``.``/``..`` segments resolved and percent-escapes decoded, so that a reference cannot step
+    out of an allowed prefix (``file:///data/../etc/passwd``)."""
+    parsed = urlparse(url)
+    path = unquote(parsed.path)
+    normal = posixpath.normpath(path) if path else path
+    if path.endswith("/") and not normal.endswith("/"):
+        normal += "/"
+    if normal.startswith("//"):
+        normal = "/" + normal.lstrip("/")
+    return f"{parsed.scheme}://{parsed.netloc}{normal}" if parsed.scheme else normal
+
+
+class Trust:
+    """Where a virtual store may read chunks from: the source files it records, exactly, plus the URL prefixes
+    (directories, hosts, buckets) of an explicit ``allow`` list."""
+
+    def __init__(self, sources: Iterable[str], allow: Sequence[str] | None = None) -> None:
+        # recorded URLs are written normalized (to_url of resolved paths); a reference equal to one is trusted
+        # without parsing it (a thousand-file store is opened in a few ms)
+        self.sources = set(sources)
+        # Icechunk 1.1 gives HTTP chunk locations without their port (earth-mover/icechunk#2223) and fetches
+        # them through the recorded server: a port-less location names the recorded source of the same path
+        self.portless = {_portless(s) for s in self.sources if s.startswith("http")}
+        self.allow = tuple(_normal(to_url(p)).rstrip("/") + "/" for p in (allow or ()))
+
+    def permits(self, url: str) -> bool:
+        if url in self.sources:
+            return True
+        normal = _normal(to_url(url))
+        if normal in self.sources or normal in self.portless:
+            return True
+        return bool(self.allow) and normal.startswith(self.allow)
+
+    def needs(self, container: str) -> bool:
+        """Whether an Icechunk virtual chunk container serves a trusted source (containers of HTTP sources
+        are written without the port: earth-mover/icechunk#2223)."""
+        places = [*self.sources, *self.allow]
+        if any(p.startswith(container) for p in places) or any(container.startswith(a) for a in self.allow):
+            return True
+        return any(_portless(p).startswith(container) for p in places if p.startswith("http"))
+
+    def verify(self, href: str, locations: Iterable[str]) -> None:
+        outside = [u for u in set(locations) if not self.permits(u)]
+        if outside:
+            outside.sort()
+            more = f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""
+            raise UntrustedReference(
+                outside[0],
+                f"the virtual store {href} references data outside the source files it records{more}; refused "
+                "(a store may only read its own sources: pass allow=[prefixes] to open_virtual to trust more)",
+            )
+
+
+def _portless(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme in ("http", "https") and parsed.port is not None:
+        return url.replace(f"{parsed.hostname}:{parsed.port}", str(parsed.hostname), 1)
+    return url
 
 
 @contextmanager
@@ -127,8 +196,12 @@ def authorizations(prefixes: list[str], storage_options: Mapping[str, Any] | Non
     return dict(icechunk.containers_credentials({p: container_credentials(p, storage_options) for p in prefixes}))
 
 
-def open_repository(href: str, storage_options: Mapping[str, Any] | None = None) -> Any:
-    """The Icechunk repository at ``href``, allowed to read its virtual chunk containers (and only those)."""
+def open_repository(
+    href: str, storage_options: Mapping[str, Any] | None = None, *, allow: Sequence[str] | None = None
+) -> Any:
+    """The Icechunk repository at ``href``, allowed to read those of its virtual chunk containers that serve the
+    source files its last commit records (or the ``allow`` prefixes), and no other: the containers are the
+    store's own configuration, which the store's author writes."""
     import icechunk
 
     storage = icechunk_storage(href, storage_options)
@@ -137,9 +210,13 @@ def open_repository(href: str, storage_options: Mapping[str, Any] | None = None)
         if config is None and not icechunk.Repository.exists(storage):
             raise AssetError(href, "no Icechunk repository here (nor kerchunk references: .json, .parq)")
         prefixes = list((config.virtual_chunk_containers or {}) if config is not None else {})
-        return icechunk.Repository.open(
-            storage, authorize_virtual_chunk_access=authorizations(prefixes, storage_options)
-        )
+        repo = icechunk.Repository.open(storage)
+        if not prefixes:
+            return repo
+        sources, _ = recorded_sources(repo)
+        trust = Trust([s.url for s in sources], allow)
+        trusted = [p for p in prefixes if trust.needs(p)]
+        return repo.reopen(authorize_virtual_chunk_access=authorizations(trusted, storage_options))
     except AssetError:
         raise
     except Exception as error:
@@ -174,12 +251,14 @@ class SourceGuard:
         *,
         base: str = "",
         storage_options: Mapping[str, Any] | None = None,
+        allow: Sequence[str] | None = None,
     ) -> None:
         self.href = href
         self.sources = sources
         self.base = base
         self.storage_options = dict(storage_options or {})
         self.by_url = {resolve(s.url, base): s for s in sources}
+        self.trust = Trust(self.by_url, allow)
 
     def _error(self, change: SourceChange, count: int) -> AssetError:
         more = f" (and {count - 1} more changed or missing source file(s))" if count > 1 else ""
@@ -195,6 +274,8 @@ class SourceGuard:
         files, a HEAD request for remote ones)."""
         recorded = self.by_url.get(to_url(url))
         if recorded is None:
+            # a reference to a file the store does not record: refused unless the caller allowed its place
+            self.trust.verify(self.href, [url])
             return
         now = fingerprint(to_url(url), self.storage_options)
         change = compare(
@@ -262,7 +343,7 @@ class VirtualZarrStore(ZarrStore):
 
 def _dataset(store: Any, guard: SourceGuard, href: str, *, zarr_format: int, chunks: Mapping[str, int] | None) -> Any:
     try:
-        with quiet():
+        with quiet(), one_hop_pipeline():
             zstore = VirtualZarrStore.open_group(store, mode="r", consolidated=False, zarr_format=zarr_format)
             zstore.guard = guard
             return xr.open_dataset(href, engine="zarr", store=zstore, chunks=dict(chunks) if chunks else {})
@@ -322,8 +403,22 @@ def _remote_protocol(base: str) -> str:
     return scheme if scheme in ("http", "https", "s3") else "file"
 
 
+def _reference_urls(document: Mapping[str, Any], base: str) -> Iterator[str]:
+    """The source URLs of a kerchunk JSON document's chunk references (``{{u}}`` resolved to ``base``)."""
+    raw = {v[0] for v in document.get("refs", {}).values() if isinstance(v, list) and v and isinstance(v[0], str)}
+    for target in raw:
+        target = target.replace("{{u}}", base)
+        # an absolute path as a URL without resolving it on disk (a stat per file would make opening a thousand
+        # files' references slow); ".." segments are still resolved by Trust
+        yield Path(target).as_uri() if target.startswith("/") else to_url(target)
+
+
 def _open_kerchunk(
-    href: str, fmt: str, storage_options: Mapping[str, Any] | None, chunks: Mapping[str, int] | None
+    href: str,
+    fmt: str,
+    storage_options: Mapping[str, Any] | None,
+    chunks: Mapping[str, int] | None,
+    allow: Sequence[str] | None = None,
 ) -> xr.Dataset:
     import fsspec
     import zarr
@@ -350,7 +445,10 @@ def _open_kerchunk(
     first = resolve(sources[0].url, base) if sources else base
     protocol = _remote_protocol(first)
     remote_options = {**options, "asynchronous": True} if protocol != "file" else {}
-    guard = SourceGuard(href, sources, base=base, storage_options=options)
+    guard = SourceGuard(href, sources, base=base, storage_options=options, allow=allow)
+    if fmt == "kerchunk-json":
+        # refused before anything is read (Parquet references are checked as each chunk is read)
+        guard.trust.verify(href, _reference_urls(fo, base))
     try:
         fs = VerifyingReferenceFileSystem(
             fo=fo,
@@ -376,23 +474,29 @@ def open_virtual(
     chunks: Mapping[str, int] | None = None,
     format: str | None = None,
     entry_id: str | None = None,
+    allow: Sequence[str] | None = None,
 ) -> xr.Dataset:
     """Open a virtual Zarr store lazily: an Icechunk repository (local path or ``s3://``) or kerchunk references
     (``.json`` or ``.parq``, local, http(s) or s3). ``storage_options`` (fsspec/s3fs style) carry S3 endpoints
-    and credentials for the store and for the source files."""
+    and credentials for the store and for the source files.
+
+    Chunks are read from the source files the store records and nowhere else: a store referencing any other
+    file or URL raises :class:`UntrustedReference`, unless it lies under one of the ``allow`` prefixes
+    (directories, ``http://host/``, ``s3://bucket/``)."""
     fmt = format or detect_format(href)
     if fmt not in FORMATS:
         raise AssetError(href, f"unknown virtual store format {fmt!r}; expected one of {FORMATS}", entry_id=entry_id)
     try:
         if fmt != "icechunk":
-            return _open_kerchunk(href, fmt, storage_options, chunks)
-        repo = open_repository(href, storage_options)
+            return _open_kerchunk(href, fmt, storage_options, chunks, allow)
+        repo = open_repository(href, storage_options, allow=allow)
         session = repo.readonly_session("main")
         try:
             sources, _ = recorded_sources(repo, session.snapshot_id)
         except Exception:
             sources = []
-        guard = SourceGuard(href, sources, storage_options=storage_options)
+        guard = SourceGuard(href, sources, storage_options=storage_options, allow=allow)
+        guard.trust.verify(href, session.all_virtual_chunk_locations())
         return _dataset(session.store, guard, href, zarr_format=3, chunks=chunks)  # type: ignore[no-any-return]
     except AssetError as error:
         if entry_id is None or error.entry_id is not None:
@@ -423,4 +527,4 @@ def check_virtual(
     )
 
 
-__all__ = ["check_virtual", "detect_format", "open_virtual"]
+__all__ = ["UntrustedReference", "check_virtual", "detect_format", "open_virtual"]

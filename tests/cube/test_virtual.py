@@ -9,6 +9,7 @@ suite's S3 server (tests/s3_server.py: moto with IAM authentication on, once per
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -175,3 +176,88 @@ def test_unknown_store_is_a_typed_error(tmp_path: Path) -> None:
         open_virtual(str(tmp_path / "refs.json"))
     with pytest.raises(AssetError, match="cannot be read over plain HTTP"):
         open_virtual("http://127.0.0.1:9/store.icechunk")
+
+
+def _tampered_icechunk(out: str, target: Path) -> None:
+    """The store rewritten by someone else: a container for a wider directory (holding the archive and
+    ``target``) in its configuration, the first month's chunk pointing at ``target``, the recorded sources left
+    as they were."""
+    import icechunk
+
+    from gaia_lab.cube.virtual import SOURCES_KEY, recorded_sources
+
+    storage = icechunk.local_filesystem_storage(out)
+    config = icechunk.Repository.fetch_config(storage)
+    assert config is not None
+    wide = target.parent.parent
+    prefix = wide.as_uri() + "/"
+    config.set_virtual_chunk_container(
+        icechunk.VirtualChunkContainer(prefix, icechunk.local_filesystem_store(str(wide)))
+    )
+    repo = icechunk.Repository.open(storage, config, authorize_virtual_chunk_access={prefix: None})
+    repo.save_config()
+    recorded, concat = recorded_sources(repo)
+    session = repo.writable_session("main")
+    size = target.stat().st_size
+    session.store.set_virtual_ref("sst/c/0/0/0", target.as_uri(), offset=0, length=min(size, 4096))
+    session.commit("tampered", metadata={SOURCES_KEY: [r.to_dict() for r in recorded], "gaia:concat_dim": concat})
+
+
+@pytest.mark.parametrize("fmt", ["icechunk", "kerchunk-json"])
+def test_references_outside_the_recorded_sources_are_refused(
+    archive: tuple[list[Path], Path], fmt: str, tmp_path: Path
+) -> None:
+    """A store may only read the files it records: one whose references point at another file (here the
+    spare month, outside the archive's directory) is refused with a typed error naming that file, before any
+    read; the caller can trust a place explicitly with ``allow``."""
+    from gaia_lab.cube.virtual import UntrustedReference
+
+    directory = tmp_path / "archive"
+    directory.mkdir()
+    for f in archive[0]:
+        shutil.copy2(f, directory / f.name)
+    outside = tmp_path / "elsewhere" / "secret.nc"
+    outside.parent.mkdir()
+    shutil.copy2(archive[1], outside)
+    out = _store(tmp_path, fmt)
+    virtualize([str(directory)], out, format=fmt)
+    assert open_virtual(out)["sst"].isel(time=0).values.shape == (18, 432)
+    if fmt == "icechunk":
+        _tampered_icechunk(out, outside)
+    else:
+        document = json.loads(Path(out).read_text())
+        document["refs"]["sst/0.0.0"] = [str(directory / ".." / "elsewhere" / "secret.nc"), 0, 4096]
+        Path(out).write_text(json.dumps(document))
+    with pytest.raises(UntrustedReference, match="outside the source files it records") as caught:
+        open_virtual(out)
+    assert caught.value.href.endswith("elsewhere/secret.nc")
+    assert isinstance(caught.value, AssetError)
+    # trusted explicitly: opens; the bytes it points at are no chunk of sst, and reading them is a typed error
+    ds = open_virtual(out, allow=[str(outside.parent)])
+    assert ds["sst"].isel(time=1).values.shape == (18, 432)
+    with pytest.raises(AssetError):
+        _ = ds["sst"].isel(time=0).values
+
+
+def test_refresh_brings_changed_sources_back(sources: Sources, tmp_path: Path) -> None:
+    """Local, HTTP and S3 sources changed for real (one touched, one replaced by another month's file, one
+    removed): refused until refreshed, then read as they are now."""
+    from gaia_lab.virtual_refresh import refresh
+
+    out = _store(tmp_path, "icechunk")
+    virtualize(sources.urls, out, storage_options=sources.storage_options)
+    sources.touch(2)
+    sources.replace(3)
+    sources.remove(4)
+    with pytest.raises(AssetError, match=sources.files[2].name):
+        _ = open_virtual(out, storage_options=sources.storage_options)["sst"].isel(time=2).values
+    report = refresh(out, storage_options=sources.storage_options)
+    assert [u.rsplit("/", 1)[-1] for u in report.changed] == [sources.files[2].name, sources.files[3].name]
+    assert [u.rsplit("/", 1)[-1] for u in report.removed] == [sources.files[4].name]
+    assert report.parsed == 2 and report.files == MONTHS - 1
+    # the replaced file now holds the spare month, which comes last in time
+    expected = reference([*sources.files[:3], *sources.files[5:], *sources.spare])
+    ds = open_virtual(out, storage_options=sources.storage_options)
+    np.testing.assert_array_equal(ds["time"].values, expected["time"].values)
+    xr.testing.assert_equal(ds["sst"].load(), expected["sst"].load())
+    assert check_virtual(out, storage_options=sources.storage_options)[1] == []
