@@ -60,20 +60,14 @@ def translate(error: BaseException, href: str, ref: str, *, entry_id: str | None
 
 
 class CredentialedReader(HrefNamingReader):
-    def read(self, cfg: Any, dst_geobox: Any, *, dst: Any = None, selection: Any = None) -> Any:
+    def failure(self, error: Exception) -> AssetError:
         ref = getattr(self._ctx, "gaia_credentials", None)
-        try:
-            return super().read(cfg, dst_geobox, dst=dst, selection=selection)
-        except AssetError as error:
-            if ref is None or not is_s3(self._src.uri):
-                raise
-            failure = error
-        # Raised outside the handler: the error carries no GDAL exception as its context (dask's workers pickle
-        # exceptions with their context, and rasterio's CPLE errors do not unpickle).
-        message = refusal(failure.__cause__ or failure, self._src.uri, ref)
+        if ref is None or not is_s3(self._src.uri):
+            return super().failure(error)
+        message = refusal(error, self._src.uri, ref)
         if message is None:
-            raise AssetError(self._src.uri, credentials.scrub(str(failure.reason)))
-        raise AssetError(self._src.uri, f"band {self._src.band}: {message}")
+            return AssetError(self._src.uri, credentials.scrub(str(super().failure(error).reason)))
+        return AssetError(self._src.uri, f"band {self._src.band}: {message}")
 
 
 @functools.lru_cache(maxsize=64)
