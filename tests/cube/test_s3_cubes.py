@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import pickle
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cloudpickle
@@ -20,6 +21,7 @@ import gaia_lab as gl
 from gaia_lab import credentials
 from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.zarr import open_zarr
+from gaia_lab.datalake import s3
 from gaia_lab.errors import AssetError, ConfigError
 
 ZARR = "lake-private/ostia-sst"
@@ -156,12 +158,14 @@ def test_workers_without_the_plugin_say_the_credentials_did_not_reach_them(s3_la
     from distributed import Client, LocalCluster
 
     cog, zarr = alice[COG].to_xarray()["bt108"], alice[ZARR].to_xarray()["sst"]
+    key = s3_lake.credentials("alice", private=True)
+    tiff, netcdf = _lone_tiff(s3_lake, "private", key)["band_1"], _netcdf(s3_lake, "private", key)["sst"]
     with (
         LocalCluster(n_workers=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0") as cluster,
         Client(cluster) as client,
     ):
-        for cube in (cog, zarr):
-            with pytest.raises(AssetError, match="no credentials of provider 'lake-private' reached this process"):
+        for cube, provider in ((cog, "lake-private"), (zarr, "lake-private"), (tiff, "href"), (netcdf, "lake-private")):
+            with pytest.raises(AssetError, match=f"no credentials of provider '{provider}' reached this process"):
                 client.compute(cube.mean()).result()
 
 
@@ -293,3 +297,77 @@ def test_lone_geotiff_and_netcdf_on_worker_processes_read_and_are_refused_with_t
                 _assert_refused(caught.value, bucket="gaia-private", provider=provider, why=why, s3_lake=s3_lake)
     for secret in (erin.secret, frank.secret, alice.secret):
         assert secret not in logged + debug_logs.text
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Temporary credentials (STS): moto's STS issues role credentials with a session token and an expiry, which its S3
+# honours while the role holds its policy. moto never expires them (it checks no clock), so an expired session is
+# stood for by a session token the server does not know (AWS answers ExpiredToken or InvalidToken alike: the key is
+# no longer valid), and a revoked grant by the role's policy deleted mid-session.
+
+
+def test_sts_session_credentials_read_and_their_expiry_or_lost_grant_name_bucket_and_provider(
+    s3_lake: S3Lake, tmp_path: Path, lake_catalog: gl.Catalog, debug_logs: pytest.LogCaptureFixture
+) -> None:
+    session = s3_lake.assume_role("carol-reader", private=True)
+    debug_logs.clear()  # the STS answer (secret, token) logged by the admin's own client
+    assert session.key_id.startswith("ASIA") and session.expiration > datetime.now(UTC)
+    secrets = (session.secret, session.token)
+    document = s3.s3_federation(s3_lake.endpoint_url, s3_lake.public_bucket, s3_lake.private_bucket, env_prefix="CAROL")
+    private = next(p for p in document["providers"] if p["name"] == "lake-private")
+    private["storage_options"]["token"] = "${CAROL_SESSION_TOKEN}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CAROL_ACCESS_KEY_ID", session.key_id)
+        patch.setenv("CAROL_SECRET_ACCESS_KEY", session.secret)
+        patch.setenv("CAROL_SESSION_TOKEN", session.token)
+        catalog = gl.open_catalog(document)
+    options = {"endpoint_url": s3_lake.endpoint_url, "key": session.key_id, "secret": session.secret}
+    tiff, sst = _local(s3_lake)
+    url = s3_lake.url("private", NETCDF)
+
+    # the token-carrying key reads every kind of asset of the private bucket
+    cog = catalog[COG].to_xarray()
+    expected = float(lake_catalog["aeris/meteosat-bt108"].to_xarray()["bt108"].mean())
+    assert float(cog["bt108"].mean()) == pytest.approx(expected)
+    zarr = catalog[ZARR].to_xarray()
+    assert np.isfinite(float(zarr["sst"].mean()))
+    lone = gl.open_datacube(s3_lake.url("private", LONE_TIFF), storage_options={**options, "token": session.token})
+    xr.testing.assert_identical(lone["band_1"].compute().variable, tiff.variable)
+    nc = open_netcdf(url, entry_id="lake-private/x", storage_options={**options, "token": session.token})
+    xr.testing.assert_identical(nc["sst"].compute().variable, sst.variable)
+    graph = cloudpickle.dumps(dict(cog["bt108"].data.__dask_graph__()))
+    assert all(secret.encode() not in graph for secret in secrets)
+
+    # an expired session (a token the server does not know) and the key without its token
+    errors = []
+    for token in (session.token[:-8] + "AAAAAAAA", None):
+        stale = {**options, **({"token": token} if token else {})}
+        with pytest.raises(AssetError) as caught:
+            open_zarr(
+                s3_lake.url("private", "odatis/ostia-sst/ostia-sst.zarr"),
+                storage_options=stale,
+                provider="lake-private",
+            )
+        errors.append(caught.value)
+        with pytest.raises(AssetError) as caught:
+            open_netcdf(url, entry_id="lake-private/x", storage_options=stale)
+        errors.append(caught.value)
+    assert "InvalidToken" in str(errors[0]) and "InvalidAccessKeyId" in str(errors[2])
+    for error in errors:
+        _assert_refused(
+            error, bucket="gaia-private", provider="lake-private", why="unknown, expired or revoked", s3_lake=s3_lake
+        )
+
+    # the role loses its grant mid-session: cubes opened before are refused at compute
+    s3_lake.server.client("iam").delete_role_policy(RoleName=session.role, PolicyName=f"{session.role}-read")
+    for cube in (cog, zarr):
+        with pytest.raises(AssetError) as caught:
+            cube[_first(cube)].mean().compute()
+        errors.append(caught.value)
+        _assert_refused(
+            caught.value, bucket="gaia-private", provider="lake-private", why="not granted", s3_lake=s3_lake
+        )
+    for text in [str(error) for error in errors]:
+        assert all(secret not in text for secret in secrets), text
+    leaks = sorted({r.name for r in debug_logs.records if any(x in r.getMessage() for x in secrets)})
+    assert not leaks, leaks
