@@ -35,9 +35,11 @@ def open_netcdf(
     endpoints are opened by netCDF-C's DAP client (gaia_lab.cube.opendap; give it the request there to have the
     subset read on the server).
 
-    An ``s3://`` file reads with the credentials in ``storage_options``, carried by reference: the file object
-    pickles as an s3fs filesystem built from the reference where it is unpickled (``gaia_lab.cube.s3_filesystem``),
-    and a refusal, at open or at compute, is an AssetError naming the bucket and ``provider``.
+    An ``s3://`` file reads with the credentials in ``storage_options``, carried by reference: a NetCDF-4 file is
+    opened by a file manager that pickles as its opener, the href and the reference, and opens it through s3fs
+    (``gaia_lab.cube.s3_filesystem``) in the process that reads; a refusal, at open or at compute, is an
+    AssetError naming the bucket and ``provider``. (A NetCDF-3 file goes to scipy as an s3fs file object, which
+    xarray reopens wherever the graph is unpickled.)
     """
     if opendap:
         return open_opendap(href, CubeRequest(chunks=chunks), entry_id=entry_id)
