@@ -94,7 +94,9 @@ def test_a_truncated_cog_read_on_a_worker_process_reaches_the_client_as_asset_er
     data = tif.read_bytes()
     tif.write_bytes(data[: len(data) // 3])
     with (
-        distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as lc,
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as lc,
         distributed.Client(lc),
         pytest.raises(AssetError) as info,
     ):
