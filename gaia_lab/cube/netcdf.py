@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import weakref
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
@@ -75,7 +78,21 @@ def open_s3_hdf5_file(href: str, ref: str, mode: str = "r") -> Any:
     import h5netcdf
 
     stream = _s3_stream(href, ref, None)
-    return h5netcdf.File(stream, mode=mode, decode_vlen_strings=True)
+    opened = h5netcdf.File(stream, mode=mode, decode_vlen_strings=True)
+    _open_files.add(opened)
+    return opened
+
+
+_open_files: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_files() -> None:
+    # Closed before the interpreter's teardown: HDF5 closing a file that reads through a Python file object (s3fs,
+    # whose event-loop thread is gone by then) while modules are being torn down can crash the process.
+    for opened in list(_open_files):
+        with contextlib.suppress(Exception):
+            opened.close()
 
 
 def _open_s3_hdf5(href: str, ref: str, chunks: dict[str, int]) -> xr.Dataset | None:
