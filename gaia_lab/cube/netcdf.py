@@ -79,20 +79,22 @@ def open_s3_hdf5_file(href: str, ref: str, mode: str = "r") -> Any:
 
     stream = _s3_stream(href, ref, None)
     opened = h5netcdf.File(stream, mode=mode, decode_vlen_strings=True)
-    _open_files.add(opened)
+    _open_files[:] = [ref for ref in _open_files if ref() is not None] + [weakref.ref(opened)]
     return opened
 
 
-_open_files: weakref.WeakSet[Any] = weakref.WeakSet()
+_open_files: list[weakref.ref[Any]] = []  # h5netcdf's files are not hashable: no WeakSet
 
 
 @atexit.register
 def _close_open_files() -> None:
     # Closed before the interpreter's teardown: HDF5 closing a file that reads through a Python file object (s3fs,
     # whose event-loop thread is gone by then) while modules are being torn down can crash the process.
-    for opened in list(_open_files):
-        with contextlib.suppress(Exception):
-            opened.close()
+    for ref in list(_open_files):
+        opened = ref()
+        if opened is not None:
+            with contextlib.suppress(Exception):
+                opened.close()
 
 
 def _open_s3_hdf5(href: str, ref: str, chunks: dict[str, int]) -> xr.Dataset | None:
