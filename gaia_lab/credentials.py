@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets as _secrets
 import threading
 from collections.abc import Callable, Mapping
@@ -177,12 +178,52 @@ def remove_listener(listener: Callable[[dict[str, S3Access]], None]) -> None:
             _listeners.remove(listener)
 
 
+_redacted: set[str] = set()
+# option keys whose values are scrubbed from messages and logs (key ids identify an account but are no secret)
+_SCRUBBED_KEYS = SECRET_OPTION_KEYS - {"key", "access_key_id", "aws_access_key_id"}
+
+
+def redact(options: Mapping[str, Any] | None) -> None:
+    """Scrub the secrets of ``options`` (storage_options, expanded) from messages and logs of this process, though
+    they are not registered for reads (a catalogue read with them, say)."""
+    # Short values are left alone: replacing a one-letter "secret" would garble every message (real ones are long)
+    found = [str(v) for k, v in (options or {}).items() if str(k).lower() in _SCRUBBED_KEYS and len(str(v)) >= 8]
+    for value in (options or {}).values():
+        if isinstance(value, Mapping):
+            redact(value)
+    if found:
+        with _lock:
+            _redacted.update(found)
+
+
 def scrub(text: str) -> str:
     """``text`` with every registered secret replaced by ***."""
+    with _lock:
+        secrets = set(_redacted)
     for access in registered().values():
-        for secret in access.secrets:
-            text = text.replace(secret, _REDACTED)
+        secrets.update(access.secrets)
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, _REDACTED)
     return text
+
+
+class _ScrubSecrets(logging.Filter):
+    """Replaces registered secrets in a record's message: botocore's DEBUG logs show every signed request, and a
+    session token travels in a request header (``X-Amz-Security-Token``)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _registry or _redacted:
+            message = record.getMessage()
+            scrubbed = scrub(message)
+            if scrubbed != message:
+                record.msg, record.args = scrubbed, None
+        return True
+
+
+# The loggers that write requests with their headers (filters of a logger do not apply to its children)
+_REQUEST_LOGGERS = ("botocore.auth", "botocore.endpoint", "aiobotocore.endpoint", "botocore.hooks", "s3fs")
+for _name in _REQUEST_LOGGERS:
+    logging.getLogger(_name).addFilter(_ScrubSecrets())
 
 
 def label_of(ref: str) -> str:
@@ -203,6 +244,8 @@ _BAD_KEY = {
     "InvalidToken": "InvalidToken",
     "TokenRefreshRequired": "TokenRefreshRequired",
 }
+# A refused HEAD has no body: S3 answers 400 to a session token it cannot read (malformed, or of an expired session)
+_BAD_REQUEST = ("Bad Request",)
 _NO_CREDENTIALS = (
     "NoCredentialsError",
     "Unable to locate credentials",
@@ -275,7 +318,8 @@ def refusal(href: str, error: BaseException, ref: str | None) -> str | None:
     text = _chain(error)
     access = lookup(ref) if ref else None
     ambiguous = isinstance(error, PermissionError) or any(marker in text for marker in _DENIED)
-    if ambiguous and access is not None and not any(marker in text for marker in _BAD_KEY):
+    unclear = ambiguous or (access is not None and access.token is not None and any(m in text for m in _BAD_REQUEST))
+    if unclear and access is not None and not any(marker in text for marker in _BAD_KEY):
         code = _probe(access, href)
         if code is not None:
             text += f" <- probe: {code}"

@@ -92,5 +92,7 @@ def open_datacube(
     if path.endswith(".zarr"):
         ds = open_zarr(source, storage_options=storage_options, chunks=request.chunks, entry_id=source)
     else:
-        ds = open_geotiff(source, entry_id=source, chunks=request.chunks)
+        ds = open_geotiff(
+            source, entry_id=source, chunks=request.chunks, storage_options=storage_options, provider="href"
+        )
     return apply_query(ds, request, entry_id=source)

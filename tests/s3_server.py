@@ -9,12 +9,15 @@ Use the ``s3_lake`` fixture (imported by tests/conftest.py)::
         s3_lake.storage_options(key)                        # s3fs options with that key (anon when key is None)
         s3_lake.federation(tmp_path, env_prefix="ALICE")    # a federation file reading both buckets
         s3_lake.url("private", "odatis/ostia-sst/ostia-sst.zarr")   # s3:// URL of a lake file
+        s3_lake.assume_role("reader", private=True)         # temporary credentials (STS) of an IAM role
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,24 @@ import pytest
 import yaml
 
 from gaia_lab.datalake import s3
+from gaia_lab.platform.s3_users import read_policy
+
+_TRUST_ANY_USER = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+}
+
+
+@dataclass(frozen=True)
+class TemporaryKey:
+    """Temporary credentials from STS ``AssumeRole``: a key, its secret and a session token, valid until
+    ``expiration`` (secret and token never in reprs)."""
+
+    key_id: str
+    secret: str = field(repr=False)
+    token: str = field(repr=False)
+    expiration: datetime
+    role: str
 
 
 @dataclass
@@ -52,6 +73,21 @@ class S3Lake:
     def fresh_credentials(self, user: str, *, private: bool) -> s3.AccessKey:
         """A new key of its own (for tests that revoke it)."""
         return self.server.create_user(user, private=private)
+
+    def assume_role(self, role: str, *, private: bool, seconds: int = 900) -> TemporaryKey:
+        """Temporary credentials of IAM role ``role`` (created with a read policy, the private bucket's when
+        ``private``), from the server's STS ``AssumeRole`` with ``DurationSeconds``."""
+        iam = self.server.client("iam")
+        arn = iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(_TRUST_ANY_USER))["Role"]["Arn"]
+        buckets = [self.public_bucket, *([self.private_bucket] if private else [])]
+        iam.put_role_policy(RoleName=role, PolicyName=f"{role}-read", PolicyDocument=json.dumps(read_policy(buckets)))
+        answer = self.server.client("sts").assume_role(
+            RoleArn=arn, RoleSessionName=f"{role}-session", DurationSeconds=seconds
+        )
+        granted = answer["Credentials"]
+        return TemporaryKey(
+            granted["AccessKeyId"], granted["SecretAccessKey"], granted["SessionToken"], granted["Expiration"], role
+        )
 
     def storage_options(self, key: s3.AccessKey | None) -> dict[str, Any]:
         options: dict[str, Any] = {"endpoint_url": self.endpoint_url}

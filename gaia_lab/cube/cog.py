@@ -335,13 +335,26 @@ def open_raster_items(
 
 
 def open_geotiff(
-    href: str, *, entry_id: str, chunks: Mapping[str, int] | None = None, band_names: Sequence[str] | None = None
+    href: str,
+    *,
+    entry_id: str,
+    chunks: Mapping[str, int] | None = None,
+    band_names: Sequence[str] | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+    provider: str | None = None,
 ) -> xr.Dataset:
-    """A lone GeoTIFF without STAC metadata: rioxarray, masked, one variable per band."""
+    """A lone GeoTIFF without STAC metadata: rioxarray, masked, one variable per band. An ``s3://`` href reads with
+    the credentials in ``storage_options``, by reference (``gaia_lab.cube.s3_raster``); a refusal is an AssetError
+    naming the bucket and ``provider``."""
+    dask_chunks = dict(chunks) if chunks else {"x": SPATIAL_CHUNK, "y": SPATIAL_CHUNK}
+    if s3.is_s3(href):
+        from gaia_lab.cube.s3_raster import open_s3_geotiff
+
+        ref = s3.register(storage_options, provider or entry_id.split("/", 1)[0])
+        names = list(band_names) if band_names else None
+        return open_s3_geotiff(href, ref, entry_id=entry_id, chunks=dask_chunks, names=names)
     try:
-        array = rioxarray.open_rasterio(
-            href, chunks=dict(chunks) if chunks else {"x": SPATIAL_CHUNK, "y": SPATIAL_CHUNK}, lock=False, masked=True
-        )
+        array = rioxarray.open_rasterio(href, chunks=dask_chunks, lock=False, masked=True)
     except Exception as error:
         raise AssetError(
             href, f"cannot open as a GeoTIFF: {type(error).__name__}: {error}", entry_id=entry_id

@@ -134,13 +134,21 @@ class HrefNamingReader(RioReader):
         try:
             return super().read(cfg, dst_geobox, dst=dst, selection=selection)
         except Exception as error:
-            raise AssetError(
-                self._src.uri,
-                f"band {self._src.band}: cannot read ({type(error).__name__}: {error}); "
-                "the file may be truncated, corrupt or unreachable",
-            ) from error
+            failure = self.failure(error)
         finally:
             _in_gaia_read.active = False
+        # Raised outside the handler, so that the error has no GDAL exception as its context: dask's workers pickle
+        # exceptions with their context and cause (tblib), and rasterio's CPLE errors do not unpickle, which would
+        # turn the AssetError into a bare Exception on the client.
+        raise failure
+
+    def failure(self, error: Exception) -> AssetError:
+        """The AssetError (naming the href) that ``error``, raised by a read, becomes."""
+        return AssetError(
+            self._src.uri,
+            f"band {self._src.band}: cannot read ({type(error).__name__}: {error}); "
+            "the file may be truncated, corrupt or unreachable",
+        )
 
 
 class HrefNamingDriver(RioDriver):

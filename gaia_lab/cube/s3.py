@@ -4,7 +4,9 @@
   dask graph of the cube holds the reference, and each worker resolves it from its own registry.
 - COG: odc-loader's rasterio driver, whose per-load environment (captured in the graph) holds the reference; each
   read opens ``/vsis3/`` inside a ``rasterio.Env`` with the credentials as thread-local GDAL options, never in the
-  process environment, so two loads with different credentials in one worker do not mix.
+  process environment, so two loads with different credentials in one worker do not mix. A lone GeoTIFF
+  (``gaia_lab.cube.s3_raster``) reads its chunks inside the same environment.
+- NetCDF: the s3fs filesystem of Zarr, whose files pickle as the filesystem and path (``gaia_lab.cube.netcdf``).
 """
 
 from __future__ import annotations
@@ -60,26 +62,36 @@ def translate(error: BaseException, href: str, ref: str, *, entry_id: str | None
 
 
 class CredentialedReader(HrefNamingReader):
-    def read(self, cfg: Any, dst_geobox: Any, *, dst: Any = None, selection: Any = None) -> Any:
+    def failure(self, error: Exception) -> AssetError:
         ref = getattr(self._ctx, "gaia_credentials", None)
-        try:
-            return super().read(cfg, dst_geobox, dst=dst, selection=selection)
-        except AssetError as error:
-            if ref is None or not is_s3(self._src.uri):
-                raise
-            failure = error
-        # Raised outside the handler: the error carries no GDAL exception as its context (dask's workers pickle
-        # exceptions with their context, and rasterio's CPLE errors do not unpickle).
-        message = refusal(failure.__cause__ or failure, self._src.uri, ref)
+        if ref is None or not is_s3(self._src.uri):
+            return super().failure(error)
+        message = refusal(error, self._src.uri, ref)
         if message is None:
-            raise AssetError(self._src.uri, credentials.scrub(str(failure.reason)))
-        raise AssetError(self._src.uri, f"band {self._src.band}: {message}")
+            return AssetError(self._src.uri, credentials.scrub(str(super().failure(error).reason)))
+        return AssetError(self._src.uri, f"band {self._src.band}: {message}")
 
 
 @functools.lru_cache(maxsize=64)
 def _session(access: credentials.S3Access) -> Any:
     # A boto3 session per set of credentials and process: creating one per read would cost milliseconds.
     return access.rasterio_session()
+
+
+@contextmanager
+def gdal_env(ref: str, options: Mapping[str, Any] | None = None) -> Iterator[None]:
+    """A ``rasterio.Env`` reading ``/vsis3/`` with the credentials ``ref`` names, as thread-local GDAL options
+    (never the process environment: two reads with other credentials in one process do not mix)."""
+    access = credentials.lookup(ref)
+    if access is None:
+        # Credentials from the process environment or ~/.aws must not stand in for missing ones: the reads fail,
+        # and the error says that the provider's credentials did not reach this process.
+        session: Any = DummySession()
+        settings = dict(options or {})
+    else:
+        session, settings = _session(access), {**(options or {}), **access.gdal_options()}
+    with rasterio.env.Env(session=session, **settings):
+        yield
 
 
 class _Context:
@@ -104,15 +116,7 @@ class CredentialedDriver(HrefNamingDriver):
     def restore_env(self, env: dict[str, Any], load_state: Any) -> Iterator[Any]:
         env = dict(env)
         ref = str(env.pop(_REF_OPTION, self.ref))
-        access = credentials.lookup(ref)
-        if access is None:
-            # Credentials from the process environment or ~/.aws must not stand in for missing ones: the reads
-            # fail, and the reader says that the provider's credentials did not reach this process.
-            session: Any = DummySession()
-            options = {**env}
-        else:
-            session, options = _session(access), {**env, **access.gdal_options()}
-        with rasterio.env.Env(session=session, **options):
+        with gdal_env(ref, env):
             yield _Context(ref)
 
     def open(self, src: Any, ctx: Any) -> Any:

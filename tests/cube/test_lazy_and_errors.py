@@ -85,6 +85,27 @@ def test_errors_cross_dask_workers_intact(copy_catalog, lake_copy):
     assert "ostia-sst.zarr" in info.value.href
 
 
+def test_a_truncated_cog_read_on_a_worker_process_reaches_the_client_as_asset_error(copy_catalog, lake_copy):
+    # GDAL's errors (rasterio's CPLE_*) do not unpickle: an AssetError raised with one as its context or cause
+    # would reach the client as a bare Exception once dask's worker has pickled it with its traceback chain.
+    distributed = pytest.importorskip("distributed")
+    tif = next((lake_copy / "formater").rglob("elevation.tif"))
+    ds = copy_catalog["formater/elevation-5min"].to_xarray()
+    data = tif.read_bytes()
+    tif.write_bytes(data[: len(data) // 3])
+    with (
+        distributed.LocalCluster(
+            n_workers=1, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address="127.0.0.1:0"
+        ) as lc,
+        distributed.Client(lc),
+        pytest.raises(AssetError) as info,
+    ):
+        ds["elevation"].compute()
+    assert info.value.href.endswith("elevation.tif")
+    assert str(tif) in str(info.value) or "elevation.tif" in str(info.value)
+    assert "cannot read" in info.value.reason
+
+
 def test_unknown_ids_and_queries_outside_the_data(lake_catalog):
     with pytest.raises(EntryNotFound, match="no collection 'nope'"):
         lake_catalog["odatis/nope"]

@@ -161,12 +161,16 @@ def _open(
     if kind == ZARR:
         ds = open_zarr(href, storage_options=storage_options, chunks=request.chunks, entry_id=entry_id)
     elif kind == GEOTIFF:
-        ds = open_geotiff(href, entry_id=entry_id, chunks=request.chunks)
+        ds = open_geotiff(
+            href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options, provider=provider
+        )
         if len(ds.data_vars) == 1 and link.name.isidentifier():
             ds = ds.rename({next(iter(ds.data_vars)): link.name})  # the record names the band
     elif kind == OPENDAP:
         # The request goes with the open: its subset is read on the server (hyperslabs), not after a download.
         return open_opendap(href, request, entry_id=entry_id, timeout=timeout)
     else:
-        ds = open_netcdf(href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options)
+        ds = open_netcdf(
+            href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options, provider=provider
+        )
     return apply_query(ds, request, entry_id=entry_id)

@@ -13,6 +13,7 @@ from pystac.stac_io import DefaultStacIO
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from gaia_lab import credentials
 from gaia_lab.errors import ProviderAuthError, ProviderError, ProviderTimeout
 
 TRANSIENT_STATUSES = (429, 502, 503, 504)
@@ -58,6 +59,7 @@ class ProviderStacIO(DefaultStacIO):
         self.provider = provider
         self.timeout = timeout
         self.storage_options = storage_options or {}
+        credentials.redact(self.storage_options)  # its secrets are scrubbed from logs (botocore logs requests)
         self.session = retrying_session(timeout)
 
     def read_text_from_href(self, href: str) -> str:
