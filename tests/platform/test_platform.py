@@ -290,7 +290,8 @@ def test_hub_restart_keeps_servers_and_clusters(platform, make_user):
     model = carol.api("GET", "hub/api/users/carol").json()
     assert model["servers"][""]["ready"]
     out = carol.run(
-        "print(float(da.arange(1000, chunks=100).sum().compute()), len(client.scheduler_info()['workers']))\n"
+        # nthreads() asks the scheduler; scheduler_info() is the client's copy, refreshed every few seconds.
+        "print(float(da.arange(1000, chunks=100).sum().compute()), len(client.nthreads()))\n"
         "print(len(gw.list_clusters()))\n"
         "cl.shutdown()",
         kernel_id=kernel,
