@@ -150,6 +150,23 @@ def _dimension(ds: xr.Dataset, name: str, crs: Any) -> dict[str, Any]:
     return kind
 
 
+def _cube_fields(ds: xr.Dataset) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The datacube extension's ``cube:dimensions`` and ``cube:variables`` of an open cube."""
+    crs = ds.rio.crs
+    dims = {str(d): _dimension(ds, str(d), crs) for d in ds.dims}
+    variables = {
+        str(name): {
+            "dimensions": list(map(str, var.dims)),
+            "type": "data",
+            "unit": var.attrs.get("units"),
+            "description": var.attrs.get("long_name") or var.attrs.get("standard_name") or str(name),
+        }
+        for name, var in ds.data_vars.items()
+        if var.ndim > 0
+    }
+    return dims, variables
+
+
 def zarr_collection(
     collection_id: str,
     store: Path,
@@ -165,18 +182,7 @@ def zarr_collection(
 ) -> pystac.Collection:
     """A collection whose one data asset is the whole Zarr cube, described with the datacube extension."""
     ds = xr.open_zarr(store, consolidated=True, zarr_format=zarr_format, decode_times=True)
-    crs = ds.rio.crs
-    dims = {str(d): _dimension(ds, str(d), crs) for d in ds.dims}
-    variables = {
-        str(name): {
-            "dimensions": list(map(str, var.dims)),
-            "type": "data",
-            "unit": var.attrs.get("units"),
-            "description": var.attrs.get("long_name") or var.attrs.get("standard_name") or str(name),
-        }
-        for name, var in ds.data_vars.items()
-        if var.ndim > 0
-    }
+    dims, variables = _cube_fields(ds)
     if bbox is None:
         x = next(n for n, d in dims.items() if d.get("axis") == "x")
         y = next(n for n, d in dims.items() if d.get("axis") == "y")
@@ -248,8 +254,7 @@ def table_collection(
         },
         stac_extensions=[TABLE, PROJ],
     )
-    epsg = crs.to_epsg()
-    projection = {"proj:code": f"EPSG:{epsg}"} if epsg else {"proj:code": None, "proj:wkt2": crs.to_wkt()}
+    projection = _crs_fields(crs)  # pyproj's CRS answers to_epsg/to_wkt as rasterio's does
     collection.add_asset(
         "data",
         pystac.Asset(
@@ -278,18 +283,7 @@ def add_netcdf_asset(collection: pystac.Collection, path: Path, *, title: str) -
 def cube_metadata(ds: xr.Dataset) -> dict[str, Any]:
     """The datacube extension's ``cube:dimensions`` / ``cube:variables``, the bbox and the time interval of an
     open cube (for stores described after they are built, such as virtual Zarr stores)."""
-    crs = ds.rio.crs
-    dims = {str(d): _dimension(ds, str(d), crs) for d in ds.dims}
-    variables = {
-        str(name): {
-            "dimensions": list(map(str, var.dims)),
-            "type": "data",
-            "unit": var.attrs.get("units"),
-            "description": var.attrs.get("long_name") or var.attrs.get("standard_name") or str(name),
-        }
-        for name, var in ds.data_vars.items()
-        if var.ndim > 0
-    }
+    dims, variables = _cube_fields(ds)
     x = next((n for n, d in dims.items() if d.get("axis") == "x"), None)
     y = next((n for n, d in dims.items() if d.get("axis") == "y"), None)
     bbox = (
