@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import types
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,12 @@ import gaia_lab as gl
 from gaia_lab.datalake import build_lake
 
 sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
+
+# pygeoapi's wheel installs a top-level regular package named "tests" into site-packages; a regular package wins
+# over this directory (a namespace package: `from tests.cube.odc_reference import ...`) wherever it is on sys.path.
+_tests_package = types.ModuleType("tests")
+_tests_package.__path__ = [str(Path(__file__).parent)]
+sys.modules["tests"] = _tests_package
 
 from hubclient import HubUser
 from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
