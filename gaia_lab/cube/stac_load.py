@@ -124,7 +124,7 @@ def _output_geobox(
     bands: Sequence[str],
     *,
     crs: Any,
-    resolution: float | None,
+    resolution: Any,
     bbox: tuple[float, float, float, float] | None,
     geopolygon: Any,
 ) -> GeoBox | None:
