@@ -28,7 +28,7 @@ from odc.geo.geobox import GeoBox, GeoboxTiles
 from odc.loader import chunked_load, resolve_chunk_shape, resolve_load_cfg
 from odc.loader.types import ReaderDriverSpec
 from odc.stac import _stac_load
-from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
+from odc.stac._mdtools import _most_common_gbox, _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
 from gaia_lab.bulk import paused_gc
@@ -117,6 +117,56 @@ def _derive(
     return derived
 
 
+def _output_geobox(
+    order: Sequence[int],
+    grid_of: Sequence[str],
+    parsed: Sequence[ParsedItem],
+    bands: Sequence[str],
+    *,
+    crs: Any,
+    resolution: Any,
+    bbox: tuple[float, float, float, float] | None,
+    geopolygon: Any,
+) -> GeoBox | None:
+    """``output_geobox`` over the items in ``order``, computed from one item per grid.
+
+    What it derives from the items depends on their grids only (items of one grid have one footprint: see
+    ``StacItem.grid_key``) and, for a default CRS or resolution, on how many items each grid has: odc-stac's most
+    common grid. So each grid's representative counts as many times as the grid has items, and the union of
+    footprints, the costly part (a projection of every item's footprint), is taken over the representatives."""
+    counts: dict[str, int] = {}
+    representatives: list[ParsedItem] = []
+    for index in order:
+        signature = grid_of[index]
+        if signature not in counts:
+            counts[signature] = 0
+            representatives.append(parsed[index])
+        counts[signature] += 1
+    if len(representatives) == 1:
+        return output_geobox(
+            representatives, bands=bands, crs=crs, resolution=resolution, bbox=bbox, geopolygon=geopolygon
+        )
+    anchor = None
+    if crs is None or resolution is None:
+        weighted: list[GeoBox] = []
+        for item, count in zip(representatives, counts.values(), strict=True):
+            boxes = item.geoboxes(bands)
+            if boxes:
+                weighted.extend([boxes[0]] * count)
+        if not weighted:
+            return None
+        auto_crs, auto_resolution, anchor, only_grid = _most_common_gbox(weighted, 0.1)
+        if only_grid is not None and crs is None and resolution is None and bbox is None and geopolygon is None:
+            return only_grid
+        if crs is None and auto_crs is None and geopolygon is None:
+            return None
+        crs = crs if crs is not None else (auto_crs if auto_crs is not None else geopolygon.crs)
+        resolution = resolution if resolution is not None else auto_resolution
+    return output_geobox(
+        representatives, bands=bands, crs=crs, resolution=resolution, anchor=anchor, bbox=bbox, geopolygon=geopolygon
+    )
+
+
 def load(
     records: Sequence[StacItem],
     bands: Sequence[str],
@@ -202,14 +252,14 @@ def _load(
     bands_to_load = collection.resolve_bands(list(bands))
     band_names = list(bands_to_load)
     load_cfg = resolve_load_cfg(bands_to_load, resampling, dtype=dtype, fail_on_error=fail_on_error)
-    # One template per grid gives the same geobox as every item when there is one grid; with several grids the
-    # most common one decides odc-stac's default resolution, so every item takes part. Between equally common grids
-    # odc-stac takes the first item's, and it accepts only an order whose first item has every band: the items are
-    # given in that order.
+    # odc-stac takes the first item's grid between equally common ones, and accepts only an order whose first item
+    # has every band: the items are considered in that order.
     complete = next((i for i, record in enumerate(records) if all(k in record.assets for k in asset_keys)), 0)
-    gbox = output_geobox(
-        templates if len(templates) == 1 else [parsed[complete], *parsed[:complete], *parsed[complete + 1 :]],
-        bands=band_names,
+    gbox = _output_geobox(
+        [complete, *range(complete), *range(complete + 1, len(records))],
+        grid_of,
+        parsed,
+        band_names,
         crs=crs,
         resolution=resolution,
         bbox=bbox,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import dask
@@ -77,3 +78,24 @@ def test_the_graph_token_follows_the_hrefs(lake_dir):
     ]
     other = stac_load.load(moved, ["sst"], chunks={"time": 1})
     assert other["sst"].data.name != first["sst"].data.name
+
+
+def test_the_grid_most_items_share_decides_the_resolution(lake_dir):
+    """With several grids and neither crs nor resolution, odc-stac takes the most common grid's resolution: each grid
+    is projected once here, but it still counts once per item."""
+    first, *_ = lake_items(lake_dir, "theia", "land-mask-europe")
+    coarse = []
+    for day in range(1, 4):
+        item = first.clone()
+        item.id = f"{first.id}-coarse-{day}"
+        item.datetime = first.datetime + timedelta(days=day) if first.datetime else None
+        size, _, west, _, _, north = item.properties["proj:transform"][:6]
+        height, width = item.properties["proj:shape"]
+        item.properties["proj:transform"] = [2 * size, 0.0, west, 0.0, -2 * size, north]
+        item.properties["proj:shape"] = [height // 2, width // 2]
+        coarse.append(item)
+    items = [first, *coarse]  # the first item's grid is the minority
+    ours = stac_load.load(as_items(items), ["land"], chunks={"time": 1})
+    reference = odc.stac.load(items, ["land"], groupby="time", chunks={"time": 1})
+    assert ours.odc.geobox == reference.odc.geobox
+    assert ours.odc.geobox.resolution.x == pytest.approx(2 * size)
