@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import xarray as xr
-
 from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import BBox, CubeRequest, Interval, Query, interval_intersects
 
 if TYPE_CHECKING:
+    import xarray as xr
+
     from gaia_lab.catalog.providers.base import Provider
 
 

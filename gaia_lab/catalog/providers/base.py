@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from typing import Any
-
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.query import CubeRequest, Query
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 class Provider(abc.ABC):

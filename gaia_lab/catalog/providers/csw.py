@@ -15,11 +15,10 @@ import warnings
 from collections.abc import Callable
 from functools import partial
 from threading import Lock
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 import requests
-import xarray as xr
 from lxml import etree
 from owslib.ows import ExceptionReport
 from owslib.util import ServiceException
@@ -31,6 +30,9 @@ from gaia_lab.catalog.providers.iso import Record, from_dublin_core, from_iso, r
 from gaia_lab.catalog.providers.links import open_links
 from gaia_lab.errors import EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
 from gaia_lab.query import CubeRequest, Query
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 GMD = "http://www.isotc211.org/2005/gmd"
 GMI = "http://www.isotc211.org/2005/gmi"

@@ -10,11 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from importlib import import_module
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlparse
 
 import pystac
-import xarray as xr
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
@@ -22,6 +21,9 @@ from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
 from gaia_lab.errors import ProviderError
 from gaia_lab.query import CubeRequest, Query
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 STAC_API = "stac-api"
 STAC_STATIC = "stac-static"

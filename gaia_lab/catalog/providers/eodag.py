@@ -26,13 +26,11 @@ from threading import Lock
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
-import xarray as xr
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.stac_convert import EncodedItem, as_source, item_entry
-from gaia_lab.cube import open_stac
 from gaia_lab.errors import (
     ConfigError,
     EntryNotFound,
@@ -45,6 +43,7 @@ from gaia_lab.query import BBox, CubeRequest, Query
 from gaia_lab.stac_item import StacItem
 
 if TYPE_CHECKING:
+    import xarray as xr
     from eodag import EODataAccessGateway
     from eodag.api.product import EOProduct
 
@@ -301,6 +300,9 @@ class EodagProvider(Provider):
         return self._entry(found[0])
 
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        # A search needs none of the cube stack (dask, rasterio, odc-stac): it is imported on the first open.
+        from gaia_lab.cube import open_stac
+
         return open_stac(
             as_source(entry.source),
             request,

@@ -17,7 +17,6 @@ from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.metadata import bbox_from, interval_from, string_list
-from gaia_lab.cube import apply_query
 from gaia_lab.errors import AssetError, EntryNotFound, ProviderError
 from gaia_lab.query import CubeRequest, Query
 
@@ -74,6 +73,9 @@ class IntakeProvider(Provider):
         return self._entry(local_id)
 
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        # A search needs none of the cube stack (dask, rasterio, odc-stac): it is imported on the first open.
+        from gaia_lab.cube import apply_query
+
         reader = self.catalog[entry.source]
         try:
             data = reader.read(chunks=dict(request.chunks)) if request.chunks is not None else reader.read()

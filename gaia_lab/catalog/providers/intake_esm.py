@@ -9,17 +9,17 @@ from __future__ import annotations
 import re
 from functools import cached_property
 from threading import Lock
-from typing import Any
-
-import pandas as pd
-import xarray as xr
+from typing import TYPE_CHECKING, Any
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
-from gaia_lab.cube import apply_query
 from gaia_lab.errors import AssetError, EntryNotFound, InvalidQuery, ProviderError
 from gaia_lab.query import BBox, CubeRequest, Interval, Query, parse_datetime
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
 
 _VARIABLE_COLUMNS = ("variable_id", "variable", "short_name")
 _KEYWORD_COLUMNS = (
@@ -132,6 +132,9 @@ class IntakeEsmProvider(Provider):
         return self._entry(local_id)
 
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        # A search needs none of the cube stack (dask, rasterio, odc-stac): it is imported on the first open.
+        from gaia_lab.cube import apply_query
+
         store = self.datastore
         rows = self.groups[entry.source]
         attrs = list(store.esmcat.aggregation_control.groupby_attrs or [])

@@ -11,17 +11,18 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
 import pystac
-import xarray as xr
 
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
-from gaia_lab.cube import apply_query, open_geotiff, open_netcdf, open_opendap, open_stac, open_zarr
 from gaia_lab.errors import AssetError, EntryNotOpenable, GaiaLabError, ProviderError
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import NETCDF_TYPES, ZARR_TYPES, StacItem
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 ZARR = "zarr"
 STAC = "stac"
@@ -146,6 +147,9 @@ def _open(
     headers: dict[str, str],
     timeout: float,
 ) -> xr.Dataset:
+    # A search needs none of the cube stack (dask, rasterio, odc-stac): it is imported on the first open.
+    from gaia_lab.cube import apply_query, open_geotiff, open_netcdf, open_opendap, open_stac, open_zarr
+
     kind = link.kind
     href = link.href
     if kind == STAC:

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin
 
 import requests
-import xarray as xr
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
@@ -26,6 +25,9 @@ from gaia_lab.catalog.providers.links import Link, open_links
 from gaia_lab.catalog.providers.stac_io import retrying_session
 from gaia_lab.errors import EntryNotFound, ProviderAuthError, ProviderError, ProviderTimeout
 from gaia_lab.query import CubeRequest, Query, format_interval
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 PAGE_SIZE = 100
 MAX_PAGES = 200

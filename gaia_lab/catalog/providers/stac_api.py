@@ -9,11 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
 import requests
-import xarray as xr
 from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
@@ -23,10 +22,12 @@ from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.stac_convert import EncodedItem, as_source, collection_entry, item_entry
 from gaia_lab.catalog.providers.stac_io import transient_retry
-from gaia_lab.cube import open_stac
 from gaia_lab.errors import EmptyResult, EntryNotFound, GaiaLabError, ProviderAuthError, ProviderError, ProviderTimeout
 from gaia_lab.query import BBox, CubeRequest, Interval, Query, format_interval
 from gaia_lab.stac_item import StacItem, opens_items
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 # Collections change rarely; a short cache spares the server one /collections walk per search.
 COLLECTIONS_TTL = 60.0
@@ -177,6 +178,9 @@ class StacApiProvider(Provider):
         return item_entry(self, StacItem.from_dict(found[0]), collection_id=collection_id)
 
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        # A search needs none of the cube stack (dask, rasterio, odc-stac): it is imported on the first open.
+        from gaia_lab.cube import open_stac
+
         source = as_source(entry.source)
         items: list[StacItem] | None = None
         if opens_items(source):

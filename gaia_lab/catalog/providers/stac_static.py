@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from threading import Lock
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pystac
-import xarray as xr
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
@@ -16,10 +15,12 @@ from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.stac_convert import as_source, collection_entry, item_entry
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
 from gaia_lab.catalog.providers.static_items import read_item_records
-from gaia_lab.cube import open_stac
 from gaia_lab.errors import EntryNotFound, ProviderError
 from gaia_lab.query import CubeRequest, Query
 from gaia_lab.stac_item import StacItem, opens_items
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 
 class StaticStacProvider(Provider):
@@ -110,6 +111,9 @@ class StaticStacProvider(Provider):
         return item_entry(self, StacItem.from_pystac(item), collection_id=collection_id)
 
     def open(self, entry: Entry, request: CubeRequest) -> xr.Dataset:
+        # A search needs none of the cube stack (dask, rasterio, odc-stac): it is imported on the first open.
+        from gaia_lab.cube import open_stac
+
         source = as_source(entry.source)
         items = None
         if opens_items(source):
