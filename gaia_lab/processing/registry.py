@@ -95,18 +95,16 @@ def _pointer(path: Iterator[Any] | Any) -> str:
 
 def _schema_error(process_id: str, error: jsonschema.ValidationError) -> ProcessInputError:
     pointer = _pointer(error.absolute_path)
-    if error.validator == "required" or error.validator == "additionalProperties":
-        # the field concerned is named in the message, not in the path: point at it
-        missing = [name for name in error.validator_value if isinstance(name, str) and f"'{name}'" in error.message]
-        if error.validator == "required" and missing:
-            pointer += f"/{missing[0]}"
-        elif error.validator == "additionalProperties" and isinstance(error.instance, dict):
-            allowed = error.schema.get("properties", {})
-            extra = sorted(str(name) for name in error.instance if name not in allowed)
-            if extra:
-                return ProcessInputError(
-                    process_id, f"{pointer}/{extra[0]}", f"unknown input; expected {sorted(allowed)}"
-                )
+    # for these two the field concerned is in the instance, not in the path: point at it
+    if error.validator == "required" and isinstance(error.instance, Mapping):
+        missing = [name for name in error.validator_value if name not in error.instance]
+        if missing:
+            return ProcessInputError(process_id, f"{pointer}/{missing[0]}", "a required input is missing")
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        allowed = error.schema.get("properties", {})
+        extra = sorted(str(name) for name in error.instance if name not in allowed)
+        if extra:
+            return ProcessInputError(process_id, f"{pointer}/{extra[0]}", f"unknown input; expected one of {sorted(allowed)}")
     return ProcessInputError(process_id, pointer, error.message)
 
 
