@@ -66,15 +66,24 @@ def write_zarr(ds: xr.Dataset, path: Path) -> OutputFile:
 
 
 def write_cog(array: xr.DataArray, path: Path, key: str) -> OutputFile:
-    """A COG through GDAL's COG driver (tiled 256, deflate, overviews); NaN is the nodata value of float data."""
+    """A COG through GDAL's COG driver (tiled 256, deflate, overviews); the nodata value is the cube's (odc-geo fills
+    what a reprojection leaves empty with it), else NaN for float data."""
     tmp = path.with_name(path.name + ".partial.tif")
-    if array.dtype.kind == "f":
-        array = array.rio.write_nodata(np.nan, encoded=False)
+    nodata = _nodata(array)
+    if nodata is not None:
+        array = array.rio.write_nodata(nodata, encoded=False)
     array.rio.to_raster(
         tmp, driver="COG", compress="DEFLATE", blocksize=256, predictor=3 if array.dtype.kind == "f" else 2
     )
     os.replace(tmp, path)
     return OutputFile(path, COG_MEDIA_TYPE, key)
+
+
+def _nodata(array: xr.DataArray) -> float | None:
+    nodata = array.rio.nodata
+    if nodata is None and array.dtype.kind == "f":
+        return float("nan")
+    return None if nodata is None else float(nodata)
 
 
 def write_netcdf(ds: xr.Dataset, path: Path) -> OutputFile:
@@ -124,7 +133,8 @@ def wgs84_bbox(ds: xr.Dataset) -> list[float]:
     west, south, east, north = ds.rio.bounds()
     if crs is not None and not crs.is_geographic:
         west, south, east, north = transform_bounds(crs, "EPSG:4326", west, south, east, north, densify_pts=21)
-    return [float(west), float(south), float(east), float(north)]
+    # pixel edges of a global grid reach past the antimeridian and the poles
+    return [max(float(west), -180.0), max(float(south), -90.0), min(float(east), 180.0), min(float(north), 90.0)]
 
 
 def projection_fields(ds: xr.Dataset) -> dict[str, Any]:
@@ -216,8 +226,9 @@ def cube_item(
         elif output.media_type == COG_MEDIA_TYPE:
             variable = ds[output.key]
             band: dict[str, Any] = {"data_type": str(variable.dtype)}
-            if variable.dtype.kind == "f":
-                band["nodata"] = "nan"
+            nodata = _nodata(variable)
+            if nodata is not None:
+                band["nodata"] = "nan" if np.isnan(nodata) else nodata
             if "units" in variable.attrs:
                 band["unit"] = str(variable.attrs["units"])
             extra["raster:bands"] = [band]

@@ -104,7 +104,9 @@ def _schema_error(process_id: str, error: jsonschema.ValidationError) -> Process
         allowed = error.schema.get("properties", {})
         extra = sorted(str(name) for name in error.instance if name not in allowed)
         if extra:
-            return ProcessInputError(process_id, f"{pointer}/{extra[0]}", f"unknown input; expected one of {sorted(allowed)}")
+            return ProcessInputError(
+                process_id, f"{pointer}/{extra[0]}", f"unknown input; expected one of {sorted(allowed)}"
+            )
     return ProcessInputError(process_id, pointer, error.message)
 
 

@@ -66,7 +66,9 @@ ZONE = {
 }
 POINTS = {
     "type": "FeatureCollection",
-    "features": [{"type": "Feature", "properties": {"name": "p"}, "geometry": {"type": "Point", "coordinates": [0, 0]}}],
+    "features": [
+        {"type": "Feature", "properties": {"name": "p"}, "geometry": {"type": "Point", "coordinates": [0, 0]}}
+    ],
 }
 
 
@@ -117,7 +119,12 @@ BAD = [
         "/zones/features/0/properties",
         "'code'",
     ),
-    ("zonal-statistics", {"entry": "odatis/ostia-sst", "zones": ZONE, "statistics": ["mode"]}, "/statistics/0", "one of"),
+    (
+        "zonal-statistics",
+        {"entry": "odatis/ostia-sst", "zones": ZONE, "statistics": ["mode"]},
+        "/statistics/0",
+        "one of",
+    ),
     ("time-series", {"entry": "odatis/ostia-sst", "points": ZONE}, "/points/features/0/geometry/type", "one of"),
     (
         "time-series",
@@ -166,7 +173,7 @@ def test_inputs_must_be_an_object():
 
 
 def test_unknown_process_names_itself_and_the_known_ones():
-    with pytest.raises(ProcessNotFound, match="'ndvi'.*subset") as caught:
+    with pytest.raises(ProcessNotFound, match=r"'ndvi'.*subset") as caught:
         validate_inputs("ndvi", {})
     assert caught.value.process == "ndvi"
     assert isinstance(caught.value, KeyError)
