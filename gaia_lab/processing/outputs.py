@@ -70,6 +70,8 @@ def write_cog(array: xr.DataArray, path: Path, key: str) -> OutputFile:
     what a reprojection leaves empty with it), else NaN for float data."""
     tmp = path.with_name(path.name + ".partial.tif")
     nodata = _nodata(array)
+    array = array.copy()
+    array.encoding = {}  # a Zarr or NetCDF source's _FillValue would clash with the nodata written below
     if nodata is not None:
         array = array.rio.write_nodata(nodata, encoded=False)
     array.rio.to_raster(

@@ -80,6 +80,19 @@ def test_subset_reprojected_to_cog_equals_to_xarray_on_the_same_grid(context, la
     assert item.assets["land"].extra_fields["raster:bands"][0]["data_type"] == "float32"
 
 
+def test_subset_of_a_zarr_cube_on_a_360_day_calendar_to_cog(context, lake_catalog):
+    entry = "climeri/sres-a1b-tas"
+    result = run(
+        "subset", {"entry": entry, "datetime": "2000-06", "bbox": [-100, 30, -80, 45], "format": "cog"}, context
+    )
+    direct = lake_catalog[entry].to_xarray(datetime="2000-06", bbox=[-100, 30, -80, 45])["tas"].squeeze("time")
+    reopened = _reopen(result)["tas"].squeeze("time")
+    np.testing.assert_array_equal(reopened.values, direct.values)
+    np.testing.assert_allclose(reopened["longitude"].values, direct["longitude"].values)
+    item = _item_checks(result, "subset")
+    assert item.properties["start_datetime"] == "2000-06-01T00:00:00Z"
+
+
 def test_subset_to_cog_refuses_several_time_steps(context):
     from gaia_lab.errors import ProcessInputError
 
