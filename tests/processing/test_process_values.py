@@ -60,6 +60,15 @@ def test_subset_to_zarr_equals_the_entry_cut_with_xarray(context, lake_catalog, 
     assert any("tasks" in message for _, message in recorder.reports)
 
 
+def test_subset_keeps_the_source_chunks_in_zarr(context, lake_catalog):
+    result = run("subset", {"entry": SST, "bbox": [-30, -5, 30, 5]}, context)
+    source = lake_catalog[SST].to_xarray(bbox=[-30, -5, 30, 5])
+    reopened = _reopen(result)
+    assert reopened["sst"].chunks == source["sst"].chunks
+    assert reopened["sst"].chunks[0] == (12, 12, 12, 12, 6)
+    xr.testing.assert_equal(reopened["sst"], source["sst"])
+
+
 def test_subset_reprojected_to_cog_equals_to_xarray_on_the_same_grid(context, lake_catalog):
     inputs = {
         "entry": "theia/land-mask-europe",
