@@ -65,13 +65,14 @@ def first_reports(client: distributed.Client, lake: Path, resolution: float, out
     """Seconds from submitting the run as a task to its first report (started) and first chunk report."""
     progress = VariableProgress(f"bench-{uuid.uuid4().hex}")
     context = ProcessContext(output_dir=out, catalog=lake / "federation.yaml", progress=progress)
+    progress.start(client)
     start = time.perf_counter()
     future = client.submit(run, "regrid", _inputs(resolution), context, pure=False)
     first = chunks = None
     while not future.done():
         report = progress.read(client, timeout=0.05)
         now = time.perf_counter() - start
-        if report is not None and first is None:
+        if report is not None and report["message"] != "submitted" and first is None:
             first = now
         if report is not None and "tasks" in report["message"] and chunks is None:
             chunks = now

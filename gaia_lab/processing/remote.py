@@ -21,6 +21,13 @@ class VariableProgress:
 
         Variable(self.name).set({"fraction": float(fraction), "message": message})
 
+    def start(self, client: Any = None) -> None:
+        """Set a first report (``submitted``) before the run is submitted: reads then never wait (a read of an
+        unset Variable waits for ``timeout`` and the scheduler logs the timeout as an error)."""
+        from distributed import Variable
+
+        Variable(self.name, client=client).set({"fraction": 0.0, "message": "submitted"})
+
     def read(self, client: Any = None, timeout: float = 0.5) -> dict[str, Any] | None:
         """The latest report, or None before the first (from the client's side)."""
         from distributed import Variable

@@ -158,6 +158,7 @@ def test_a_run_as_a_task_on_a_worker_reports_and_can_be_cancelled(dask_client, l
     puts its graph on the same cluster (worker_client), reports through a Variable, is cancelled through an Event."""
     name = uuid.uuid4().hex
     progress, cancel = VariableProgress(f"progress-{name}"), EventCancel(f"cancel-{name}")
+    progress.start(dask_client)
     inputs = {"entry": SST, "bbox": [-40, -5, 40, 5], "datetime": "2008"}
     context = ProcessContext(
         output_dir=tmp_path / "job", catalog=lake_dir / "federation.yaml", progress=progress, cancelled=cancel
@@ -170,13 +171,14 @@ def test_a_run_as_a_task_on_a_worker_reports_and_can_be_cancelled(dask_client, l
 
     name = uuid.uuid4().hex
     progress, cancel = VariableProgress(f"progress-{name}"), EventCancel(f"cancel-{name}")
+    progress.start(dask_client)
     context = ProcessContext(output_dir=tmp_path / "job2", catalog=lake_dir / "federation.yaml", progress=progress,
                              cancelled=cancel)  # fmt: skip
     future = dask_client.submit(run, "regrid", HEAVY, context, pure=False)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         report = progress.read(dask_client)
-        if report and "tasks" in report["message"]:
+        if "tasks" in report["message"]:
             break
         time.sleep(0.05)
     cancel.cancel(dask_client)
