@@ -3,6 +3,7 @@ result reopened as a cube from its STAC item (directly, and from a static user c
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ import rioxarray  # noqa: F401
 import shapely
 import xarray as xr
 from pyproj import Transformer
+from pystac.validation import validate_dict
 
 import gaia_lab as gl
 from gaia_lab.processing import run
@@ -25,6 +27,8 @@ def _reopen(result):
 
 
 def _item_checks(result, process_id):
+    # STAC core (pystac's bundled schema, offline; extension schemas cannot be fetched here)
+    validate_dict(copy.deepcopy(result.item), stac_object_type=pystac.STACObjectType.ITEM, extensions=[])
     item = pystac.Item.from_dict(result.item)
     assert item.properties["gaia:process"] == process_id
     assert json.loads(result.item_path.read_text())["id"] == item.id
