@@ -28,7 +28,7 @@ from gaia_lab.platform.processes import Component, kill_group, pid_alive
 JOB_COMMENT_PREFIX = "gaia-lab:"
 JOB_NAME = "gaia-lab-dask"
 DEFAULT_PARTITION = "gaia"
-INSTALL_HINT = "install Debian's slurm-wlm and munge (scripts/setup.d/50-slurm.sh)"
+INSTALL_HINT = "install Debian's slurm-wlm and munge (scripts/setup.d/52-slurm.sh)"
 _NODE_LINE = re.compile(r"(\w+)=(\S+)")
 
 
@@ -39,9 +39,13 @@ class Partition:
     default: bool = False
     # Most memory a job may ask per node (MiB); 0: the node's.
     max_mem_mib: int = 0
+    # Jobs that may share one core (OverSubscribe=FORCE:n); 0: none.
+    share_cores: int = 0
 
 
-DEFAULT_PARTITIONS = (Partition(DEFAULT_PARTITION, 120, default=True), Partition("short", 10))
+# On one small machine a Dask scheduler (mostly idle) and a worker may share a core: a 2-core node then holds a
+# scheduler and two 1-core workers. A site's partitions give every job cores of its own.
+DEFAULT_PARTITIONS = (Partition(DEFAULT_PARTITION, 120, default=True, share_cores=2), Partition("short", 10))
 
 
 def job_comment(data_dir: str | Path) -> str:
@@ -137,6 +141,8 @@ def render_conf(settings: SlurmSettings, *, hostname: str | None = None) -> str:
     ]
     for partition in settings.partitions:
         extra = f" MaxMemPerNode={partition.max_mem_mib}" if partition.max_mem_mib else ""
+        if partition.share_cores:
+            extra += f" OverSubscribe=FORCE:{partition.share_cores}"
         lines.append(
             f"PartitionName={partition.name} Nodes=ALL Default={'YES' if partition.default else 'NO'} "
             f"MaxTime={partition.max_time_minutes}{extra} State=UP"
