@@ -124,7 +124,7 @@ class PlatformSlurmBackend(AccountSettings, SlurmBackend):  # type: ignore[misc]
     )
 
     @property
-    def default_host(self) -> str:  # type: ignore[override]
+    def default_host(self) -> str:
         return str(self.scheduler_host)
 
     def _system(self) -> bool:
@@ -142,8 +142,8 @@ class PlatformSlurmBackend(AccountSettings, SlurmBackend):  # type: ignore[misc]
 
     def get_staging_directory(self, cluster: Any) -> str:
         name, home = self.account_of(cluster.username)
-        staging = cluster.config.staging_directory.format(home=home, username=name)
-        return os.path.join(staging, cluster.name)
+        staging = str(cluster.config.staging_directory).format(home=home, username=name)
+        return os.path.join(staging, str(cluster.name))
 
     def slurm_env(self) -> dict[str, str]:
         return {"SLURM_CONF": self.slurm_conf} if self.slurm_conf else {}

@@ -7,13 +7,25 @@ A session reaches it through ``GAIA_LAB_HPC_GATEWAY_ADDRESS`` / ``GAIA_LAB_HPC_G
 
 from __future__ import annotations
 
+import base64
 import copy
+import json
+import os
 import pprint
+import secrets as _random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from gaia_lab.errors import PlatformError
 from gaia_lab.platform import spec
+from gaia_lab.platform.processes import Component, http_ok
+from gaia_lab.platform.secrets import write_private
+
+if TYPE_CHECKING:
+    from gaia_lab.platform.config import PlatformConfig
+    from gaia_lab.platform.layout import Layout, Ports
+    from gaia_lab.platform.slurm import LocalSlurm
 
 SERVICE = "dask-gateway-hpc"
 PREFIX = f"/services/{SERVICE}"
@@ -21,6 +33,9 @@ SCOPE = f"access:services!service={SERVICE}"
 ENV_ADDRESS = "GAIA_LAB_HPC_GATEWAY_ADDRESS"
 ENV_PROXY_ADDRESS = "GAIA_LAB_HPC_GATEWAY_PROXY_ADDRESS"
 ENV_PUBLIC_ADDRESS = "GAIA_LAB_HPC_GATEWAY_PUBLIC_ADDRESS"
+ENV_HUB_TOKEN = "GAIA_LAB_HPC_GATEWAY_HUB_TOKEN"  # the hub's copy of the HPC gateway's service token
+SECRETS_FILE = "hpc-gateway-secrets.json"
+CONFIG_FILE = "dask_gateway_hpc_config.py"
 BACKEND = "gaia_lab.platform.hpc_backend.PlatformSlurmBackend"
 
 
@@ -130,3 +145,120 @@ def marker_env(marker: str) -> dict[str, str]:
     from gaia_lab.platform.processes import MARKER
 
     return {MARKER: marker} if marker else {}
+
+
+def session_environment(ip: str, ports: Ports) -> dict[str, str]:
+    """What sessions need to reach the HPC gateway (gl.cluster(profile="hpc") reads it)."""
+    return {
+        ENV_ADDRESS: f"http://{ip}:{ports.port}{PREFIX}",
+        ENV_PROXY_ADDRESS: f"gateway://{ip}:{ports.hpc_gateway_tcp_port}",
+        ENV_PUBLIC_ADDRESS: f"{PREFIX}/",
+    }
+
+
+def load_secrets(data_dir: Path) -> dict[str, str]:
+    """The HPC gateway's hub token, proxy token and database key: made once, kept 0600 in the data dir."""
+    path = data_dir / SECRETS_FILE
+    names = ("hub_token", "proxy_token", "encrypt_key")
+    if path.exists():
+        try:
+            stored: dict[str, str] = json.loads(path.read_text())
+            if all(isinstance(stored.get(name), str) for name in names):
+                return stored
+        except ValueError:
+            pass
+        raise PlatformError(f"{path} is unreadable; delete it to generate new secrets", component=SERVICE)
+    made = {
+        "hub_token": _random.token_hex(32),
+        "proxy_token": _random.token_hex(32),
+        "encrypt_key": base64.urlsafe_b64encode(os.urandom(32)).decode(),
+    }
+    write_private(path, json.dumps(made, indent=2))
+    return made
+
+
+def slurm_root(layout: Layout) -> Path:
+    """Where the platform's own Slurm lives: somewhere the users' accounts reach (they read slurm.conf and talk to
+    munged's socket when their jobs are submitted), so the shared directory with system accounts."""
+    return (layout.shared_dir or layout.data_dir) / "slurm"
+
+
+@dataclass
+class Prepared:
+    components: list[Component]
+    hub_env: dict[str, str]
+    slurm_conf: str
+    job_comment: str
+    local_slurm: LocalSlurm | None
+
+
+def prepare(
+    config: PlatformConfig, layout: Layout, ports: Ports, session_python: str, python: str, base_env: dict[str, str]
+) -> Prepared:
+    """The platform's own Slurm (unless slurm_conf names a site's) and the HPC gateway, in start order; the HPC
+    gateway's config file and sudoers rule written."""
+    from gaia_lab.platform.slurm import LocalSlurm, SlurmSettings, job_comment
+
+    ip = config.ip
+    comment = job_comment(layout.data_dir)
+    components: list[Component] = []
+    local: LocalSlurm | None = None
+    if config.slurm_conf:
+        conf = str(Path(config.slurm_conf).expanduser().resolve())
+        if not Path(conf).is_file():
+            raise PlatformError(f"slurm_conf {conf} is not a file", component=SERVICE)
+    else:
+        local = LocalSlurm(SlurmSettings(slurm_root(layout)), env=base_env)
+        local.prepare()
+        components += local.build()
+        conf = str(local.conf_file)
+    secrets = load_secrets(layout.data_dir)
+    system = layout.shared_dir is not None
+    site = HpcGatewaySite(
+        ip=ip,
+        api_port=ports.hpc_gateway_api_port,
+        http_port=ports.hpc_gateway_port,
+        tcp_port=ports.hpc_gateway_tcp_port,
+        hub_api_url=f"http://{ip}:{ports.hub_port}/hub/api",
+        state_dir=layout.gateway_dir,
+        slurm_conf=conf,
+        job_comment=comment,
+        session_python=session_python,
+        scheduler_host=config.hpc_scheduler_host,
+        system_accounts=system,
+        account_prefix=config.account_prefix,
+        homes_dir=str(layout.homes_dir),
+        accounts_lock=str(layout.accounts_lock),
+    )
+    from gaia_lab.platform.processes import MARKER
+
+    config_file = layout.gateway_dir / CONFIG_FILE
+    config_file.write_text(
+        render(site, dict(config.hpc_limits), spawn_timeout=config.spawn_timeout, marker=base_env.get(MARKER, ""))
+    )
+    if system:
+        from gaia_lab.platform.hpc_backend import sudoers_rule
+
+        launcher = str(Path(session_python).parent / "dask-gateway-jobqueue-launcher")
+        # Root needs no rule; a site running the gateway as a service account installs this one (docs/hpc.md).
+        (layout.gateway_dir / "sudoers-dask-gateway-hpc").write_text(sudoers_rule("gaia-gateway", launcher))
+    gateway = Component(
+        name=SERVICE,
+        argv=[python, "-m", "dask_gateway_server", "-f", str(config_file)],
+        env={
+            **base_env,
+            "SLURM_CONF": conf,
+            "JUPYTERHUB_API_TOKEN": secrets["hub_token"],
+            "JUPYTERHUB_API_URL": site.hub_api_url,
+            "JUPYTERHUB_SERVICE_NAME": SERVICE,
+            "DASK_GATEWAY_PROXY_TOKEN": secrets["proxy_token"],
+            "DASK_GATEWAY_ENCRYPT_KEYS": secrets["encrypt_key"],
+        },
+        cwd=layout.gateway_dir,
+        log=layout.logs_dir / "gateway-hpc.log",
+        health=lambda: http_ok(f"http://{ip}:{ports.hpc_gateway_port}{PREFIX}/api/health"),
+        # Stopping clusters on shutdown cancels their Slurm jobs, a few seconds each.
+        stop_timeout=60.0,
+    )
+    components.append(gateway)
+    return Prepared(components, {ENV_HUB_TOKEN: secrets["hub_token"]}, conf, comment, local)

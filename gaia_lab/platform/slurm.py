@@ -156,8 +156,9 @@ class LocalSlurm:
     The daemons' pids are written to ``root/slurm.json``, so another process (`gaia-lab down`) can stop them.
     """
 
-    def __init__(self, settings: SlurmSettings) -> None:
+    def __init__(self, settings: SlurmSettings, *, env: dict[str, str] | None = None) -> None:
         self.settings = settings
+        self.base_env = dict(env) if env is not None else dict(os.environ)
         self.root = settings.root
         self.components: list[Component] = []
 
@@ -174,7 +175,7 @@ class LocalSlurm:
         return {"SLURM_CONF": str(self.conf_file)}
 
     def client_env(self) -> dict[str, str]:
-        return {**os.environ, **self.env()}
+        return {**self.base_env, **self.env()}
 
     def prepare(self) -> None:
         for binary in ("munged", "slurmctld", "slurmd", "sinfo", "sbatch"):
