@@ -160,6 +160,14 @@ class Platform:
         self._write_state()
         took = time.monotonic() - started
         self.out(console.summary(self.info, layout, config, self.secrets, took=took, new_secrets=self.secrets_created))
+        if self.hpc is not None:
+            from gaia_lab.platform.hpc_gateway import PREFIX
+
+            where = "this machine's own Slurm" if self.hpc.local_slurm else "the site's Slurm"
+            self.out(
+                f"  HPC Dask Gateway ({where}, slurm.conf {self.hpc.slurm_conf}): "
+                f'{self.info.hub_url.rstrip("/")}{PREFIX} (gl.cluster(profile="hpc"))'
+            )
         return self.info
 
     def _hpc(self, ports: Ports, hub: Component) -> list[Component]:
