@@ -57,6 +57,7 @@ class HpcGatewaySite:
     account_prefix: str = "gaia-"
     homes_dir: str = ""
     accounts_lock: str = ""
+    max_clusters_per_user: int = 0
 
 
 def check_hpc_limits(overrides: dict[str, Any] | None) -> dict[str, Any]:
@@ -123,6 +124,7 @@ def render(site: HpcGatewaySite, limits: dict[str, Any], *, spawn_timeout: float
         f"c.PlatformSlurmBackend.account_prefix = {site.account_prefix!r}",
         f"c.PlatformSlurmBackend.homes_dir = {site.homes_dir!r}",
         f"c.PlatformSlurmBackend.accounts_lock = {site.accounts_lock!r}",
+        f"c.PlatformSlurmBackend.max_clusters_per_user = {site.max_clusters_per_user!r}",
         f"c.PlatformSlurmBackend.cluster_config_class = {'gaia_lab.platform.hpc_backend.PlatformSlurmClusterConfig'!r}",
         "",
         f'c.ClusterConfig.scheduler_cmd = [{dask!r}, "scheduler"]',
@@ -229,6 +231,7 @@ def prepare(
         account_prefix=config.account_prefix,
         homes_dir=str(layout.homes_dir),
         accounts_lock=str(layout.accounts_lock),
+        max_clusters_per_user=config.max_clusters_per_user,
     )
     from gaia_lab.platform.processes import MARKER
 

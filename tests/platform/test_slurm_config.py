@@ -76,6 +76,7 @@ def _rendered_gateway(tmp_path: Path, limits: dict[str, object] | None = None) -
         job_comment="gaia-lab:/data",
         session_python="/opt/sessions/bin/python",
         homes_dir="/srv/gaia-lab/homes",
+        max_clusters_per_user=2,
     )
     text = hpc_gateway.render(site, limits or {}, spawn_timeout=240, marker="/data")
     c = Config()
@@ -97,6 +98,7 @@ def test_hpc_gateway_config_is_hub_authenticated_under_its_own_prefix(tmp_path: 
     assert c.ClusterConfig.scheduler_cmd == ["/opt/sessions/bin/dask", "scheduler"]
     assert c.ClusterConfig.environment["GAIA_LAB_PLATFORM_ID"] == "/data"
     assert c.DBBackendBase.cluster_start_timeout == 240.0
+    assert backend.max_clusters_per_user == 2
 
 
 def test_hpc_options_are_limited_and_carry_partition_and_walltime(tmp_path: Path) -> None:
