@@ -226,9 +226,16 @@ class PlatformSlurmBackend(AccountSettings, SlurmBackend):  # type: ignore[misc]
             f"--mem={slurm_format_memory(memory)}",
             "--output=/dev/null",
         ]
-        code, _out, err = await self.do_as_user(
-            user=username, action="start", cmd=cmd, env=self.slurm_env(), stdin="#!/bin/sh\ntrue\n"
-        )
+        try:
+            code, _out, err = await self.do_as_user(
+                user=username, action="start", cmd=cmd, env=self.slurm_env(), stdin="#!/bin/sh\ntrue\n"
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Not Slurm's answer but the way to it (sudo, the launcher, the account): say so rather than HTTP 500.
+            self.log.exception("Checking a job of user %s with sbatch --test-only failed", username)
+            raise PublicException(f"could not check the cluster's jobs with Slurm: {exc}") from exc
         if code != 0:
             reasons = [line.split("error:", 1)[1].strip() for line in err.splitlines() if "error:" in line]
             reason = "; ".join(reasons) or err.strip() or f"sbatch exited with code {code}"
