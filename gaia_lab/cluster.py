@@ -27,6 +27,14 @@ class VersionMismatchWarning(UserWarning):
     """The client and the cluster's scheduler or workers run different package versions."""
 
 
+# gl.cluster(profile=...): where each kind of cluster runs. "hpc": the platform's second gateway, whose schedulers and
+# workers are Slurm jobs (gaia_lab.platform.hpc_gateway); its address reaches sessions in these variables.
+PROFILES = ("default", "hpc")
+HPC_ADDRESS_ENV = "GAIA_LAB_HPC_GATEWAY_ADDRESS"
+HPC_PROXY_ADDRESS_ENV = "GAIA_LAB_HPC_GATEWAY_PROXY_ADDRESS"
+HPC_PUBLIC_ADDRESS_ENV = "GAIA_LAB_HPC_GATEWAY_PUBLIC_ADDRESS"
+
+
 def _gateway_configured() -> bool:
     if os.environ.get("DASK_GATEWAY__ADDRESS"):
         return True
@@ -45,6 +53,7 @@ def cluster(
     *,
     wait: bool = True,
     timeout: float = 180.0,
+    profile: str = "default",
     **options: Any,
 ) -> Iterator[Any]:
     """A ``distributed.Client`` on a new cluster, shut down on exit.
@@ -55,7 +64,13 @@ def cluster(
     object-store credentials the session's catalogues resolved reach the workers by a worker plugin
     (``gaia_lab.worker_credentials``), kept up to date while the cluster lives. Further ``options`` are Gateway cluster
     options by name. With ``wait``, returns once ``n_workers`` (or the adaptive minimum, if lower) have joined.
+
+    ``profile="hpc"``: the platform's HPC gateway (``GAIA_LAB_HPC_GATEWAY_ADDRESS``), scheduler and workers as Slurm
+    jobs of the user's own account; its further options are ``partition`` and ``walltime_minutes``. A job Slurm
+    refuses (unknown partition, over a partition's limits) raises ClusterError with Slurm's reason.
     """
+    if profile not in PROFILES:
+        raise ClusterError(f"profile={profile!r}: choose one of {list(PROFILES)}", option="profile")
     if n_workers < 0:
         raise ClusterError(f"n_workers={n_workers}: must be 0 or more", option="n_workers")
     if adaptive is not None:
@@ -73,7 +88,10 @@ def cluster(
                 f"worker_memory={worker_memory!r}: not a memory size such as '2 GiB'", option="worker_memory"
             ) from exc
     with ExitStack() as stack:
-        if _gateway_configured():
+        if profile == "hpc":
+            gateway = _hpc_gateway()
+            client = _gateway_client(stack, n_workers, memory, worker_cores, adaptive, environment, options, gateway)
+        elif _gateway_configured():
             client = _gateway_client(stack, n_workers, memory, worker_cores, adaptive, environment, options)
         else:
             client = _local_client(stack, n_workers, memory, worker_cores, adaptive, environment, options)
@@ -102,13 +120,15 @@ def _gateway_client(
     adaptive: tuple[int, int] | None,
     environment: Mapping[str, str] | None,
     options: dict[str, Any],
+    gateway: Any = None,
 ) -> Any:
     from dask_gateway import Gateway
 
-    try:
-        gateway = Gateway()
-    except Exception as exc:
-        raise ClusterError(f"cannot configure Dask Gateway: {exc}") from exc
+    if gateway is None:
+        try:
+            gateway = Gateway()
+        except Exception as exc:
+            raise ClusterError(f"cannot configure Dask Gateway: {exc}") from exc
     stack.callback(_close_gateway, gateway)
     try:
         cluster_options = gateway.cluster_options()
@@ -152,6 +172,27 @@ def _gateway_client(
         raise ClusterError(f"cluster {gateway_cluster.name} did not start: {exc}") from exc
     stack.callback(client.close)
     return client
+
+
+def _hpc_gateway() -> Any:
+    """The HPC gateway of this session's platform, authenticated like the default one (the hub's token)."""
+    from dask_gateway import Gateway
+
+    address = os.environ.get(HPC_ADDRESS_ENV)
+    if not address:
+        raise ClusterError(
+            f"profile='hpc': no HPC gateway here ({HPC_ADDRESS_ENV} is not set); the platform runs one when started "
+            "with `gaia-lab up --slurm`",
+            option="profile",
+        )
+    try:
+        return Gateway(
+            address=address,
+            proxy_address=os.environ.get(HPC_PROXY_ADDRESS_ENV) or None,
+            public_address=os.environ.get(HPC_PUBLIC_ADDRESS_ENV) or None,
+        )
+    except Exception as exc:
+        raise ClusterError(f"cannot configure the HPC gateway at {address}: {exc}", option="profile") from exc
 
 
 def _close_gateway(gateway: Any) -> None:

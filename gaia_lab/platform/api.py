@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -133,6 +134,13 @@ def down(data_dir: str | os.PathLike[str] | None = None, timeout: float = 90.0) 
             os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)  # reap it when `up --background` ran in this very process
+    if last is not None and last.get("slurm_job_comment"):
+        # The supervisor cancels them at its stop; after a crash, its Slurm jobs are still queued or running.
+        from gaia_lab.platform.slurm import cancel_jobs
+
+        with contextlib.suppress(PlatformError, OSError, subprocess.SubprocessError):
+            leftovers_jobs = cancel_jobs(str(last["slurm_job_comment"]), {"SLURM_CONF": str(last["slurm_conf"])})
+            was_running = was_running or bool(leftovers_jobs)
     leftovers = sweep(str(directory))
     if last is not None and last.get("user_accounts") == "system":
         accounts = Accounts(str(last["account_prefix"]), str(last["homes_dir"]))

@@ -46,6 +46,13 @@ def add_platform_commands(subparsers: Any) -> None:
         default=None,
         help="also run an S3 server with the lake in a public and a private bucket, and a key per session",
     )
+    up.add_argument(
+        "--slurm",
+        action="store_true",
+        default=None,
+        help="also run an HPC Dask Gateway whose clusters are Slurm jobs of each user's account "
+        "(gl.cluster(profile='hpc')); without slurm_conf in the config, on a Slurm of the platform's own",
+    )
     up.add_argument("--background", "-d", action="store_true", help="detach; stop later with `gaia-lab down`")
     up.add_argument("--show-config", action="store_true", help="print every setting with its default and exit")
     up.set_defaults(handler=_up, func=_up)
@@ -99,6 +106,7 @@ def _up(args: argparse.Namespace) -> int:
             authenticator_class=args.authenticator,
             python=args.python,
             s3=args.s3,
+            slurm=args.slurm,
         )
         up(config, workshop_dir=args.workshop_dir, foreground=not args.background)
     except GaiaLabError as exc:

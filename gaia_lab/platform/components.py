@@ -21,7 +21,22 @@ PROXY_INSTALL_HINT = (
     "install it with `npm install -g configurable-http-proxy` (Node.js >= 18), or "
     "`npm install --prefix <data dir>/node configurable-http-proxy`, or set proxy_command in the platform config"
 )
-ORDER = ("lake", "opendap", "csw", "records", "s3", "configurable-http-proxy", "dask-gateway", "jupyterhub")
+# With --slurm, the platform's own Slurm and the HPC gateway start after the gateway: stopped before them (reverse
+# order), the HPC gateway cancels its clusters' jobs while Slurm still runs.
+ORDER = (
+    "lake",
+    "opendap",
+    "csw",
+    "records",
+    "s3",
+    "configurable-http-proxy",
+    "dask-gateway",
+    "munged",
+    "slurmctld",
+    "slurmd",
+    "dask-gateway-hpc",
+    "jupyterhub",
+)
 
 
 def find_proxy(config: PlatformConfig, layout: Layout) -> list[str]:

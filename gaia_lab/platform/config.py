@@ -37,6 +37,9 @@ PORT_NAMES = (
     "records_port",
     "opendap_port",
     "s3_port",
+    "hpc_gateway_port",
+    "hpc_gateway_tcp_port",
+    "hpc_gateway_api_port",
 )
 
 
@@ -127,6 +130,33 @@ class PlatformConfig(Configurable):
         help="Run an S3 server (`gaia-lab up --s3`), publish the lake to a public and a private bucket, give every "
         "session an access key of its own (GAIA_LAB_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY) and the providers "
         "lake-public and lake-private in its federation.",
+    ).tag(config=True)
+    slurm = Bool(
+        False,
+        help="Run a second Dask Gateway (`gaia-lab up --slurm`, reached as /services/dask-gateway-hpc and through "
+        "gl.cluster(profile='hpc')) whose schedulers and workers are Slurm jobs of each user's own account. Without "
+        "slurm_conf the platform runs a Slurm of its own on this machine (munged, slurmctld, slurmd).",
+    ).tag(config=True)
+    slurm_conf = Unicode(
+        "",
+        help="The site's slurm.conf (e.g. /etc/slurm/slurm.conf) the HPC gateway submits to; empty: a Slurm of the "
+        "platform's own under <data_dir>/slurm.",
+    ).tag(config=True)
+    hpc_gateway_port = Integer(8015, help="HPC dask-gateway HTTP proxy port (with slurm = True).").tag(config=True)
+    hpc_gateway_tcp_port = Integer(8016, help="HPC dask-gateway scheduler proxy port (with slurm = True).").tag(
+        config=True
+    )
+    hpc_gateway_api_port = Integer(8017, help="HPC dask-gateway private API port (with slurm = True).").tag(config=True)
+    hpc_limits = Dict(
+        {},
+        help="Limits of the HPC clusters' options, over gaia_lab.platform.hpc_backend.DEFAULT_HPC_LIMITS: "
+        "worker_cores, worker_memory_gib, max_workers, walltime_minutes ({'default': ..., 'max': ...}), partition "
+        "(the default one; '' for Slurm's), max_environment_variables. A partition's own limits are Slurm's.",
+    ).tag(config=True)
+    hpc_scheduler_host = Unicode(
+        "127.0.0.1",
+        help="Address HPC schedulers and workers listen on: 127.0.0.1 when Slurm runs on this machine, 0.0.0.0 on a "
+        "site whose compute nodes the gateway reaches over the network.",
     ).tag(config=True)
     s3_private_users = List(
         Unicode(),
@@ -333,6 +363,13 @@ class PlatformConfig(Configurable):
             spec.check_limits(self.cluster_limits())
         except ValueError as exc:
             raise ConfigError(str(exc), source="PlatformConfig") from None
+        if self.slurm:
+            from gaia_lab.platform.hpc_gateway import check_hpc_limits
+
+            try:
+                check_hpc_limits(dict(self.hpc_limits))
+            except ValueError as exc:
+                raise ConfigError(str(exc), source="PlatformConfig") from None
 
     def cluster_limits(self) -> dict[str, Any]:
         """The spec's cluster limits (gaia_lab.platform.spec) these settings give."""

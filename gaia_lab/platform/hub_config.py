@@ -55,13 +55,18 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
     )
     if config.opendap:
         environment["GAIA_LAB_OPENDAP_URL"] = f"http://{ip}:{ports.opendap_port}/"
+    if config.slurm:
+        from gaia_lab.platform import hpc_gateway
+
+        environment.update(hpc_gateway.session_environment(ip, ports))
     return environment
 
 
-def roles() -> list[dict[str, Any]]:
-    """The spec's session roles, and the roles of the platform's own services."""
+def roles(*, hpc: bool = False) -> list[dict[str, Any]]:
+    """The spec's session roles (with ``hpc``, access to the HPC gateway too), and those of the platform's services."""
+    extra = [f"access:services!service={hpc_gateway_service()}"] if hpc else []
     return [
-        *({"name": name, "scopes": list(scopes)} for name, scopes in spec.ROLES.items()),
+        *({"name": name, "scopes": [*scopes, *extra]} for name, scopes in spec.ROLES.items()),
         {
             "name": CULLER_SERVICE,
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
@@ -73,6 +78,23 @@ def roles() -> list[dict[str, Any]]:
             "scopes": ["list:users", "read:users", "read:servers", "delete:servers", "read:hub"],
             "services": [PLATFORM_SERVICE],
         },
+    ]
+
+
+def hpc_gateway_service() -> str:
+    from gaia_lab.platform import hpc_gateway
+
+    return hpc_gateway.SERVICE
+
+
+def hpc_service_lines(config: PlatformConfig, ports: Ports) -> list[str]:
+    """The HPC gateway as a hub service (`gaia-lab up --slurm`); its token comes from the hub's environment."""
+    from gaia_lab.platform import hpc_gateway
+
+    url = f"http://{config.ip}:{ports.hpc_gateway_port}"
+    return [
+        f"    {{'name': {hpc_gateway.SERVICE!r}, 'url': {url!r},",
+        f"     'api_token': os.environ[{hpc_gateway.ENV_HUB_TOKEN!r}], 'display': False, 'oauth_no_confirm': True}},",
     ]
 
 
@@ -113,7 +135,7 @@ def render(
         ("ReadyWaitingMixin.s3_state_file", str(layout.data_dir / "s3" / "s3-server.json") if config.s3 else ""),
         ("ReadyWaitingMixin.s3_private_users", list(config.s3_private_users)),
         ("JupyterHub.active_server_limit", config.active_server_limit),
-        ("JupyterHub.load_roles", roles()),
+        ("JupyterHub.load_roles", roles(hpc=config.slurm)),
     ]
     if system:
         spawner = "SystemUserSpawner"
@@ -173,6 +195,7 @@ def render(
         f"    {{'name': {GATEWAY_SERVICE!r}, 'url': {f'http://{config.ip}:{ports.gateway_port}'!r},",
         f"     'api_token': os.environ[{ENV_GATEWAY_TOKEN!r}], 'display': False, 'oauth_no_confirm': True}},",
         f"    {{'name': {PLATFORM_SERVICE!r}, 'api_token': os.environ[{ENV_PLATFORM_TOKEN!r}], 'display': False}},",
+        *(hpc_service_lines(config, ports) if config.slurm else []),
         f"    {{'name': {CULLER_SERVICE!r}, 'command': {culler!r}, 'display': False}},",
         "]",
         "",

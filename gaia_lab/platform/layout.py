@@ -147,6 +147,9 @@ class Ports:
     records_port: int
     opendap_port: int
     s3_port: int = 0  # the S3 server (gaia-lab up --s3)
+    hpc_gateway_port: int = 0  # the HPC gateway (gaia-lab up --slurm)
+    hpc_gateway_tcp_port: int = 0
+    hpc_gateway_api_port: int = 0
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -165,6 +168,9 @@ PORT_OWNERS = {
     "records_port": "records",
     "opendap_port": "opendap",
     "s3_port": "s3",
+    "hpc_gateway_port": "dask-gateway-hpc",
+    "hpc_gateway_tcp_port": "dask-gateway-hpc",
+    "hpc_gateway_api_port": "dask-gateway-hpc",
 }
 
 
@@ -194,8 +200,8 @@ def resolve_ports(config: PlatformConfig) -> Ports:
     """Ports from the config, a free port for each 0, all checked to be bindable now."""
     chosen: dict[str, int] = {}
     for name in PORT_OWNERS:
-        if name == "s3_port" and not config.s3:
-            chosen[name] = 0  # no S3 server: its port need not be free
+        if (name == "s3_port" and not config.s3) or (name.startswith("hpc_") and not config.slurm):
+            chosen[name] = 0  # no S3 server, no HPC gateway: their ports need not be free
             continue
         value = int(getattr(config, name))
         if value == 0:

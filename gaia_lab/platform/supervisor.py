@@ -11,6 +11,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -71,6 +72,7 @@ class Platform:
         self.secrets: Secrets | None = None
         self.info: PlatformInfo | None = None
         self.secrets_created = False
+        self.hpc: Any = None  # hpc_gateway.Prepared with --slurm
 
     @property
     def system_accounts(self) -> bool:
@@ -139,7 +141,15 @@ class Platform:
         started = time.monotonic()
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
-            for component in [built[0], *opendap_components, *catalogue_components, *built[1:]]:
+            hpc_components = self._hpc(ports, built[-1])
+            for component in [
+                built[0],
+                *opendap_components,
+                *catalogue_components,
+                *built[1:-1],
+                *hpc_components,
+                built[-1],
+            ]:
                 self.components[component.name] = component
                 component.start()
                 took = component.wait_healthy()
@@ -150,7 +160,47 @@ class Platform:
         self._write_state()
         took = time.monotonic() - started
         self.out(console.summary(self.info, layout, config, self.secrets, took=took, new_secrets=self.secrets_created))
+        if self.hpc is not None:
+            from gaia_lab.platform.hpc_gateway import PREFIX
+
+            where = "this machine's own Slurm" if self.hpc.local_slurm else "the site's Slurm"
+            self.out(
+                f"  HPC Dask Gateway ({where}, slurm.conf {self.hpc.slurm_conf}): "
+                f'{self.info.hub_url.rstrip("/")}{PREFIX} (gl.cluster(profile="hpc"))'
+            )
         return self.info
+
+    def _hpc(self, ports: Ports, hub: Component) -> list[Component]:
+        """With --slurm: the platform's Slurm (unless the config names a site's) and the HPC gateway; the hub gets
+        the HPC gateway's service token."""
+        if not self.config.slurm:
+            return []
+        from gaia_lab.platform import hpc_gateway
+
+        self.hpc = hpc_gateway.prepare(
+            self.config,
+            self.layout,
+            ports,
+            self.session_python,
+            self.python,
+            components.base_env(self.layout, self.python),
+        )
+        hub.env = {**hub.env, **self.hpc.hub_env}
+        return list(self.hpc.components)
+
+    def _cancel_slurm_jobs(self) -> None:
+        """Cancel the jobs of this platform's HPC clusters the HPC gateway left (crashed, or killed at its stop)."""
+        if self.hpc is None:
+            return
+        from gaia_lab.platform.slurm import cancel_jobs
+
+        try:
+            cancelled = cancel_jobs(self.hpc.job_comment, {"SLURM_CONF": self.hpc.slurm_conf})
+        except (PlatformError, OSError, subprocess.SubprocessError) as exc:
+            self.out(f"  could not cancel the platform's Slurm jobs: {exc}")
+            return
+        if cancelled:
+            self.out(f"  cancelled {len(cancelled)} leftover Slurm job(s)")
 
     def _metadata_catalogues(self, ports: Ports) -> tuple[list[Component], list[dict[str, Any]]]:
         """The CSW and Records services of the hubs that publish ISO records, when their servers are installed."""
@@ -188,6 +238,8 @@ class Platform:
             "account_prefix": self.config.account_prefix,
             "homes_dir": str(self.layout.homes_dir),
             **self.info.as_dict(),
+            # `down` cancels the HPC clusters' Slurm jobs even after a crash of this supervisor.
+            **({"slurm_conf": self.hpc.slurm_conf, "slurm_job_comment": self.hpc.job_comment} if self.hpc else {}),
         }
         write_private(self.layout.state_file, json.dumps(state, indent=2))
 
@@ -237,6 +289,8 @@ class Platform:
                 component.stop()
                 if not quiet:
                     self.out(f"  stopped {name}")
+            if name == "dask-gateway-hpc":
+                self._cancel_slurm_jobs()
         try:
             leftovers = self._sweep()
         except PlatformError as exc:
