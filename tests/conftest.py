@@ -22,15 +22,15 @@ from gaia_lab.datalake import build_lake
 
 sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
 
+from hubclient import HubUser
+from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
+from s3_server import s3_lake  # noqa: F401  (the session's S3 server, a fixture)
+
 # pygeoapi's wheel installs a top-level regular package named "tests" into site-packages; a regular package wins
 # over this directory (a namespace package: `from tests.cube.odc_reference import ...`) wherever it is on sys.path.
 _tests_package = types.ModuleType("tests")
 _tests_package.__path__ = [str(Path(__file__).parent)]
 sys.modules["tests"] = _tests_package
-
-from hubclient import HubUser
-from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
-from s3_server import s3_lake  # noqa: F401  (the session's S3 server, a fixture)
 
 # Session-scoped servers used by several test packages (one instance per session wherever they are used).
 pytest_plugins = ["opendap_server"]
