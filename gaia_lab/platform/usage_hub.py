@@ -24,6 +24,7 @@ from gaia_lab.platform.usage_recorder import RecordingProcess, recording_process
 
 SOURCE = "hub"
 READY_POLL_SECONDS = 1.0
+HOOKS_ATTRIBUTE = "gaia_lab_usage_hooks"
 
 
 def server_key(spawner: Any) -> str:
@@ -119,11 +120,22 @@ def install(c: Any, path: str) -> HubHooks:
     before: Any = spawner.pre_spawn_hook if "pre_spawn_hook" in spawner else None
     after: Any = spawner.post_stop_hook if "post_stop_hook" in spawner else None
     # Loading the same config twice (the chart's snippet may be) must not record every server twice.
-    if isinstance(getattr(before, "__self__", None), HubHooks):
-        before = before.__self__.before
-    if isinstance(getattr(after, "__self__", None), HubHooks):
-        after = after.__self__.after
+    if isinstance(getattr(before, HOOKS_ATTRIBUTE, None), HubHooks):
+        before = getattr(before, HOOKS_ATTRIBUTE).before
+    if isinstance(getattr(after, HOOKS_ATTRIBUTE, None), HubHooks):
+        after = getattr(after, HOOKS_ATTRIBUTE).after
     hooks = HubHooks(recording_process(path, SOURCE), before, after)
-    spawner.pre_spawn_hook = hooks.pre_spawn
-    spawner.post_stop_hook = hooks.post_stop
+
+    # Plain functions, not bound methods: traitlets deep-copies config values into every spawner, and a deep copy
+    # of a bound method copies its object (here a thread and a lock); a function is copied as itself.
+    async def pre_spawn_hook(spawner: Any) -> None:
+        await hooks.pre_spawn(spawner)
+
+    async def post_stop_hook(spawner: Any) -> None:
+        await hooks.post_stop(spawner)
+
+    for function in (pre_spawn_hook, post_stop_hook):
+        setattr(function, HOOKS_ATTRIBUTE, hooks)
+    spawner.pre_spawn_hook = pre_spawn_hook
+    spawner.post_stop_hook = post_stop_hook
     return hooks
