@@ -20,7 +20,7 @@ import asyncio
 import inspect
 from typing import Any
 
-from gaia_lab.platform.usage_recorder import RecordingProcess, recording_process
+from gaia_lab.platform.usage_recorder import RecordingProcess, log, recording_process
 
 SOURCE = "hub"
 READY_POLL_SECONDS = 1.0
@@ -114,8 +114,14 @@ class HubHooks:
             await _call(self.after, spawner)
 
 
-def install(c: Any, path: str) -> HubHooks:
-    """Record every user server of the hub configured by ``c`` in the usage database at ``path``."""
+def install(c: Any, path: str) -> HubHooks | None:
+    """Record every user server of the hub configured by ``c`` in the usage database at ``path``. A database that
+    cannot be opened is logged and leaves the hub as it was (None): accounting never keeps the hub from starting."""
+    try:
+        process = recording_process(path, SOURCE)
+    except Exception as exc:
+        log.warning("usage accounting disabled: cannot open %s (%s: %s)", path, type(exc).__name__, exc)
+        return None
     spawner = c.Spawner
     before: Any = spawner.pre_spawn_hook if "pre_spawn_hook" in spawner else None
     after: Any = spawner.post_stop_hook if "post_stop_hook" in spawner else None
@@ -124,7 +130,7 @@ def install(c: Any, path: str) -> HubHooks:
         before = getattr(before, HOOKS_ATTRIBUTE).before
     if isinstance(getattr(after, HOOKS_ATTRIBUTE, None), HubHooks):
         after = getattr(after, HOOKS_ATTRIBUTE).after
-    hooks = HubHooks(recording_process(path, SOURCE), before, after)
+    hooks = HubHooks(process, before, after)
 
     # Plain functions, not bound methods: traitlets deep-copies config values into every spawner, and a deep copy
     # of a bound method copies its object (here a thread and a lock); a function is copied as itself.
