@@ -79,6 +79,21 @@ class HubHooks:
         except Exception as exc:  # never fail a spawn for accounting
             spawner.log.warning("usage accounting: server start of %s not recorded: %s", spawner._log_name, exc)
 
+    def _stopped(self, spawner: Any, cores: float | None, memory: int | None) -> None:
+        # The spawner still has the resources it ran with (a profile's, if the ready watcher missed them).
+        key = server_key(spawner)
+        self.process.safely(
+            "recording a server's resources",
+            self.process.store.update,
+            "session",
+            key,
+            cores=cores,
+            memory_bytes=memory,
+        )
+        self.process.safely(
+            "recording a server stop", self.process.store.stop, "session", key, recorder=self.process.recorder
+        )
+
     async def _when_ready(self, spawner: Any, key: str) -> None:
         deadline = asyncio.get_running_loop().time() + float(getattr(spawner, "start_timeout", 120)) + 60
         while asyncio.get_running_loop().time() < deadline:
@@ -100,14 +115,7 @@ class HubHooks:
 
     async def post_stop(self, spawner: Any) -> None:
         try:
-            await asyncio.to_thread(
-                self.process.safely,
-                "recording a server stop",
-                self.process.store.stop,
-                "session",
-                server_key(spawner),
-                recorder=self.process.recorder,
-            )
+            await asyncio.to_thread(self._stopped, spawner, *resources(spawner))
         except Exception as exc:
             spawner.log.warning("usage accounting: server stop of %s not recorded: %s", spawner._log_name, exc)
         if self.after is not None:
