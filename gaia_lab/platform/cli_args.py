@@ -84,6 +84,10 @@ def add_platform_commands(subparsers: Any) -> None:
     listing.set_defaults(handler=_users_list, func=_users_list)
     remove.set_defaults(handler=_users_remove, func=_users_remove)
 
+    from gaia_lab.platform.usage_cli import add_usage_command
+
+    add_usage_command(subparsers)
+
 
 def _up(args: argparse.Namespace) -> int:
     from gaia_lab.platform import load_config, up

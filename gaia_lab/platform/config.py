@@ -234,6 +234,16 @@ class PlatformConfig(Configurable):
     )
     cull_every = Integer(300, help="Seconds between idle-culler passes.").tag(config=True)
     active_server_limit = Integer(0, help="Most user servers running at once (0: no limit).").tag(config=True)
+    session_cpu_limit = Float(
+        2.0,
+        help="Cores a user server is given: shown in JupyterLab, charged by `gaia-lab usage`; the local spawner "
+        "does not enforce it (0: none, sessions then count in hours only).",
+    ).tag(config=True)
+    session_mem_limit = Unicode(
+        "4 GiB",
+        help="Memory a user server is given: shown in JupyterLab, charged by `gaia-lab usage`; the local spawner "
+        "does not enforce it ('': none).",
+    ).tag(config=True)
 
     worker_cores = Integer(_LIMITS["worker_cores"]["default"], help="Default cores per Dask worker.").tag(config=True)
     worker_cores_max = Integer(_LIMITS["worker_cores"]["max"], help="Most cores a user may ask per worker.").tag(
@@ -296,8 +306,10 @@ class PlatformConfig(Configurable):
                 raise TraitError(f"ip={value!r}: not an IP address") from exc
         return value
 
-    @validate("worker_memory", "worker_memory_max", "cluster_max_memory")
+    @validate("worker_memory", "worker_memory_max", "cluster_max_memory", "session_mem_limit")
     def _valid_memory(self, proposal: dict[str, Any]) -> str:
+        if proposal["trait"].name == "session_mem_limit" and not str(proposal["value"]).strip():
+            return ""
         try:
             parse_memory(proposal["value"])
         except ValueError as exc:
@@ -317,7 +329,9 @@ class PlatformConfig(Configurable):
             raise TraitError(f"{proposal['trait'].name}={proposal['value']}: must be at least 1")
         return int(proposal["value"])
 
-    @validate("max_clusters_per_user", "active_server_limit", "cluster_idle_timeout", "cluster_max_cores")
+    @validate(
+        "max_clusters_per_user", "active_server_limit", "cluster_idle_timeout", "cluster_max_cores", "session_cpu_limit"
+    )
     def _valid_non_negative(self, proposal: dict[str, Any]) -> Any:
         if proposal["value"] < 0:
             raise TraitError(f"{proposal['trait'].name}={proposal['value']}: must not be negative")

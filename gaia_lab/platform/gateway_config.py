@@ -5,7 +5,7 @@ from __future__ import annotations
 import pprint
 from pathlib import Path
 
-from gaia_lab.platform import spec
+from gaia_lab.platform import spec, usage_store
 from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
@@ -43,6 +43,8 @@ def render(config: PlatformConfig, layout: Layout, ports: Ports, session_python:
         "# Schedulers and workers keep the platform marker, so `gaia-lab down` finds them even after a crash.",
         f"c.LocalBackend.inherited_environment = {inherited!r}",
         f"c.{backend}.max_clusters_per_user = {config.max_clusters_per_user!r}",
+        "# Usage accounting (gaia-lab usage): clusters and workers, with their cores and memory.",
+        f"c.{backend}.usage_db = {str(usage_store.path_in(layout.data_dir))!r}",
     ]
     if system:
         # The accounts running schedulers and workers get the system's PATH, not the platform account's.

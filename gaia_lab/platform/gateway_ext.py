@@ -7,7 +7,8 @@
 - :class:`LimitedLocalBackend` (started as a normal user): ``UnsafeLocalBackend``, every cluster running as the
   platform's account.
 
-Both cap the running clusters per user, which dask-gateway does not offer.
+Both cap the running clusters per user, which dask-gateway does not offer, and record clusters and workers in the
+usage database (gaia_lab.platform.usage_gateway).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from traitlets import Integer
 
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import Account
+from gaia_lab.platform.usage_gateway import UsageRecordingMixin
 
 
 class HubAuthenticator(JupyterHubAuthenticator):  # type: ignore[misc]
@@ -58,11 +60,11 @@ class ClusterCapMixin(LocalBackend):  # type: ignore[misc]
         return name
 
 
-class LimitedLocalBackend(ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
+class LimitedLocalBackend(UsageRecordingMixin, ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
     """Clusters run as the gateway's own account (no root)."""
 
 
-class SystemUserLocalBackend(AccountSettings, ClusterCapMixin):
+class SystemUserLocalBackend(AccountSettings, UsageRecordingMixin, ClusterCapMixin):
     """Clusters run as the system account of the hub user who asked (needs root)."""
 
     def account(self, username: str) -> Account:

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import gaia_lab
-from gaia_lab.platform import spec
-from gaia_lab.platform.config import PlatformConfig
+from gaia_lab.platform import spec, usage_store
+from gaia_lab.platform.config import PlatformConfig, parse_memory
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
 
@@ -135,6 +135,9 @@ def render(
         ("ReadyWaitingMixin.s3_state_file", str(layout.data_dir / "s3" / "s3-server.json") if config.s3 else ""),
         ("ReadyWaitingMixin.s3_private_users", list(config.s3_private_users)),
         ("JupyterHub.active_server_limit", config.active_server_limit),
+        # What usage accounting charges a server for (gaia_lab.platform.usage_hub); None: no limit.
+        ("Spawner.cpu_limit", config.session_cpu_limit or None),
+        ("Spawner.mem_limit", parse_memory(config.session_mem_limit) if config.session_mem_limit else None),
         ("JupyterHub.load_roles", roles(hpc=config.slurm)),
     ]
     if system:
@@ -179,6 +182,14 @@ def render(
         f"c.JupyterHub.spawner_class = {spawner}",
     ]
     lines += [f"c.{key} = {value!r}" for key, value in settings]
+    lines += [
+        "",
+        "# Usage accounting (gaia-lab usage): every user server's start and stop, with its cores and memory.",
+        "from gaia_lab.platform import usage_hub  # noqa: E402",
+        "",
+        f"usage_hub.install(c, {str(usage_store.path_in(layout.data_dir))!r})",
+        "",
+    ]
     lines.append(f"c.ConfigurableHTTPProxy.auth_token = os.environ[{ENV_PROXY_TOKEN!r}]")
     if config.authenticator_class in SHARED_PASSWORD_NAMES:
         lines.append(f"c.SharedPasswordAuthenticator.user_password = os.environ[{ENV_USER_PASSWORD!r}]")

@@ -38,6 +38,7 @@ def hub_config(rendered: dict[str, list[dict[str, Any]]], tmp_path: Path, monkey
         settings_file = tmp_path / f"settings-{name}.json"
         settings_file.write_text(json.dumps(helmtools.hub_settings(rendered[name])))
         monkeypatch.setenv("GAIA_LAB_HUB_SETTINGS", str(settings_file))
+        monkeypatch.setenv("GAIA_LAB_USAGE_DB", str(tmp_path / "usage.sqlite"))
         c = helmtools.z2jh_hub_config(values or helmtools.load_values(name))
         helmtools.exec_file(helmtools.HUB_FILE, {"c": c})
         return c

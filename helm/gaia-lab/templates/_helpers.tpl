@@ -78,6 +78,7 @@ session environment (its templates filled with those addresses) and roles, from 
   "sessionEnvironment" $environment
   "roles" $spec.roles
   "extraEnv" (.Values.gaiaLab.extraEnv | default dict)
+  "usage" (.Values.gaiaLab.usage | default dict)
 -}}
 {{- toPrettyJson $settings -}}
 {{- end -}}

@@ -13,7 +13,9 @@ What it does:
   and the federation catalogue (ConfigMap, read-only) that ``GAIA_LAB_CATALOG`` names;
 - optional shared course data is mounted read-only;
 - the dask-gateway hub service gets its in-cluster URL;
-- the roles get the spec's scopes (``roles``: the gateway scope in both ``user`` and ``server``).
+- the roles get the spec's scopes (``roles``: the gateway scope in both ``user`` and ``server``);
+- when the hub image has gaia_lab, usage accounting records every user server (``usage``, gaia_lab.platform.usage_hub;
+  ``$GAIA_LAB_USAGE_DB`` overrides the database path).
 """
 
 import json
@@ -114,4 +116,32 @@ def _gaia_lab_configure(c: Any, settings: dict[str, Any]) -> None:
     c.JupyterHub.load_roles = roles
 
 
-_gaia_lab_configure(c, _gaia_lab_load_settings())  # noqa: F821 - `c` is provided by the hub's config loader
+def _gaia_lab_usage(c: Any, settings: dict[str, Any]) -> None:
+    """Install gaia_lab's usage hooks, importing only gaia_lab.platform.usage_hub (standard library and JupyterHub):
+    stand-ins for its parent packages keep gaia_lab/__init__.py, which imports the scientific stack, out of the hub."""
+    import importlib.util
+    import logging
+    import sys
+    import types
+
+    usage = settings.get("usage") or {}
+    if not usage.get("enabled"):
+        return
+    log = logging.getLogger("gaia_lab.usage")
+    found = importlib.util.find_spec("gaia_lab") if "gaia_lab" not in sys.modules else sys.modules["gaia_lab"].__spec__
+    if found is None or not found.submodule_search_locations:
+        log.warning("usage accounting is off: the hub image has no gaia_lab (pip install gaia-lab --no-deps)")
+        return
+    package = list(found.submodule_search_locations)[0]
+    for name, path in (("gaia_lab", package), ("gaia_lab.platform", os.path.join(package, "platform"))):
+        if name not in sys.modules:
+            sys.modules[name] = types.ModuleType(name)
+            sys.modules[name].__path__ = [path]
+    from gaia_lab.platform import usage_hub
+
+    usage_hub.install(c, os.environ.get("GAIA_LAB_USAGE_DB") or usage["database"])
+
+
+_gaia_lab_settings = _gaia_lab_load_settings()
+_gaia_lab_configure(c, _gaia_lab_settings)  # noqa: F821 - `c` is provided by the hub's config loader
+_gaia_lab_usage(c, _gaia_lab_settings)  # noqa: F821
