@@ -84,7 +84,9 @@ class Held:
         # matters nothing for waiting until the workers have joined.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", VersionMismatchWarning)
-            client = self.cluster.get_client()
+            # Not the default client: two users start in parallel threads, and the configs their clients set and
+            # restore on close would interleave, leaving dask.distributed as the default scheduler after both closed.
+            client = self.cluster.get_client(set_as_default=False)
             client.wait_for_workers(self.workers, timeout=180)
             client.close()
 
