@@ -118,7 +118,8 @@ def record_read(provider: str, nbytes: int = 0, *, requests: int = 0, errors: in
 def snapshot() -> dict[str, Any]:
     """Everything this process recorded since it started (what it reported, and what it has still to report)."""
     with _totals.lock:
-        return json.loads(json.dumps({"search": _totals.search, "reads": _totals.reads}))
+        copied: dict[str, Any] = json.loads(json.dumps({"search": _totals.search, "reads": _totals.reads}))
+    return copied
 
 
 def attribute(prefix: str, provider: str) -> None:
@@ -187,7 +188,7 @@ class _Reporter:
             with urllib.request.urlopen(request, timeout=5) as response:
                 if response.status < 300:
                     return True
-        except Exception:  # noqa: BLE001 - a report must never fail the user's work
+        except Exception:
             pass
         _counters.put_back(report)
         return False

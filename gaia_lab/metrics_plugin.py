@@ -17,7 +17,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from gaia_lab import metrics
 
 
-class MetricsPlugin(WorkerPlugin):  # type: ignore[misc]
+class MetricsPlugin(WorkerPlugin):
     name = metrics.PLUGIN_NAME
     idempotent = False
 

@@ -46,6 +46,12 @@ def add_platform_commands(subparsers: Any) -> None:
         default=None,
         help="also run an S3 server with the lake in a public and a private bucket, and a key per session",
     )
+    up.add_argument(
+        "--metrics",
+        action="store_true",
+        default=None,
+        help="also run Prometheus and the GAIA Lab exporter (usage, data read, search latency; docs/metrics.md)",
+    )
     up.add_argument("--background", "-d", action="store_true", help="detach; stop later with `gaia-lab down`")
     up.add_argument("--show-config", action="store_true", help="print every setting with its default and exit")
     up.set_defaults(handler=_up, func=_up)
@@ -99,6 +105,7 @@ def _up(args: argparse.Namespace) -> int:
             authenticator_class=args.authenticator,
             python=args.python,
             s3=args.s3,
+            metrics=args.metrics,
         )
         up(config, workshop_dir=args.workshop_dir, foreground=not args.background)
     except GaiaLabError as exc:
@@ -120,6 +127,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  JupyterHub    {state['hub_url']}")
         print(f"  Dask Gateway  {state['gateway_url']}")
         print(f"  Data lake     {state['lake_url']}")
+        if state.get("prometheus_url"):
+            print(f"  Prometheus    {state['prometheus_url']}")
         if state.get("user_accounts") == "system":
             print(f"  Sessions      per-user system accounts {state['account_prefix']}<name> (gaia-lab users list)")
         else:

@@ -37,6 +37,8 @@ PORT_NAMES = (
     "records_port",
     "opendap_port",
     "s3_port",
+    "prometheus_port",
+    "metrics_port",
 )
 
 
@@ -127,6 +129,27 @@ class PlatformConfig(Configurable):
         help="Run an S3 server (`gaia-lab up --s3`), publish the lake to a public and a private bucket, give every "
         "session an access key of its own (GAIA_LAB_S3_ACCESS_KEY_ID / _SECRET_ACCESS_KEY) and the providers "
         "lake-public and lake-private in its federation.",
+    ).tag(config=True)
+    metrics = Bool(
+        False,
+        help="Run Prometheus and the GAIA Lab exporter (`gaia-lab up --metrics`): JupyterHub, the gateway and the "
+        "exporter (users, servers, clusters, data read and search latency per provider) scraped with tokens; "
+        "sessions report their reads and searches. See docs/metrics.md.",
+    ).tag(config=True)
+    prometheus_port = Integer(8011, help="Prometheus's port (with metrics = True; password-protected).").tag(
+        config=True
+    )
+    metrics_port = Integer(8012, help="GAIA Lab exporter's port (with metrics = True; token-protected).").tag(
+        config=True
+    )
+    metrics_scrape_interval = Unicode("15s", help="How often Prometheus scrapes (a Prometheus duration).").tag(
+        config=True
+    )
+    metrics_retention = Unicode("15d", help="How long Prometheus keeps samples (a Prometheus duration).").tag(
+        config=True
+    )
+    prometheus_command = Unicode(
+        "", help="The prometheus binary. Empty: found on PATH, else /usr/bin/prometheus (Debian's package)."
     ).tag(config=True)
     s3_private_users = List(
         Unicode(),

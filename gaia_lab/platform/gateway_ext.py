@@ -25,6 +25,7 @@ from traitlets import Integer
 
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import Account
+from gaia_lab.platform.gateway_metrics import GatewayMetricsMixin
 
 
 class HubAuthenticator(JupyterHubAuthenticator):  # type: ignore[misc]
@@ -58,11 +59,11 @@ class ClusterCapMixin(LocalBackend):  # type: ignore[misc]
         return name
 
 
-class LimitedLocalBackend(ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
+class LimitedLocalBackend(GatewayMetricsMixin, ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
     """Clusters run as the gateway's own account (no root)."""
 
 
-class SystemUserLocalBackend(AccountSettings, ClusterCapMixin):
+class SystemUserLocalBackend(GatewayMetricsMixin, AccountSettings, ClusterCapMixin):
     """Clusters run as the system account of the hub user who asked (needs root)."""
 
     def account(self, username: str) -> Account:

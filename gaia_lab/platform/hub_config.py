@@ -55,6 +55,9 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
     )
     if config.opendap:
         environment["GAIA_LAB_OPENDAP_URL"] = f"http://{ip}:{ports.opendap_port}/"
+    if config.metrics:
+        # gaia_lab.metrics reports searches and reads there, with the session's own JupyterHub token.
+        environment["GAIA_LAB_METRICS_URL"] = f"http://{ip}:{ports.metrics_port}/api/v1/report"
     return environment
 
 

@@ -147,6 +147,8 @@ class Ports:
     records_port: int
     opendap_port: int
     s3_port: int = 0  # the S3 server (gaia-lab up --s3)
+    prometheus_port: int = 0  # gaia-lab up --metrics
+    metrics_port: int = 0  # the GAIA Lab exporter (--metrics)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -165,6 +167,8 @@ PORT_OWNERS = {
     "records_port": "records",
     "opendap_port": "opendap",
     "s3_port": "s3",
+    "prometheus_port": "prometheus",
+    "metrics_port": "metrics-exporter",
 }
 
 
@@ -196,6 +200,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
     for name in PORT_OWNERS:
         if name == "s3_port" and not config.s3:
             chosen[name] = 0  # no S3 server: its port need not be free
+            continue
+        if name in ("prometheus_port", "metrics_port") and not config.metrics:
+            chosen[name] = 0
             continue
         value = int(getattr(config, name))
         if value == 0:
