@@ -236,7 +236,7 @@ def _trace_config() -> Any:
         _count(str(params.url), len(params.chunk), 0, 0)
 
     async def on_end(session: Any, context: Any, params: Any) -> None:
-        _count(str(params.url), 0, 1, int(params.response.status >= 400))
+        _count(str(params.url), 0, 1, int(_failed(params.response.status)))
 
     async def on_exception(session: Any, context: Any, params: Any) -> None:
         _count(str(params.url), 0, 1, 1)
@@ -246,6 +246,12 @@ def _trace_config() -> Any:
     trace.on_request_end.append(on_end)
     trace.on_request_exception.append(on_exception)
     return trace
+
+
+def _failed(status: int) -> bool:
+    """A refused or failed request; not a 404, which readers get routinely when probing for optional keys (Zarr's
+    zarr.json / .zmetadata, a missing chunk that means fill value)."""
+    return status >= 500 or status in (401, 403, 429)
 
 
 def _count(url: str, nbytes: int, requests: int, errors: int) -> None:
