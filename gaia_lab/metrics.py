@@ -24,6 +24,7 @@ import contextlib
 import json
 import os
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
@@ -172,6 +173,8 @@ class _Reporter:
         while True:
             self.wake.wait(self.every)
             self.wake.clear()
+            if _reporter is not self:  # replaced (another URL or token) or stopped
+                return
             self.send()
 
     def send(self) -> bool:
@@ -188,7 +191,10 @@ class _Reporter:
             with urllib.request.urlopen(request, timeout=5) as response:
                 if response.status < 300:
                     return True
-        except Exception:
+        except urllib.error.HTTPError as exc:
+            if exc.code in (400, 413):  # the exporter will never take this report: keeping it would grow nothing
+                return False
+        except Exception:  # a report must never fail the user's work
             pass
         _counters.put_back(report)
         return False
@@ -233,9 +239,12 @@ def _trace_config() -> Any:
     import aiohttp
 
     async def on_chunk(session: Any, context: Any, params: Any) -> None:
-        _count(str(params.url), len(params.chunk), 0, 0)
+        # Data only: the body of an error (a 404 page) is not data read. Bodies arrive after the request's end.
+        if getattr(context, "status", 200) < 400:
+            _count(str(params.url), len(params.chunk), 0, 0)
 
     async def on_end(session: Any, context: Any, params: Any) -> None:
+        context.status = params.response.status
         _count(str(params.url), 0, 1, int(_failed(params.response.status)))
 
     async def on_exception(session: Any, context: Any, params: Any) -> None:
@@ -274,6 +283,20 @@ def install_http_tracing() -> None:
     for protocol in ("http", "https"):
         defaults = fsspec.config.conf.setdefault(protocol, {})
         defaults.setdefault("get_client", traced_client)
+
+
+def reset() -> None:
+    """Forget what was recorded and the provider prefixes, stop reporting, uninstall the HTTP read counting."""
+    global _counters, _totals, _reporter
+    _counters, _totals, _reporter = _Counters(), _Counters(), None
+    with _prefix_lock:
+        _prefixes.clear()
+    import fsspec.config
+
+    for protocol in ("http", "https"):
+        defaults = fsspec.config.conf.get(protocol, {})
+        if defaults.get("get_client") is traced_client:
+            del defaults["get_client"]
 
 
 # --- Dask workers (gaia_lab.metrics_plugin carries these to them) -------------------------------------------------
