@@ -209,16 +209,15 @@ def test_login_search_reads_and_cluster_show_in_prometheus(platform, make_user, 
         # No client here: the test's Python is not the scheduler's (distributed would warn of the mismatch); the
         # gateway's database, which the exporter reads, says when both workers run.
         cluster.scale(2)
-        config = json.loads(
-            _cluster_config(platform.layout.gateway_dir / "gateway.sqlite", cluster.name)
-        )
+        config = json.loads(_cluster_config(platform.layout.gateway_dir / "gateway.sqlite", cluster.name))
         cores = config["scheduler_cores"] + 2 * config["worker_cores"]
         memory = config["scheduler_memory"] + 2 * config["worker_memory"]
         for scope, label in (("user", USER), ("group", GROUP)):
             selector = f'{{{scope}="{label}"}}'
             expected = {"workers": 2, "clusters": 1, "running_servers": 1, "cores": cores, "memory_bytes": memory}
             workers_now = f"gaia_lab_{scope}_workers{selector}"
-            assert eventually(lambda q=workers_now: value(prometheus, q) == 2, timeout=180), value(prometheus, workers_now)
+            running = eventually(lambda q=workers_now: value(prometheus, q) == 2, timeout=180)
+            assert running, value(prometheus, workers_now)
             for name, wanted in expected.items():
                 assert value(prometheus, f"gaia_lab_{scope}_{name}{selector}") == wanted, (scope, name)
         assert value(prometheus, "gaia_lab_active_users") >= 1
