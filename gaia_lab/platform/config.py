@@ -21,6 +21,7 @@ from gaia_lab.errors import ConfigError
 from gaia_lab.platform import spec
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
@@ -263,6 +264,13 @@ class PlatformConfig(Configurable):
         value = int(proposal["value"])
         if not 0 <= value <= 65535:
             raise TraitError(f"{proposal['trait'].name}={value}: a port is between 0 and 65535")
+        return value
+
+    @validate("metrics_scrape_interval", "metrics_retention")
+    def _valid_duration(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not _DURATION.match(value):
+            raise TraitError(f"{proposal['trait'].name}={value!r}: a Prometheus duration such as '15s', '1h30m', '15d'")
         return value
 
     @validate("user_accounts")

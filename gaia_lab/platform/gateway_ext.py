@@ -7,7 +7,8 @@
 - :class:`LimitedLocalBackend` (started as a normal user): ``UnsafeLocalBackend``, every cluster running as the
   platform's account.
 
-Both cap the running clusters per user, which dask-gateway does not offer.
+Both cap the running clusters per user, which dask-gateway does not offer, and serve ``/api/metrics`` with
+``gaia-lab up --metrics`` (:mod:`gaia_lab.platform.gateway_metrics`).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from dask_gateway_server.backends.db_base import DataManager, JobStatus
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gaia_lab.errors import ConfigError
 from gaia_lab.metrics import MAX_PROVIDERS, OTHER, SEARCH_BUCKETS
 from gaia_lab.platform import hub_config
 from gaia_lab.platform import metrics as platform_metrics
@@ -218,6 +219,10 @@ def test_platform_settings_for_metrics(tmp_path: Path) -> None:
     assert roles[platform_metrics.PROMETHEUS_SERVICE]["scopes"] == ["read:metrics"]
     assert not any(scope.startswith(("admin", "tokens", "users")) for scope in roles["gaia-lab-metrics"]["scopes"])
     assert "c.JupyterHub.authenticate_prometheus = True" in platform_metrics.hub_config_lines()
+    with pytest.raises(ConfigError, match="metrics_scrape_interval='often': a Prometheus duration"):
+        load_config(None, metrics_scrape_interval="often")
+    with pytest.raises(ConfigError, match="metrics_port and prometheus_port both use port 9000"):
+        load_config(None, prometheus_port=9000, metrics_port=9000)
 
 
 def test_prometheus_password_is_a_bcrypt_hash_crypt_verifies() -> None:
