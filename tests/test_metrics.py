@@ -3,7 +3,7 @@ reports (batched, merged back when the exporter cannot be reached, never failing
 
 The HTTP server here serves the demo lake with the standard library and logs what it sent, so the counts can be
 checked against what went over the wire; the exporter's own parser (gaia_lab.platform.metrics_aggregate) checks the
-reports. The real exporter, hub and Prometheus are in tests/platform/test_metrics.py.
+reports. The real exporter, hub and Prometheus are in tests/platform/test_metrics_up.py.
 """
 
 from __future__ import annotations
