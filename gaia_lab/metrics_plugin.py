@@ -17,6 +17,22 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from gaia_lab import metrics
 
 
+def _importable_on_cluster(client: Any) -> bool:
+    """Whether the cluster's processes (its scheduler, run with the workers' environment) have this module.
+
+    A worker receives every registered plugin when it joins and cannot join if it cannot unpickle one: an image with
+    an older gaia_lab must not lose its workers for the sake of metrics. The check is sent by value."""
+    try:
+        return bool(client.run_on_scheduler(_by_value()))
+    except Exception:  # no answer: no metrics, the cluster still works
+        return False
+
+
+def _by_value() -> Any:
+    # cloudpickle pickles a lambda by value, so the scheduler needs no module of gaia_lab to run it.
+    return lambda: __import__("importlib.util").util.find_spec("gaia_lab.metrics_plugin") is not None
+
+
 class MetricsPlugin(WorkerPlugin):
     name = metrics.PLUGIN_NAME
     idempotent = False
@@ -45,6 +61,9 @@ def attached(client: Any) -> Iterator[None]:
         yield
         return
     url, token = settings
+    if not _importable_on_cluster(client):
+        yield
+        return
 
     def push(known: dict[str, str]) -> None:
         client.register_plugin(MetricsPlugin(url, token, known), name=metrics.PLUGIN_NAME)
