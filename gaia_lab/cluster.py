@@ -99,6 +99,10 @@ def cluster(
 
         # The workers read object stores with the credentials this session resolved, and with no one else's.
         stack.enter_context(attached(client))
+        from gaia_lab import metrics_plugin
+
+        # ... and report their reads to the platform's metrics as the session does (when it reports).
+        stack.enter_context(metrics_plugin.attached(client))
         expected = min(n_workers, adaptive[0]) if adaptive is not None else n_workers
         if wait and expected:
             try:

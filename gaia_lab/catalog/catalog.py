@@ -9,6 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from typing import Any
 
+from gaia_lab import metrics
 from gaia_lab.bulk import paused_gc
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import (
@@ -36,6 +37,10 @@ class Catalog:
     ) -> None:
         self._providers = {p.name: p for p in providers}
         self.source = source
+        # Reads of a provider's assets count for it in the platform's metrics (when the session reports any).
+        metrics.configure_from_environment()
+        for provider in providers:
+            metrics.attribute_provider(provider.url, provider.name)
         self.thesaurus = thesaurus or load_thesaurus()
 
     @classmethod
@@ -158,10 +163,14 @@ class Catalog:
         finished: dict[str, float] = {}
 
         def timed(provider: Provider) -> list[Entry]:
+            failed = True
             try:
-                return provider.search_items(query, filter) if items else provider.search(query)
+                found = provider.search_items(query, filter) if items else provider.search(query)
+                failed = False
+                return found
             finally:
                 finished[provider.name] = time.monotonic() - started
+                metrics.record_search(provider.name, finished[provider.name], error=failed)
 
         executor = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="gaia-search")
         futures: dict[Future[list[Entry]], Provider] = {executor.submit(timed, p): p for p in providers}

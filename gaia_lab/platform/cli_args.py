@@ -53,6 +53,12 @@ def add_platform_commands(subparsers: Any) -> None:
         help="also run an HPC Dask Gateway whose clusters are Slurm jobs of each user's account "
         "(gl.cluster(profile='hpc')); without slurm_conf in the config, on a Slurm of the platform's own",
     )
+    up.add_argument(
+        "--metrics",
+        action="store_true",
+        default=None,
+        help="also run Prometheus and the GAIA Lab exporter (usage, data read, search latency; docs/metrics.md)",
+    )
     up.add_argument("--background", "-d", action="store_true", help="detach; stop later with `gaia-lab down`")
     up.add_argument("--show-config", action="store_true", help="print every setting with its default and exit")
     up.set_defaults(handler=_up, func=_up)
@@ -111,6 +117,7 @@ def _up(args: argparse.Namespace) -> int:
             python=args.python,
             s3=args.s3,
             slurm=args.slurm,
+            metrics=args.metrics,
         )
         up(config, workshop_dir=args.workshop_dir, foreground=not args.background)
     except GaiaLabError as exc:
@@ -132,6 +139,8 @@ def _status(args: argparse.Namespace) -> int:
         print(f"  JupyterHub    {state['hub_url']}")
         print(f"  Dask Gateway  {state['gateway_url']}")
         print(f"  Data lake     {state['lake_url']}")
+        if state.get("prometheus_url"):
+            print(f"  Prometheus    {state['prometheus_url']}")
         if state.get("user_accounts") == "system":
             print(f"  Sessions      per-user system accounts {state['account_prefix']}<name> (gaia-lab users list)")
         else:

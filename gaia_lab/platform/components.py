@@ -36,6 +36,8 @@ ORDER = (
     "slurmd",
     "dask-gateway-hpc",
     "jupyterhub",
+    "metrics-exporter",
+    "prometheus",
 )
 
 

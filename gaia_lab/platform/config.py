@@ -21,6 +21,7 @@ from gaia_lab.errors import ConfigError
 from gaia_lab.platform import spec
 
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]i?B?|B)?\s*$", re.IGNORECASE)
+_DURATION = re.compile(r"^(\d+(ms|s|m|h|d|w|y))+$")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
@@ -40,6 +41,8 @@ PORT_NAMES = (
     "hpc_gateway_port",
     "hpc_gateway_tcp_port",
     "hpc_gateway_api_port",
+    "prometheus_port",
+    "metrics_port",
 )
 
 
@@ -157,6 +160,27 @@ class PlatformConfig(Configurable):
         "127.0.0.1",
         help="Address HPC schedulers and workers listen on: 127.0.0.1 when Slurm runs on this machine, 0.0.0.0 on a "
         "site whose compute nodes the gateway reaches over the network.",
+    ).tag(config=True)
+    metrics = Bool(
+        False,
+        help="Run Prometheus and the GAIA Lab exporter (`gaia-lab up --metrics`): JupyterHub, the gateway and the "
+        "exporter (users, servers, clusters, data read and search latency per provider) scraped with tokens; "
+        "sessions report their reads and searches. See docs/metrics.md.",
+    ).tag(config=True)
+    prometheus_port = Integer(8011, help="Prometheus's port (with metrics = True; password-protected).").tag(
+        config=True
+    )
+    metrics_port = Integer(8012, help="GAIA Lab exporter's port (with metrics = True; token-protected).").tag(
+        config=True
+    )
+    metrics_scrape_interval = Unicode("15s", help="How often Prometheus scrapes (a Prometheus duration).").tag(
+        config=True
+    )
+    metrics_retention = Unicode("15d", help="How long Prometheus keeps samples (a Prometheus duration).").tag(
+        config=True
+    )
+    prometheus_command = Unicode(
+        "", help="The prometheus binary. Empty: found on PATH, else /usr/bin/prometheus (Debian's package)."
     ).tag(config=True)
     s3_private_users = List(
         Unicode(),
@@ -280,6 +304,13 @@ class PlatformConfig(Configurable):
         value = int(proposal["value"])
         if not 0 <= value <= 65535:
             raise TraitError(f"{proposal['trait'].name}={value}: a port is between 0 and 65535")
+        return value
+
+    @validate("metrics_scrape_interval", "metrics_retention")
+    def _valid_duration(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"])
+        if not _DURATION.match(value):
+            raise TraitError(f"{proposal['trait'].name}={value!r}: a Prometheus duration such as '15s', '1h30m', '15d'")
         return value
 
     @validate("user_accounts")

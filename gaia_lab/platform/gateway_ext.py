@@ -7,8 +7,9 @@
 - :class:`LimitedLocalBackend` (started as a normal user): ``UnsafeLocalBackend``, every cluster running as the
   platform's account.
 
-Both cap the running clusters per user, which dask-gateway does not offer, and record clusters and workers in the
-usage database (gaia_lab.platform.usage_gateway).
+Both cap the running clusters per user, which dask-gateway does not offer, record clusters and workers in the
+usage database (:mod:`gaia_lab.platform.usage_gateway`), and serve ``/api/metrics`` with ``gaia-lab up --metrics``
+(:mod:`gaia_lab.platform.gateway_metrics`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from traitlets import Integer
 
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import Account
+from gaia_lab.platform.gateway_metrics import GatewayMetricsMixin
 from gaia_lab.platform.usage_gateway import UsageRecordingMixin
 
 
@@ -60,11 +62,11 @@ class ClusterCapMixin(LocalBackend):  # type: ignore[misc]
         return name
 
 
-class LimitedLocalBackend(UsageRecordingMixin, ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
+class LimitedLocalBackend(GatewayMetricsMixin, UsageRecordingMixin, ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
     """Clusters run as the gateway's own account (no root)."""
 
 
-class SystemUserLocalBackend(AccountSettings, UsageRecordingMixin, ClusterCapMixin):
+class SystemUserLocalBackend(GatewayMetricsMixin, AccountSettings, UsageRecordingMixin, ClusterCapMixin):
     """Clusters run as the system account of the hub user who asked (needs root)."""
 
     def account(self, username: str) -> Account:

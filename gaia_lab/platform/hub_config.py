@@ -59,6 +59,9 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
         from gaia_lab.platform import hpc_gateway
 
         environment.update(hpc_gateway.session_environment(ip, ports))
+    if config.metrics:
+        # gaia_lab.metrics reports searches and reads there, with the session's own JupyterHub token.
+        environment["GAIA_LAB_METRICS_URL"] = f"http://{ip}:{ports.metrics_port}/api/v1/report"
     return environment
 
 

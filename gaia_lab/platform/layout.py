@@ -150,6 +150,8 @@ class Ports:
     hpc_gateway_port: int = 0  # the HPC gateway (gaia-lab up --slurm)
     hpc_gateway_tcp_port: int = 0
     hpc_gateway_api_port: int = 0
+    prometheus_port: int = 0  # gaia-lab up --metrics
+    metrics_port: int = 0  # the GAIA Lab exporter (--metrics)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -171,6 +173,8 @@ PORT_OWNERS = {
     "hpc_gateway_port": "dask-gateway-hpc",
     "hpc_gateway_tcp_port": "dask-gateway-hpc",
     "hpc_gateway_api_port": "dask-gateway-hpc",
+    "prometheus_port": "prometheus",
+    "metrics_port": "metrics-exporter",
 }
 
 
@@ -202,6 +206,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
     for name in PORT_OWNERS:
         if (name == "s3_port" and not config.s3) or (name.startswith("hpc_") and not config.slurm):
             chosen[name] = 0  # no S3 server, no HPC gateway: their ports need not be free
+            continue
+        if name in ("prometheus_port", "metrics_port") and not config.metrics:
+            chosen[name] = 0
             continue
         value = int(getattr(config, name))
         if value == 0:

@@ -43,6 +43,7 @@ class PlatformInfo:
     lake_url: str
     catalog_file: Path
     opendap_url: str = ""
+    prometheus_url: str = ""  # gaia-lab up --metrics
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +55,7 @@ class PlatformInfo:
             "lake_url": self.lake_url,
             "catalog_file": str(self.catalog_file),
             "opendap_url": self.opendap_url,
+            "prometheus_url": self.prometheus_url,
         }
 
 
@@ -133,22 +135,36 @@ class Platform:
         )
         if self.system_accounts:
             layout.catalog_file.chmod(0o644)  # every session reads it
+        metrics_secrets = None
+        if config.metrics:
+            from gaia_lab.platform import metrics
+
+            metrics_secrets = metrics.load_or_create_secrets(layout)
+            self.info = replace(self.info, prometheus_url=metrics.prometheus_url(ip, ports) + "/")
         layout.hub_config_file.write_text(
             hub_config.render(config, layout, ports, self.session_python, hub_python=self.python)
+            + ("\n".join(metrics.hub_config_lines()) if metrics_secrets else "")
         )
         layout.gateway_config_file.write_text(gateway_config.render(config, layout, ports, self.session_python))
 
         started = time.monotonic()
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
-            hpc_components = self._hpc(ports, built[-1])
+            hub = built[-1]
+            hpc_components = self._hpc(ports, hub)
+            metrics_components = (
+                self._metrics(built, ports, metrics_secrets, [*catalogue_providers, *opendap_providers])
+                if metrics_secrets is not None
+                else []
+            )
             for component in [
                 built[0],
                 *opendap_components,
                 *catalogue_components,
                 *built[1:-1],
                 *hpc_components,
-                built[-1],
+                hub,
+                *metrics_components,
             ]:
                 self.components[component.name] = component
                 component.start()
@@ -167,6 +183,11 @@ class Platform:
             self.out(
                 f"  HPC Dask Gateway ({where}, slurm.conf {self.hpc.slurm_conf}): "
                 f'{self.info.hub_url.rstrip("/")}{PREFIX} (gl.cluster(profile="hpc"))'
+            )
+        if self.info.prometheus_url:
+            self.out(
+                f"  Prometheus {self.info.prometheus_url} (user gaia-lab, password: prometheus_password in "
+                f"{layout.data_dir / 'metrics' / 'secrets.json'})"
             )
         return self.info
 
@@ -212,6 +233,29 @@ class Platform:
             self.out(f"  no CSW / OGC API - Records services: {why_not}")
             return [], []
         return catalogues.prepare(servers, self.layout, self.config.ip, ports, self.info.lake_url)
+
+    def _metrics(
+        self, built: list[Component], ports: Ports, secrets: Any, providers: list[dict[str, Any]]
+    ) -> list[Component]:
+        """Prometheus and the exporter (started last); the hub and the gateway get the tokens they check."""
+        from gaia_lab.platform import metrics
+
+        assert self.info is not None
+        for component in built:
+            if component.name == "jupyterhub":
+                component.env = {**component.env, **metrics.hub_env(secrets)}
+            elif component.name == "dask-gateway":
+                component.env = {**component.env, **metrics.gateway_env(secrets)}
+        # The catalogue services expose no metrics: the exporter probes them (up, latency).
+        probes = {"lake": f"{self.info.lake_url}_health"}
+        if self.info.opendap_url:
+            probes["opendap"] = f"{self.info.opendap_url}_health"
+        for provider in providers:
+            if provider["type"] == "csw" and "csw" not in probes:
+                probes["csw"] = f"{provider['url']}?service=CSW&request=GetCapabilities"
+            elif provider["type"] == "ogcapi-records" and "records" not in probes:
+                probes["records"] = f"{provider['url']}collections?f=json"
+        return metrics.prepare(self.config, self.layout, ports, self.python, secrets, probes)
 
     def _opendap(self, ports: Ports) -> tuple[list[Component], list[dict[str, Any]]]:
         """The OPeNDAP server of the lake's NetCDF files and the hubs' OPeNDAP catalogues, unless switched off."""
