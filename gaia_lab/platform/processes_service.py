@@ -14,7 +14,6 @@ import secrets as _random
 from pathlib import Path
 
 from gaia_lab.platform import spec
-from gaia_lab.platform.components import base_env
 from gaia_lab.platform.config import PlatformConfig, parse_memory
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import Component, http_ok
@@ -90,6 +89,8 @@ def settings(config: PlatformConfig, layout: Layout, ports: Ports) -> dict[str, 
 
 def prepare(config: PlatformConfig, layout: Layout, ports: Ports, python: str) -> tuple[Component, dict[str, str]]:
     """The component, and what the hub's environment gains (the service's token)."""
+    from gaia_lab.platform.components import base_env  # components imports hub_config, which imports this module
+
     directory = state_dir(layout)
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     secrets = service_secrets(layout)
