@@ -11,6 +11,7 @@ application sees its own paths and builds links under the prefix.
 
 from __future__ import annotations
 
+import base64
 import contextvars
 import hashlib
 import hmac
@@ -49,17 +50,22 @@ class Signer:
         return hmac.new(self.secret, payload.encode(), hashlib.sha256).hexdigest()
 
     def sign(self, value: str, lifetime: float = COOKIE_LIFETIME) -> str:
-        payload = f"{value}|{int(time.time() + lifetime)}"
+        # Base64 keeps the value within the characters a cookie may hold (no quotes, commas, spaces).
+        encoded = base64.urlsafe_b64encode(value.encode()).decode()
+        payload = f"{encoded}|{int(time.time() + lifetime)}"
         return f"{payload}|{self._mac(payload)}"
 
     def unsign(self, signed: str) -> str | None:
         payload, _, mac = signed.rpartition("|")
         if not payload or not hmac.compare_digest(mac, self._mac(payload)):
             return None
-        value, _, expiry = payload.rpartition("|")
+        encoded, _, expiry = payload.rpartition("|")
         if not expiry.isdigit() or int(expiry) < time.time():
             return None
-        return value
+        try:
+            return base64.urlsafe_b64decode(encoded.encode()).decode()
+        except ValueError:
+            return None
 
 
 def _json(start_response: StartResponse, status: str, body: dict[str, Any], headers: list[tuple[str, str]] = []):  # noqa: B006

@@ -18,6 +18,7 @@ from owslib.ogcapi.processes import Processes
 
 import gaia_lab as gl
 from gaia_lab.ogc_processes.client import ProcessServiceError
+from gaia_lab.ogc_processes.user_catalog import entry_id
 from gaia_lab.processing import PROCESSES, ProcessContext, run
 
 pytestmark = [pytest.mark.platform, pytest.mark.slow]
@@ -163,9 +164,11 @@ def test_every_process_through_gl_process_matches_the_direct_run(process_id, ser
         _same(result.load() if hasattr(result, "load") else result, first)
     else:
         assert result is not None
-    # The result is in the owner's catalogue, as an entry like any other.
+    # The result is in the owner's catalogue, and opens as an entry like any other.
     catalog = _user_catalog(owner)
-    assert f"user-results/{job.id}" in {e.id for e in catalog.search(limit=1000)}
+    assert "user-results/results" in {e.id for e in catalog.search(limit=1000)}
+    if isinstance(first, xr.Dataset):
+        _same(catalog[entry_id(job.id)].to_xarray().load(), first)
 
 
 def _user_catalog(user) -> gl.Catalog:
