@@ -161,9 +161,12 @@ def test_every_process_through_gl_process_matches_the_direct_run(process_id, ser
     direct = _direct(process_id, inputs, session_catalog, tmp_path)
     first = next(iter(direct.values()))
     if isinstance(first, xr.Dataset):
-        _same(result.load() if hasattr(result, "load") else result, first)
-    else:
-        assert result is not None
+        _same(result.load(), first)
+    elif isinstance(first, pd.DataFrame):
+        _same(pd.DataFrame(result.drop(columns="geometry", errors="ignore")), first)
+    else:  # a COG (one band) read by rioxarray here, as a cube through its item there
+        served = next(iter(result.data_vars.values())) if isinstance(result, xr.Dataset) else result
+        _same(np.squeeze(served.values), np.squeeze(first.values))
     # The result is in the owner's catalogue, and opens as an entry like any other.
     catalog = _user_catalog(owner)
     assert "user-results/results" in {e.id for e in catalog.search(limit=1000)}
