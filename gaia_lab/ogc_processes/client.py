@@ -58,7 +58,9 @@ class _Service:
                 detail = body.get("description") or body.get("detail") or body
             except ValueError:
                 detail = response.text[:300]
-            raise ProcessServiceError(f"{method} {path}: HTTP {response.status_code}: {detail}", status=response.status_code)
+            raise ProcessServiceError(
+                f"{method} {path}: HTTP {response.status_code}: {detail}", status=response.status_code
+            )
         return response
 
 
@@ -122,7 +124,9 @@ class ProcessJob:
                 if info.get("status") in ("successful", "failed", "dismissed"):
                     break
                 if deadline is not None and time.monotonic() > deadline:
-                    raise ProcessServiceError(f"job {self.id} still {info.get('status')} after {timeout} s", job_id=self.id)
+                    raise ProcessServiceError(
+                        f"job {self.id} still {info.get('status')} after {timeout} s", job_id=self.id
+                    )
                 time.sleep(POLL_SECONDS)
         finally:
             bar.close()
@@ -141,7 +145,7 @@ class ProcessJob:
     def result(self, timeout: float | None = None) -> Any:
         """The output opened: a lazy cube (Zarr, COG, NetCDF) or a table (CSV, GeoParquet: a DataFrame)."""
         item = self.item(timeout)
-        key, asset = next(iter(item["assets"].items()))
+        asset = next(iter(item["assets"].values()))
         media = str(asset.get("type", ""))
         local_file = asset.get("alternate", {}).get("local", {}).get("href")
         readable = bool(local_file) and os.access(str(local_file), os.R_OK)

@@ -92,7 +92,9 @@ class JobRunner:
             )
         job_id = new_job_id()
         output_dir = self.settings.results_dir(user) / job_id
-        job = self.store.add(Job(id=job_id, user=user, process_id=process_id, inputs=inputs, output_dir=str(output_dir)))
+        job = self.store.add(
+            Job(id=job_id, user=user, process_id=process_id, inputs=inputs, output_dir=str(output_dir))
+        )
         thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job_id}", daemon=True)
         thread.start()
         if wait:
@@ -143,7 +145,7 @@ class JobRunner:
             if not isinstance(message, dict):
                 return
             fraction = max(0.0, min(1.0, float(message.get("fraction", 0.0))))
-            self.store.update(job_id, progress=int(round(fraction * 100)), message=str(message.get("message", "")))
+            self.store.update(job_id, progress=round(fraction * 100), message=str(message.get("message", "")))
 
         return handle
 
@@ -187,7 +189,7 @@ class JobRunner:
                 stac_item=result["item"],
                 finished=now(),
             )
-        except BaseException as exc:  # noqa: BLE001 - whatever ends a job is recorded on it, never lost in a thread
+        except BaseException as exc:
             self._failed(job, exc)
         finally:
             if client is not None:

@@ -89,7 +89,11 @@ def pygeoapi_config(settings: ServiceSettings, process_ids: list[str]) -> dict[s
             "limits": {"default_items": 20, "max_items": 100},
             "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "attribution": "OpenStreetMap"},
             "admin": False,
-            "manager": {"name": "gaia_lab.ogc_processes.manager.GaiaLabManager", "connection": None, "output_dir": None},
+            "manager": {
+                "name": "gaia_lab.ogc_processes.manager.GaiaLabManager",
+                "connection": None,
+                "output_dir": None,
+            },
         },
         "logging": {"level": "WARNING"},
         "metadata": {
@@ -178,12 +182,14 @@ def add_download_route(app: Any) -> None:
         if target != base and base not in target.parents:
             abort(404)
         if target.is_dir():
-            if inner or not (target / "zarr.json").exists() and not (target / ".zgroup").exists():
+            if inner or (not (target / "zarr.json").exists() and not (target / ".zgroup").exists()):
                 abort(404, description="a directory: name a file inside it")
             abort(404, description="a Zarr store: read its files (zarr.json, ...) under this URL")
         if not target.is_file():
             abort(404)
-        media_type = output.media_type if not inner else (mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        media_type = (
+            output.media_type if not inner else (mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        )
         return send_file(target, mimetype=media_type.split(";")[0], conditional=True)
 
     app.add_url_rule("/jobs/<job_id>/files/<path:rest>", "gaia_lab_job_file", download, methods=["GET", "HEAD"])

@@ -246,7 +246,9 @@ def test_an_unknown_entry_gets_404_with_its_id(service, owner):
 
 
 def test_an_unknown_process_gets_404(service, owner):
-    response = requests.post(f"{service}/processes/nope/execution", json={"inputs": {}}, headers=owner.headers, timeout=60)
+    response = requests.post(
+        f"{service}/processes/nope/execution", json={"inputs": {}}, headers=owner.headers, timeout=60
+    )
     assert response.status_code == 404
 
 
