@@ -25,6 +25,9 @@ from typing import Any
 import yaml
 
 ENV_COOKIE_SECRET = "GAIA_LAB_PROCESSES_COOKIE_SECRET"
+# Where a deployment keeps the service's hub token in a file (a Kubernetes Secret volume) rather than in
+# JUPYTERHUB_API_TOKEN; read once at start.
+ENV_TOKEN_FILE = "GAIA_LAB_PROCESSES_TOKEN_FILE"
 SERVICE_NAME = "gaia-lab-processes"
 LOG = logging.getLogger("gaia_lab.ogc_processes")
 
@@ -247,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", type=Path, required=True)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if token_file := os.environ.get(ENV_TOKEN_FILE):
+        os.environ["JUPYTERHUB_API_TOKEN"] = Path(token_file).read_text().strip()
     serve(ServiceSettings.load(arguments.settings))
     return 0
 

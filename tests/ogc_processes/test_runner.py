@@ -21,7 +21,7 @@ pytestmark = [
     pytest.mark.slow,
     # This process's Python (the service's, 3.11.7 here) and the sessions' (the workers', 3.11.2) differ in patch
     # version: distributed warns, and the suite makes warnings errors. The service process runs with that warning.
-    pytest.mark.filterwarnings("ignore:Mismatched versions found:UserWarning"),
+    pytest.mark.filterwarnings("ignore:Mismatched versions found"),
 ]
 
 USER = "proc-cy"
