@@ -165,6 +165,12 @@ class ClusterPool:
             return False
         return str(getattr(report.status, "name", report.status)).upper() == "RUNNING"
 
+    def alive(self, user: str) -> bool:
+        """Whether the user's cluster is running (the gateway says so)."""
+        with self._lock:
+            current = self._clusters.get(user)
+        return current is not None and self._alive(current)
+
     def shutdown_user(self, user: str, reason: str) -> bool:
         """Stop the user's cluster now (a job failed with it, or was dismissed with nothing else running)."""
         with self._lock:

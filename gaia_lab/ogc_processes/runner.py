@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gaia_lab.errors import GaiaLabError
+from gaia_lab.errors import ClusterError, GaiaLabError
 from gaia_lab.ogc_processes import jobs as jobs_module
 from gaia_lab.ogc_processes.clusters import ClusterPool
 from gaia_lab.ogc_processes.jobs import Job, JobStore, Output, new_job_id, now
@@ -208,18 +208,19 @@ class JobRunner:
             if not self.pool.jobs_on(job.user) - {job.id}:
                 self.pool.shutdown_user(job.user, f"job {job.id} dismissed")
             return
-        lost_cluster = isinstance(exc, FutureCancelledError | FutureTimeout | TimeoutError | OSError) or (
-            "cancelled" in str(exc).lower() and "process" not in type(exc).__module__
-        )
-        if isinstance(exc, FutureTimeout | TimeoutError):
+        if isinstance(exc, ClusterError):  # the user's cluster could not start (limits, gateway down)
+            lost_cluster, reason = False, str(exc)
+        elif isinstance(exc, FutureTimeout | TimeoutError):
+            lost_cluster = True
             reason = (
-                f"max_duration: the job ran over {self.settings.max_duration:g} s (and its cluster did not stop "
-                "it); its cluster was stopped"
+                f"max_duration: the job ran over {self.settings.max_duration:g} s and its cluster did not stop "
+                "it; the cluster was shut down"
             )
-        elif lost_cluster:
+        elif isinstance(exc, FutureCancelledError | OSError) or not self.pool.alive(job.user):
+            lost_cluster = True
             reason = f"the job's Dask cluster stopped or was lost ({type(exc).__name__}: {exc}); it was shut down"
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
+        else:  # the process itself failed (a limit, bad data): the message says which
+            lost_cluster, reason = False, f"{type(exc).__name__}: {exc}"
         LOG.info("job %s failed: %s", job.id, reason)
         self.store.update(
             job.id,

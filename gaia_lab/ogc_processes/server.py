@@ -184,10 +184,8 @@ def add_download_route(app: Any) -> None:
         target = (base / inner).resolve() if inner else base
         if target != base and base not in target.parents:
             abort(404)
-        if target.is_dir():
-            if inner or (not (target / "zarr.json").exists() and not (target / ".zgroup").exists()):
-                abort(404, description="a directory: name a file inside it")
-            abort(404, description="a Zarr store: read its files (zarr.json, ...) under this URL")
+        if target.is_dir():  # a Zarr store: its files are read one by one under this URL
+            abort(404, description=f"{rest} is a directory (a Zarr store): read the files inside it")
         if not target.is_file():
             abort(404)
         media_type = (
