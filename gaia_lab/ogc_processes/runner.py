@@ -207,6 +207,8 @@ class JobRunner:
             # Dismissed: with nothing else of the user's running, stop the cluster too, so no work goes on.
             if not self.pool.jobs_on(job.user) - {job.id}:
                 self.pool.shutdown_user(job.user, f"job {job.id} dismissed")
+            # Again, now the task has stopped: it may have written after the dismissal removed its outputs.
+            self._remove_outputs(job)
             return
         if isinstance(exc, ClusterError):  # the user's cluster could not start (limits, gateway down)
             lost_cluster, reason = False, str(exc)
