@@ -21,16 +21,6 @@ from benchmarks.common import median, print_table, record
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-PORT_NAMES = (
-    "port",
-    "hub_port",
-    "proxy_api_port",
-    "gateway_port",
-    "gateway_tcp_port",
-    "gateway_api_port",
-    "lake_port",
-    "processes_port",
-)
 # The heaviest requests the demo lake allows, one per process.
 REQUESTS: dict[str, dict[str, Any]] = {
     "subset": {"entry": "odatis/ostia-sst", "format": "zarr"},
@@ -85,6 +75,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     import gaia_lab as gl
     from gaia_lab.platform import Platform, load_config
+    from gaia_lab.platform.config import PORT_NAMES
 
     inputs = REQUESTS[args.process]
     with tempfile.TemporaryDirectory(prefix="gaia-lab-bench-") as data_dir:
@@ -92,7 +83,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             "data_dir": data_dir,
             "lake_dir": str(lake_dir()),
             "user_accounts": "shared",
-            **dict.fromkeys(PORT_NAMES, 0),
+            **dict.fromkeys(PORT_NAMES, 0),  # free ports, whatever else runs here
             # The workers import this checkout's gaia_lab (the sessions' environment may hold another).
             "processes_worker_environment": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
         }
