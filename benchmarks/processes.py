@@ -25,6 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 REQUESTS: dict[str, dict[str, Any]] = {
     "subset": {"entry": "odatis/ostia-sst", "format": "zarr"},
     "aggregate": {"entry": "odatis/ostia-sst", "operation": "climatology", "period": "month"},
+    # ~40 s with Dask's local threads here (2 cores): the SST reprojected to Web Mercator at 4 km. On the platform's
+    # default processing workers (1 GiB) its gathered result kills the job's worker (the job then fails, KilledWorker).
+    "regrid": {"entry": "odatis/ostia-sst", "target": {"crs": "EPSG:3857", "resolution": 4000}},
 }
 
 
