@@ -11,6 +11,7 @@ from typing import Any
 
 from gaia_lab import metrics
 from gaia_lab.bulk import paused_gc
+from gaia_lab.catalog import user_results
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import (
     HUBS,
@@ -204,10 +205,17 @@ def open_catalog(source: str | os.PathLike[str] | Mapping[str, Any] | None = Non
     """The federated catalogue.
 
     ``source`` is a federation YAML (path or URL) or a dict of the same shape.
-    Without it: ``$GAIA_LAB_CATALOG``, else ``~/.config/gaia-lab/catalog.yaml``, else the demo data lake's.
+    Without it: ``$GAIA_LAB_CATALOG``, else ``~/.config/gaia-lab/catalog.yaml``, else the demo data lake's; plus,
+    once it exists, the user's results catalogue (provider ``user-results``, see :mod:`gaia_lab.catalog.user_results`).
     """
     if source is None:
-        source = default_federation_source()
+        location = default_federation_source()
+        configs = load_federation(location)
+        # The user's own results (processing outputs) join the default federation once they exist.
+        results = user_results.provider_config()
+        if results is not None and all(c.name != user_results.PROVIDER for c in configs):
+            configs += parse_federation({"providers": [results]})
+        return Catalog.from_configs(configs, source=location)
     if isinstance(source, Mapping):
         return Catalog.from_configs(parse_federation(source), source=None)
     location = os.fspath(source)

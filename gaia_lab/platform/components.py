@@ -35,6 +35,7 @@ ORDER = (
     "slurmctld",
     "slurmd",
     "dask-gateway-hpc",
+    "processes",
     "jupyterhub",
     "metrics-exporter",
     "prometheus",

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gaia_lab
-from gaia_lab.platform import spec, usage_store
+from gaia_lab.platform import processes_service, spec, usage_store
 from gaia_lab.platform.config import PlatformConfig, parse_memory
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
@@ -22,7 +22,14 @@ ENV_USER_PASSWORD = "GAIA_LAB_USER_PASSWORD"
 ENV_ADMIN_PASSWORD = "GAIA_LAB_ADMIN_PASSWORD"
 ENV_GATEWAY_TOKEN = "GAIA_LAB_GATEWAY_HUB_TOKEN"
 ENV_PLATFORM_TOKEN = "GAIA_LAB_PLATFORM_TOKEN"
-SECRET_ENV = (ENV_PROXY_TOKEN, ENV_USER_PASSWORD, ENV_ADMIN_PASSWORD, ENV_GATEWAY_TOKEN, ENV_PLATFORM_TOKEN)
+SECRET_ENV = (
+    ENV_PROXY_TOKEN,
+    ENV_USER_PASSWORD,
+    ENV_ADMIN_PASSWORD,
+    ENV_GATEWAY_TOKEN,
+    ENV_PLATFORM_TOKEN,
+    processes_service.ENV_TOKEN,
+)
 
 SHARED_PASSWORD_NAMES = ("shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator")
 
@@ -62,14 +69,19 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
     if config.metrics:
         # gaia_lab.metrics reports searches and reads there, with the session's own JupyterHub token.
         environment["GAIA_LAB_METRICS_URL"] = f"http://{ip}:{ports.metrics_port}/api/v1/report"
+    if processes_service.enabled(config):
+        environment["GAIA_LAB_PROCESSES_URL"] = processes_service.public_url(ip, ports) + "/"
     return environment
 
 
-def roles(*, hpc: bool = False) -> list[dict[str, Any]]:
+def roles(*, hpc: bool = False, processes: bool = False) -> list[dict[str, Any]]:
     """The spec's session roles (with ``hpc``, access to the HPC gateway too), and those of the platform's services."""
-    extra = [f"access:services!service={hpc_gateway_service()}"] if hpc else []
+    session_scopes = [f"access:services!service={hpc_gateway_service()}"] if hpc else []
+    extra: list[dict[str, Any]] = []
+    if processes:
+        extra.append(processes_service.hub_role())
     return [
-        *({"name": name, "scopes": [*scopes, *extra]} for name, scopes in spec.ROLES.items()),
+        *({"name": name, "scopes": [*scopes, *session_scopes]} for name, scopes in spec.ROLES.items()),
         {
             "name": CULLER_SERVICE,
             "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"],
@@ -81,6 +93,7 @@ def roles(*, hpc: bool = False) -> list[dict[str, Any]]:
             "scopes": ["list:users", "read:users", "read:servers", "delete:servers", "read:hub"],
             "services": [PLATFORM_SERVICE],
         },
+        *extra,
     ]
 
 
@@ -141,7 +154,7 @@ def render(
         # What usage accounting charges a server for (gaia_lab.platform.usage_hub); None: no limit.
         ("Spawner.cpu_limit", config.session_cpu_limit or None),
         ("Spawner.mem_limit", parse_memory(config.session_mem_limit) if config.session_mem_limit else None),
-        ("JupyterHub.load_roles", roles(hpc=config.slurm)),
+        ("JupyterHub.load_roles", roles(hpc=config.slurm, processes=processes_service.enabled(config))),
     ]
     if system:
         spawner = "SystemUserSpawner"
@@ -211,6 +224,14 @@ def render(
         f"    {{'name': {PLATFORM_SERVICE!r}, 'api_token': os.environ[{ENV_PLATFORM_TOKEN!r}], 'display': False}},",
         *(hpc_service_lines(config, ports) if config.slurm else []),
         f"    {{'name': {CULLER_SERVICE!r}, 'command': {culler!r}, 'display': False}},",
+        *(
+            [
+                f"    {{**{processes_service.hub_service(config.ip, ports)!r},",
+                f"     'api_token': os.environ[{processes_service.ENV_TOKEN!r}]}},",
+            ]
+            if processes_service.enabled(config)
+            else []
+        ),
         "]",
         "",
     ]

@@ -152,6 +152,7 @@ class Ports:
     hpc_gateway_api_port: int = 0
     prometheus_port: int = 0  # gaia-lab up --metrics
     metrics_port: int = 0  # the GAIA Lab exporter (--metrics)
+    processes_port: int = 0  # OGC API - Processes (processes = True)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -175,6 +176,7 @@ PORT_OWNERS = {
     "hpc_gateway_api_port": "dask-gateway-hpc",
     "prometheus_port": "prometheus",
     "metrics_port": "metrics-exporter",
+    "processes_port": "processes",
 }
 
 
@@ -208,6 +210,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
             chosen[name] = 0  # no S3 server, no HPC gateway: their ports need not be free
             continue
         if name in ("prometheus_port", "metrics_port") and not config.metrics:
+            chosen[name] = 0
+            continue
+        if name == "processes_port" and not config.processes:
             chosen[name] = 0
             continue
         value = int(getattr(config, name))

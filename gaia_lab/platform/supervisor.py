@@ -44,6 +44,7 @@ class PlatformInfo:
     catalog_file: Path
     opendap_url: str = ""
     prometheus_url: str = ""  # gaia-lab up --metrics
+    processes_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -56,6 +57,7 @@ class PlatformInfo:
             "catalog_file": str(self.catalog_file),
             "opendap_url": self.opendap_url,
             "prometheus_url": self.prometheus_url,
+            "processes_url": self.processes_url,
         }
 
 
@@ -150,6 +152,7 @@ class Platform:
         started = time.monotonic()
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
+            built = self._with_processes(built, ports)
             hub = built[-1]
             hpc_components = self._hpc(ports, hub)
             metrics_components = (
@@ -271,6 +274,21 @@ class Platform:
         if components:
             self.info = replace(self.info, opendap_url=opendap.opendap_url(self.config.ip, ports) + "/")
         return components, providers
+
+    def _with_processes(self, built: list[Component], ports: Ports) -> list[Component]:
+        """OGC API - Processes between the gateway and the hub (the hub waits for its registered services' URLs);
+        the hub gets the service's token."""
+        from gaia_lab.platform import processes_service
+
+        if not processes_service.enabled(self.config):
+            if self.config.processes:
+                self.out("  no OGC API - Processes: pygeoapi is not installed (pip install 'gaia-lab[processes]')")
+            return built
+        component, hub_env = processes_service.prepare(self.config, self.layout, ports, self.python)
+        *others, hub = built
+        assert self.info is not None
+        self.info = replace(self.info, processes_url=processes_service.public_url(self.config.ip, ports) + "/")
+        return [*others, component, replace(hub, env={**hub.env, **hub_env})]
 
     def _write_state(self) -> None:
         assert self.info is not None
