@@ -1,0 +1,1 @@
+"""On-demand processing: processes computed on the user's Dask cluster."""
