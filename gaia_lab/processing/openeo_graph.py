@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import logging
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -101,13 +102,21 @@ def _standard_processes() -> dict[str, tuple[dict[str, Any], Callable[..., Any]]
     """openeo-processes-dask's implementations with their openEO specs, by process id (imported once)."""
     # The package logs a warning for its optional ML processes; they are not offered here.
     logging.getLogger("openeo_processes_dask").setLevel(logging.ERROR)
-    implementations = importlib.import_module("openeo_processes_dask.process_implementations")
-    specs = importlib.import_module("openeo_processes_dask.specs")
+    with warnings.catch_warnings():
+        # Upstream noise at import, nothing a caller can act on: the specs module leaves its JSON files for the
+        # garbage collector, the parser's models use pydantic 1's class Config, load_stac imports the deprecated
+        # stac_validator.
+        warnings.simplefilter("ignore", ResourceWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        specs = importlib.import_module("openeo_processes_dask.specs")
+        implementations = importlib.import_module("openeo_processes_dask.process_implementations")
+        importlib.import_module("openeo_pg_parser_networkx")
     found: dict[str, tuple[dict[str, Any], Callable[..., Any]]] = {}
+    # Processes named like Python builtins or keywords (max, and, ...) carry a leading underscore in both modules.
     for name, function in inspect.getmembers(implementations, inspect.isfunction):
         spec = getattr(specs, name, None)
-        if isinstance(spec, dict):
-            found[name] = (spec, function)
+        if isinstance(spec, dict) and isinstance(spec.get("id"), str):
+            found[spec["id"]] = (spec, function)
     return found
 
 
