@@ -125,6 +125,43 @@ class PlatformError(GaiaLabError):
         self.component = component
 
 
+class ProcessError(GaiaLabError):
+    """A process (``gaia_lab.processing``) failed; ``process`` names it."""
+
+    def __init__(self, process: str, message: str) -> None:
+        super().__init__(f"process {process!r}: {message}")
+        self.process = process
+
+
+class ProcessNotFound(ProcessError, KeyError):
+    """No process has the requested id."""
+
+    def __str__(self) -> str:  # KeyError would quote the message again
+        return str(self.args[0])
+
+
+class ProcessInputError(ProcessError, ValueError):
+    """A process input is invalid; ``pointer`` is the JSON pointer of the field in the inputs (``/bbox/0``)."""
+
+    def __init__(self, process: str, pointer: str, message: str) -> None:
+        super().__init__(process, f"input {pointer or '/'}: {message}")
+        self.pointer = pointer
+        self.reason = message
+
+
+class ProcessLimitError(ProcessError):
+    """A run exceeded a limit (``limit`` names it: ``max_output_bytes``, ``max_duration``); nothing was written."""
+
+    def __init__(self, process: str, limit: str, value: float, message: str) -> None:
+        super().__init__(process, f"{limit}={value:g} exceeded: {message}")
+        self.limit = limit
+        self.value = value
+
+
+class ProcessCancelled(ProcessError):
+    """A run was cancelled (job dismissed); its Dask work was cancelled and its partial outputs removed."""
+
+
 __all__ = [
     "AssetError",
     "ClusterError",
@@ -136,6 +173,11 @@ __all__ = [
     "GaiaLabError",
     "InvalidQuery",
     "PlatformError",
+    "ProcessCancelled",
+    "ProcessError",
+    "ProcessInputError",
+    "ProcessLimitError",
+    "ProcessNotFound",
     "ProviderAuthError",
     "ProviderError",
     "ProviderTimeout",
