@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from gaia_lab.catalog import Catalog, Entry, SearchResults, open_catalog
     from gaia_lab.cluster import cluster
     from gaia_lab.datacube import open_datacube
+    from gaia_lab.ogc_processes.client import process, processes
 
 __version__ = "0.1.0"
 
@@ -43,6 +44,8 @@ _LAZY = {
     "open_catalog": "gaia_lab.catalog",
     "open_datacube": "gaia_lab.datacube",
     "cluster": "gaia_lab.cluster",
+    "processes": "gaia_lab.ogc_processes.client",
+    "process": "gaia_lab.ogc_processes.client",
 }
 
 # Registered as soon as what they extend exists, however it gets imported: the ``ds.gaia`` accessor once xarray
@@ -86,4 +89,6 @@ __all__ = [
     "cluster",
     "open_catalog",
     "open_datacube",
+    "process",
+    "processes",
 ]

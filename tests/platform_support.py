@@ -57,6 +57,9 @@ def platform_config(data_dir: Path, lake: Path, **overrides: object) -> Platform
         "max_clusters_per_user": 2,
         "python": session_python(),
         "account_prefix": ACCOUNT_PREFIX,
+        # Processing jobs run gaia_lab code on the users' workers: this checkout's, whatever the sessions' env holds.
+        "processes_worker_environment": {"PYTHONPATH": str(ROOT)},
+        "processes_idle_timeout": 60.0,
     }
     if IS_ROOT:
         settings["shared_dir"] = str(shared_dir_for(Path(data_dir)))

@@ -19,6 +19,7 @@ from gaia_lab.catalog.federation import (
     parse_federation,
 )
 from gaia_lab.catalog.providers import Provider, make_provider
+from gaia_lab.catalog import user_results
 from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
 from gaia_lab.catalog.results import SearchResults
 from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
@@ -195,10 +196,17 @@ def open_catalog(source: str | os.PathLike[str] | Mapping[str, Any] | None = Non
     """The federated catalogue.
 
     ``source`` is a federation YAML (path or URL) or a dict of the same shape.
-    Without it: ``$GAIA_LAB_CATALOG``, else ``~/.config/gaia-lab/catalog.yaml``, else the demo data lake's.
+    Without it: ``$GAIA_LAB_CATALOG``, else ``~/.config/gaia-lab/catalog.yaml``, else the demo data lake's; plus,
+    once it exists, the user's results catalogue (provider ``user-results``, see :mod:`gaia_lab.catalog.user_results`).
     """
     if source is None:
-        source = default_federation_source()
+        location = default_federation_source()
+        configs = load_federation(location)
+        # The user's own results (processing outputs) join the default federation once they exist.
+        results = user_results.provider_config()
+        if results is not None and all(c.name != user_results.PROVIDER for c in configs):
+            configs += parse_federation({"providers": [results]})
+        return Catalog.from_configs(configs, source=location)
     if isinstance(source, Mapping):
         return Catalog.from_configs(parse_federation(source), source=None)
     location = os.fspath(source)

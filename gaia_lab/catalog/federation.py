@@ -26,7 +26,8 @@ from gaia_lab.credentials import SECRET_OPTION_KEYS
 from gaia_lab.errors import ConfigError
 from gaia_lab.paths import default_lake_dir, user_catalog_path
 
-HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity")
+HUBS = ("atmosphere", "ocean", "land", "solid-earth", "imagery", "climate", "biodiversity", "user")
+# "user": the user's own results (gaia_lab.catalog.user_results), not a data hub of the federation.
 PROVIDER_TYPES = ("stac", "intake", "intake-esm", "auto", "csw", "ogcapi-records", "eodag")
 
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")

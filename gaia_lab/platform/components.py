@@ -21,7 +21,17 @@ PROXY_INSTALL_HINT = (
     "install it with `npm install -g configurable-http-proxy` (Node.js >= 18), or "
     "`npm install --prefix <data dir>/node configurable-http-proxy`, or set proxy_command in the platform config"
 )
-ORDER = ("lake", "opendap", "csw", "records", "s3", "configurable-http-proxy", "dask-gateway", "jupyterhub")
+ORDER = (
+    "lake",
+    "opendap",
+    "csw",
+    "records",
+    "s3",
+    "configurable-http-proxy",
+    "dask-gateway",
+    "processes",
+    "jupyterhub",
+)
 
 
 def find_proxy(config: PlatformConfig, layout: Layout) -> list[str]:

@@ -37,6 +37,7 @@ PORT_NAMES = (
     "records_port",
     "opendap_port",
     "s3_port",
+    "processes_port",
 )
 
 
@@ -120,6 +121,24 @@ class PlatformConfig(Configurable):
         True,
         help="Serve the lake's NetCDF files over OPeNDAP and add the hubs' OPeNDAP catalogues (<hub>-opendap) to the "
         "sessions' federation.",
+    ).tag(config=True)
+    processes_port = Integer(
+        8013, help="OGC API - Processes port (pygeoapi), reached through the hub as /services/gaia-lab-processes/."
+    ).tag(config=True)
+    processes = Bool(
+        True,
+        help="Serve OGC API - Processes (the processes of gaia_lab.processing, each job on the requesting user's "
+        "Dask Gateway cluster) as the hub service gaia-lab-processes.",
+    ).tag(config=True)
+    processes_workers = Integer(2, help="Workers of a user's processing cluster.").tag(config=True)
+    processes_idle_timeout = Float(
+        120.0, help="Seconds a user's processing cluster stays up with no job before it is shut down."
+    ).tag(config=True)
+    processes_max_duration = Float(600.0, help="Longest a processing job may run (seconds).").tag(config=True)
+    processes_max_output_size = Unicode("2 GiB", help="Largest result a processing job may write.").tag(config=True)
+    processes_max_jobs = Integer(4, help="Jobs a user may have running at once.").tag(config=True)
+    processes_worker_environment = Dict(
+        value_trait=Unicode(), help="Environment variables of the processing clusters' workers."
     ).tag(config=True)
     s3_port = Integer(8008, help="S3 server port (moto's S3 + IAM server; with s3 = True).").tag(config=True)
     s3 = Bool(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gaia_lab
-from gaia_lab.platform import spec
+from gaia_lab.platform import processes_service, spec
 from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
@@ -55,11 +55,18 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
     )
     if config.opendap:
         environment["GAIA_LAB_OPENDAP_URL"] = f"http://{ip}:{ports.opendap_port}/"
+    if processes_service.enabled(config):
+        environment["GAIA_LAB_PROCESSES_URL"] = processes_service.public_url(ip, ports) + "/"
     return environment
 
 
-def roles() -> list[dict[str, Any]]:
+def roles(*, processes: bool = False) -> list[dict[str, Any]]:
     """The spec's session roles, and the roles of the platform's own services."""
+    extra: list[dict[str, Any]] = []
+    if processes:
+        from gaia_lab.platform import processes_service
+
+        extra.append(processes_service.hub_role())
     return [
         *({"name": name, "scopes": list(scopes)} for name, scopes in spec.ROLES.items()),
         {
@@ -73,6 +80,7 @@ def roles() -> list[dict[str, Any]]:
             "scopes": ["list:users", "read:users", "read:servers", "delete:servers", "read:hub"],
             "services": [PLATFORM_SERVICE],
         },
+        *extra,
     ]
 
 
@@ -113,7 +121,7 @@ def render(
         ("ReadyWaitingMixin.s3_state_file", str(layout.data_dir / "s3" / "s3-server.json") if config.s3 else ""),
         ("ReadyWaitingMixin.s3_private_users", list(config.s3_private_users)),
         ("JupyterHub.active_server_limit", config.active_server_limit),
-        ("JupyterHub.load_roles", roles()),
+        ("JupyterHub.load_roles", roles(processes=processes_service.enabled(config))),
     ]
     if system:
         spawner = "SystemUserSpawner"
@@ -174,6 +182,14 @@ def render(
         f"     'api_token': os.environ[{ENV_GATEWAY_TOKEN!r}], 'display': False, 'oauth_no_confirm': True}},",
         f"    {{'name': {PLATFORM_SERVICE!r}, 'api_token': os.environ[{ENV_PLATFORM_TOKEN!r}], 'display': False}},",
         f"    {{'name': {CULLER_SERVICE!r}, 'command': {culler!r}, 'display': False}},",
+        *(
+            [
+                f"    {{**{processes_service.hub_service(config.ip, ports)!r},",
+                f"     'api_token': os.environ[{processes_service.ENV_TOKEN!r}]}},",
+            ]
+            if processes_service.enabled(config)
+            else []
+        ),
         "]",
         "",
     ]

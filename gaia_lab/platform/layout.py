@@ -147,6 +147,7 @@ class Ports:
     records_port: int
     opendap_port: int
     s3_port: int = 0  # the S3 server (gaia-lab up --s3)
+    processes_port: int = 0  # OGC API - Processes (processes = True)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -165,6 +166,7 @@ PORT_OWNERS = {
     "records_port": "records",
     "opendap_port": "opendap",
     "s3_port": "s3",
+    "processes_port": "processes",
 }
 
 
@@ -196,6 +198,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
     for name in PORT_OWNERS:
         if name == "s3_port" and not config.s3:
             chosen[name] = 0  # no S3 server: its port need not be free
+            continue
+        if name == "processes_port" and not config.processes:
+            chosen[name] = 0
             continue
         value = int(getattr(config, name))
         if value == 0:

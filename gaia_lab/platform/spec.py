@@ -50,9 +50,11 @@ IMAGE_OPTION_ENVIRONMENT: dict[str, str] = {"DASK_GATEWAY__CLUSTER__OPTIONS__IMA
 
 # A notebook talks to the gateway with its *server's* token, the browser and API clients with the user's: both roles
 # need the gateway scope, or Gateway(auth="jupyterhub") gets 401. The other scopes are JupyterHub's defaults.
+PROCESSES_SERVICE = "gaia-lab-processes"  # OGC API - Processes (gaia_lab.ogc_processes), a hub service too
+PROCESSES_SCOPE = f"access:services!service={PROCESSES_SERVICE}"
 ROLES: dict[str, list[str]] = {
-    "user": ["self", GATEWAY_SCOPE],
-    "server": ["users:activity!user", "access:servers!server", GATEWAY_SCOPE],
+    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE],
+    "server": ["users:activity!user", "access:servers!server", GATEWAY_SCOPE, PROCESSES_SCOPE],
 }
 
 GIB = 2**30

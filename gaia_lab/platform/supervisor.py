@@ -42,6 +42,7 @@ class PlatformInfo:
     lake_url: str
     catalog_file: Path
     opendap_url: str = ""
+    processes_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class PlatformInfo:
             "lake_url": self.lake_url,
             "catalog_file": str(self.catalog_file),
             "opendap_url": self.opendap_url,
+            "processes_url": self.processes_url,
         }
 
 
@@ -139,6 +141,7 @@ class Platform:
         started = time.monotonic()
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
+            built = self._with_processes(built, ports)
             for component in [built[0], *opendap_components, *catalogue_components, *built[1:]]:
                 self.components[component.name] = component
                 component.start()
@@ -177,6 +180,21 @@ class Platform:
         if components:
             self.info = replace(self.info, opendap_url=opendap.opendap_url(self.config.ip, ports) + "/")
         return components, providers
+
+    def _with_processes(self, built: list[Component], ports: Ports) -> list[Component]:
+        """OGC API - Processes between the gateway and the hub (the hub waits for its registered services' URLs);
+        the hub gets the service's token."""
+        from gaia_lab.platform import processes_service
+
+        if not processes_service.enabled(self.config):
+            if self.config.processes:
+                self.out("  no OGC API - Processes: pygeoapi is not installed (pip install 'gaia-lab[processes]')")
+            return built
+        component, hub_env = processes_service.prepare(self.config, self.layout, ports, self.python)
+        *others, hub = built
+        assert self.info is not None
+        self.info = replace(self.info, processes_url=processes_service.public_url(self.config.ip, ports) + "/")
+        return [*others, component, replace(hub, env={**hub.env, **hub_env})]
 
     def _write_state(self) -> None:
         assert self.info is not None

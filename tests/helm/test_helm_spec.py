@@ -27,7 +27,7 @@ PORTS = Ports(18000, 18081, 18001, 18002, 18003, 18004, 18005, 18006, 18007, 180
 # What only one side has, and why: the local platform serves its lake itself and marks its processes (so `down`
 # finds them); in Kubernetes workers default to the session's own image, an option the local backend has not.
 # The lake server and its OPeNDAP server run only on the local platform; the chart reads the lake from its object store.
-LOCAL_ONLY = {"GAIA_LAB_LAKE_URL", "GAIA_LAB_OPENDAP_URL", "GAIA_LAB_PLATFORM_ID", "PATH"}
+LOCAL_ONLY = {"GAIA_LAB_LAKE_URL", "GAIA_LAB_OPENDAP_URL", "GAIA_LAB_PROCESSES_URL", "GAIA_LAB_PLATFORM_ID", "PATH"}
 CHART_ONLY = set(spec.IMAGE_OPTION_ENVIRONMENT)
 
 
