@@ -371,7 +371,7 @@ EXAMPLE_GRAPH: dict[str, Any] = {
     },
     "save": {
         "process_id": "save_result",
-        "arguments": {"data": {"from_node": "mean"}, "format": "netCDF"},
+        "arguments": {"data": {"from_node": "mean"}, "format": "GTiff"},
         "result": True,
     },
 }
