@@ -29,7 +29,12 @@ import requests
 import openeo_driver.views
 from openeo_driver.backend import CollectionCatalog, OpenEoBackendImplementation, Processing
 from openeo_driver.config import OpenEoBackendConfig
-from openeo_driver.errors import CredentialsInvalidException, OpenEOApiException, TokenInvalidException
+from openeo_driver.errors import (
+    CollectionNotFoundException,
+    CredentialsInvalidException,
+    OpenEOApiException,
+    TokenInvalidException,
+)
 from openeo_driver.processes import ProcessRegistry
 from openeo_driver.users import User
 from openeo_driver.users.auth import HttpAuthHandler
@@ -100,6 +105,10 @@ class ServiceProcessing(Processing):  # type: ignore[misc]
         token = (user.internal_auth_data or {}).get("hub_token") if user is not None else None
         if not token:
             raise TokenInvalidException
+        known = {str(c["id"]) for c in self.settings.collections}
+        for collection_id in _loaded_collections(process_graph):
+            if collection_id not in known:
+                raise CollectionNotFoundException(collection_id)
         headers = {"Authorization": f"token {token}"}
         url = f"{self.settings.processes_url}/processes/{PROCESS_ID}/execution"
         response = requests.post(
@@ -117,6 +126,19 @@ class ServiceProcessing(Processing):  # type: ignore[misc]
         return flask.Response(data.content, mimetype=media_type.split(";")[0])
 
 
+def _loaded_collections(nodes: dict[str, Any]) -> list[str]:
+    """The ids of every load_collection node, callbacks included."""
+    found = []
+    for node in nodes.values():
+        arguments = node.get("arguments") or {}
+        if node.get("process_id") == "load_collection" and isinstance(arguments.get("id"), str):
+            found.append(arguments["id"])
+        for argument in arguments.values():
+            if isinstance(argument, dict) and isinstance(argument.get("process_graph"), dict):
+                found += _loaded_collections(argument["process_graph"])
+    return found
+
+
 def _service_error(response: requests.Response) -> OpenEOApiException:
     try:
         detail = response.json().get("description") or response.json().get("detail") or response.text[:500]
@@ -125,6 +147,20 @@ def _service_error(response: requests.Response) -> OpenEOApiException:
     status = response.status_code if 400 <= response.status_code < 500 else 500
     code = {400: "ProcessGraphInvalid", 404: "CollectionNotFound", 401: "AuthenticationRequired"}.get(status)
     return OpenEOApiException(message=str(detail), status_code=status, code=code or "Internal")
+
+
+class GaiaLabBackend(OpenEoBackendImplementation):  # type: ignore[misc]
+    def file_formats(self) -> dict[str, Any]:
+        # What the openeo-graph process's save_result writes.
+        raster = {"gis_data_types": ["raster"], "parameters": {}}
+        return {
+            "input": {},
+            "output": {
+                "GTiff": {**raster, "title": "GeoTIFF (one COG per band)"},
+                "netCDF": {**raster, "title": "NetCDF"},
+                "JSON": {"gis_data_types": ["other"], "parameters": {}, "title": "JSON"},
+            },
+        }
 
 
 def make_app(settings: Settings) -> flask.Flask:
@@ -137,7 +173,7 @@ def make_app(settings: Settings) -> flask.Flask:
         enable_oidc_auth=False,
         oidc_providers=[],
     )
-    backend = OpenEoBackendImplementation(
+    backend = GaiaLabBackend(
         catalog=CollectionCatalog(settings.collections), processing=ServiceProcessing(settings), config=config
     )
     # build_app makes its auth handler from this module attribute.
