@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import flask
-import requests
 import openeo_driver.views
+import requests
 from openeo_driver.backend import CollectionCatalog, OpenEoBackendImplementation, Processing
 from openeo_driver.config import OpenEoBackendConfig
 from openeo_driver.errors import (
@@ -51,6 +51,7 @@ class Settings:
         self.port: int = int(data["port"])
         self.hub_api_url: str = data["hub_api_url"].rstrip("/")
         self.processes_url: str = data["processes_url"].rstrip("/")
+        # Written from the federation by gaia_lab.openeo_api.launch (or whoever starts the server).
         self.collections: list[dict[str, Any]] = json.loads(Path(data["collections_file"]).read_text())
         self.process_specs: list[dict[str, Any]] = json.loads(Path(data["processes_file"]).read_text())
 

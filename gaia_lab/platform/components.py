@@ -30,6 +30,7 @@ ORDER = (
     "configurable-http-proxy",
     "dask-gateway",
     "processes",
+    "openeo",
     "jupyterhub",
 )
 

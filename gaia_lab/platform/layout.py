@@ -148,6 +148,7 @@ class Ports:
     opendap_port: int
     s3_port: int = 0  # the S3 server (gaia-lab up --s3)
     processes_port: int = 0  # OGC API - Processes (processes = True)
+    openeo_port: int = 0  # the openEO API (openeo = True)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -167,6 +168,7 @@ PORT_OWNERS = {
     "opendap_port": "opendap",
     "s3_port": "s3",
     "processes_port": "processes",
+    "openeo_port": "openeo",
 }
 
 
@@ -200,6 +202,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
             chosen[name] = 0  # no S3 server: its port need not be free
             continue
         if name == "processes_port" and not config.processes:
+            chosen[name] = 0
+            continue
+        if name == "openeo_port" and not (config.openeo and config.processes):
             chosen[name] = 0
             continue
         value = int(getattr(config, name))

@@ -43,6 +43,7 @@ class PlatformInfo:
     catalog_file: Path
     opendap_url: str = ""
     processes_url: str = ""
+    openeo_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class PlatformInfo:
             "catalog_file": str(self.catalog_file),
             "opendap_url": self.opendap_url,
             "processes_url": self.processes_url,
+            "openeo_url": self.openeo_url,
         }
 
 
@@ -142,6 +144,7 @@ class Platform:
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
             built = self._with_processes(built, ports)
+            built = self._with_openeo(built, ports)
             for component in [built[0], *opendap_components, *catalogue_components, *built[1:]]:
                 self.components[component.name] = component
                 component.start()
@@ -195,6 +198,22 @@ class Platform:
         assert self.info is not None
         self.info = replace(self.info, processes_url=processes_service.public_url(self.config.ip, ports) + "/")
         return [*others, component, replace(hub, env={**hub.env, **hub_env})]
+
+    def _with_openeo(self, built: list[Component], ports: Ports) -> list[Component]:
+        """The openEO API, before the hub, once OGC API - Processes (which runs its graphs) is in."""
+        from gaia_lab.platform import openeo_service
+
+        assert self.info is not None
+        if not (self.config.openeo and self.info.processes_url):
+            return built
+        missing = openeo_service.missing()
+        if missing:
+            self.out(f"  no openEO API: {missing}")
+            return built
+        component = openeo_service.prepare(self.config, self.layout, ports, self.info.processes_url, self.python)
+        self.info = replace(self.info, openeo_url=openeo_service.url(self.config.ip, ports))
+        *others, hub = built
+        return [*others, component, hub]
 
     def _write_state(self) -> None:
         assert self.info is not None

@@ -1,85 +1,29 @@
-"""The openEO API (openeo-driver in its own venv) in front of the platform's OGC API - Processes service, driven by
+"""The openEO API the platform starts (openeo-driver in its own venv, in front of its OGC API - Processes), driven by
 the `openeo` Python client: hub-token basic auth, the federation's collections, and a graph run on the user's Dask
 cluster whose result equals the same xarray computation."""
 
 from __future__ import annotations
-
-import json
-import os
-import socket
-import subprocess
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
 import gaia_lab as gl
-from gaia_lab.openeo_api import SERVER_SCRIPT, write_server_files
 
 openeo = pytest.importorskip("openeo")
 pytest.importorskip("openeo_pg_parser_networkx", reason="run scripts/install-openeo-runtime.sh")
 
 pytestmark = [pytest.mark.platform, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
 ENTRY = "odatis/ostia-sst-monthly"
 BOX = {"west": -10.0, "south": -2.0, "east": 10.0, "north": 2.0}
 
 
-def _api_python() -> Path:
-    for root in (ROOT, Path(os.environ.get("GAIA_LAB_STAC_SERVERS_ROOT", ROOT))):
-        python = root / ".venv-openeo-api" / "bin" / "python"
-        if python.exists():
-            return python
-    pytest.fail("the openEO API venv is missing: run scripts/install-openeo-api.sh")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def openeo_url(platform, tmp_path_factory):
-    directory = tmp_path_factory.mktemp("openeo-api")
-    catalog = gl.open_catalog(platform.layout.catalog_file)
-    collections_file, processes_file = write_server_files(catalog, directory)
-    port = _free_port()
-    settings = {
-        "host": "127.0.0.1",
-        "port": port,
-        "hub_api_url": platform.info.hub_url.rstrip("/") + "/hub/api",
-        "processes_url": platform.info.processes_url,
-        "collections_file": str(collections_file),
-        "processes_file": str(processes_file),
-    }
-    (directory / "settings.json").write_text(json.dumps(settings))
-    log = (directory / "server.log").open("w")
-    server = subprocess.Popen(
-        [str(_api_python()), str(SERVER_SCRIPT), "--settings", str(directory / "settings.json")],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/openeo/1.2"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(url + "/", timeout=5).status_code == 200:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError((directory / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-        log.close()
+def openeo_url(platform):
+    """The openEO API the platform started (port trait openeo_port), in front of its OGC API - Processes."""
+    assert platform.info.openeo_url, "the platform did not start the openEO API (see its output for why)"
+    return platform.info.openeo_url
 
 
 @pytest.fixture(scope="module")
