@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from gaia_lab.processing.context import Limits, OutputFile, ProcessContext, ProcessResult
 from gaia_lab.processing.registry import PROCESSES, Process, get_process, register, run, validate_inputs
+from gaia_lab.processing.remote import EventCancel, VariableProgress
 
 # Each module registers its process on import (order = listing order).
 from gaia_lab.processing import subset, aggregate, zonal, timeseries, regrid  # noqa: F401  # isort: skip
@@ -22,11 +23,13 @@ from gaia_lab.processing import openeo_graph  # noqa: F401  # isort: skip
 
 __all__ = [
     "PROCESSES",
+    "EventCancel",
     "Limits",
     "OutputFile",
     "Process",
     "ProcessContext",
     "ProcessResult",
+    "VariableProgress",
     "get_process",
     "register",
     "run",

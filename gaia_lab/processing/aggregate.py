@@ -55,7 +55,7 @@ def _execute(inputs: dict[str, Any], context: ProcessContext) -> ProcessResult:
     context.progress(0.05, f"{ID}: {operation} {period} {statistic} of {inputs['entry']} {dict(ds.sizes)}")
     result = execute.compute(ID, lazy, context, label=operation)
     context.progress(0.9, f"{ID}: writing zarr")
-    files = [outputs.write_zarr(result, context.output_dir / f"{operation}.zarr")]
+    files = [outputs.write_zarr(result, context.output_dir / f"{operation}.zarr", like=lazy)]
     lineage = f"{period}ly {statistic} {operation} of {inputs['entry']}"
     item = outputs.cube_item(
         ID,

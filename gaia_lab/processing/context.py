@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,8 +44,9 @@ class ProcessContext:
     """
 
     output_dir: Path
-    #: Resolves entry ids; ``None`` opens ``gl.open_catalog()`` (the user's federation, with the user's rights).
-    catalog: Catalog | None = None
+    #: Resolves entry ids: a Catalog, a federation YAML path (opened where the run happens: a Catalog does not
+    #: pickle), or ``None`` for ``gl.open_catalog()`` (the user's federation, with the user's rights).
+    catalog: Catalog | str | os.PathLike[str] | None = None
     client: distributed.Client | None = None
     progress: Callable[[float, str], None] = _no_progress
     cancelled: Callable[[], bool] = _never
@@ -55,10 +57,10 @@ class ProcessContext:
     started: float = field(default_factory=time.monotonic)
 
     def open_catalog(self) -> Catalog:
-        if self.catalog is None:
-            from gaia_lab.catalog import open_catalog
+        from gaia_lab.catalog import Catalog, open_catalog
 
-            self.catalog = open_catalog()
+        if not isinstance(self.catalog, Catalog):
+            self.catalog = open_catalog(None if self.catalog is None else os.fspath(self.catalog))
         return self.catalog
 
 

@@ -51,9 +51,14 @@ def clean_encoding(ds: xr.Dataset) -> xr.Dataset:
     return ds
 
 
-def write_zarr(ds: xr.Dataset, path: Path) -> OutputFile:
-    """A consolidated Zarr v3 store, chunked as the cube is (in-memory results: one chunk per variable)."""
+def write_zarr(ds: xr.Dataset, path: Path, *, like: xr.Dataset | None = None) -> OutputFile:
+    """A consolidated Zarr v3 store. The values are in memory; ``like`` (the lazy cube they were computed from)
+    gives the chunks to store, so a large result is not written as one chunk per variable."""
     ds = clean_encoding(ds)
+    for name, variable in ds.variables.items():
+        source = like.variables.get(name) if like is not None else None
+        if source is not None and source.chunks is not None and source.shape == variable.shape:
+            variable.encoding["chunks"] = tuple(int(max(c)) for c in source.chunks)
     tmp = path.with_name(path.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     with warnings.catch_warnings():
@@ -70,6 +75,8 @@ def write_cog(array: xr.DataArray, path: Path, key: str) -> OutputFile:
     what a reprojection leaves empty with it), else NaN for float data."""
     tmp = path.with_name(path.name + ".partial.tif")
     nodata = _nodata(array)
+    array = array.copy()
+    array.encoding = {}  # a Zarr or NetCDF source's _FillValue would clash with the nodata written below
     if nodata is not None:
         array = array.rio.write_nodata(nodata, encoded=False)
     array.rio.to_raster(

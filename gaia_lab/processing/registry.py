@@ -12,13 +12,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
 from gaia_lab.errors import ProcessInputError, ProcessNotFound
 from gaia_lab.processing.context import ProcessContext, ProcessResult
 from gaia_lab.processing.schemas import STAC_ITEM_OUTPUT, Schema
 
 if TYPE_CHECKING:
+    import jsonschema
+
     from gaia_lab.catalog import Catalog
 
 Inputs = dict[str, Any]
@@ -132,6 +132,8 @@ def validate_inputs(process_id: str, inputs: Mapping[str, Any], *, catalog: Cata
     Raises ProcessNotFound for an unknown process, ProcessInputError naming the field (a JSON pointer) for invalid
     inputs, and, when ``catalog`` is given, EntryNotFound naming the id of an entry it does not have.
     """
+    import jsonschema  # imported on first use: its format checkers take seconds to import
+
     process = get_process(process_id)
     if not isinstance(inputs, Mapping):
         raise ProcessInputError(process_id, "", f"inputs must be a JSON object, not {type(inputs).__name__}")

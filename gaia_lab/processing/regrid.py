@@ -77,7 +77,7 @@ def _execute(inputs: dict[str, Any], context: ProcessContext) -> ProcessResult:
         grid2d = result.squeeze("time", drop=True) if "time" in result.dims else result
         files = [outputs.write_cog(grid2d[n], context.output_dir / f"{n}.tif", str(n)) for n in grid2d.data_vars]
     else:
-        files = [outputs.write_zarr(result, context.output_dir / "regrid.zarr")]
+        files = [outputs.write_zarr(result, context.output_dir / "regrid.zarr", like=lazy)]
     item = outputs.cube_item(
         ID,
         context,

@@ -46,12 +46,15 @@ GEOJSON_POSITION: Schema = {"type": "array", "items": {"type": "number"}, "minIt
 
 
 def feature_collection(geometry_types: list[str], description: str) -> Schema:
-    """A GeoJSON FeatureCollection (RFC 7946, coordinates in WGS 84) whose geometries have one of these types."""
+    """A GeoJSON FeatureCollection (RFC 7946, coordinates in WGS 84) whose geometries have one of these types.
+
+    Written in the subset of JSON Schema that OGC API - Processes 1.0 allows (OpenAPI 3.0 schema objects: no
+    ``const``, one ``type`` per schema), so the process description validates against the standard's schema."""
     return {
         "type": "object",
         "required": ["type", "features"],
         "properties": {
-            "type": {"const": "FeatureCollection"},
+            "type": {"type": "string", "enum": ["FeatureCollection"]},
             "features": {
                 "type": "array",
                 "minItems": 1,
@@ -59,14 +62,14 @@ def feature_collection(geometry_types: list[str], description: str) -> Schema:
                     "type": "object",
                     "required": ["type", "geometry"],
                     "properties": {
-                        "type": {"const": "Feature"},
-                        "id": {"type": ["string", "integer"]},
-                        "properties": {"type": ["object", "null"]},
+                        "type": {"type": "string", "enum": ["Feature"]},
+                        "id": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                        "properties": {"oneOf": [{"type": "object"}, {"enum": [None]}]},
                         "geometry": {
                             "type": "object",
                             "required": ["type", "coordinates"],
                             "properties": {
-                                "type": {"enum": geometry_types},
+                                "type": {"type": "string", "enum": geometry_types},
                                 "coordinates": {"type": "array"},
                             },
                         },

@@ -34,7 +34,7 @@ def _execute(inputs: dict[str, Any], context: ProcessContext) -> ProcessResult:
     result = execute.compute(ID, ds, context, label="reading")
     context.progress(0.9, f"{ID}: writing {fmt}")
     if fmt == "zarr":
-        files = [outputs.write_zarr(result, context.output_dir / "subset.zarr")]
+        files = [outputs.write_zarr(result, context.output_dir / "subset.zarr", like=ds)]
     else:
         grid = result.squeeze("time", drop=True) if "time" in result.dims else result
         files = [

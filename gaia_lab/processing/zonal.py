@@ -91,8 +91,12 @@ def to_table(stats: xr.Dataset, zones: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
                 series = series.fillna(0).astype("int64")
             columns[f"{name}_{statistic}"] = series
     table = pd.DataFrame(columns).reset_index()
-    if "time" in table.columns:
-        table["time"] = pd.to_datetime(table["time"].astype(str)) if table["time"].dtype == object else table["time"]
+    if "time" in table.columns and table["time"].dtype == object:  # cftime: real dates where they exist
+        iso = table["time"].map(lambda t: t.isoformat())
+        try:
+            table["time"] = pd.to_datetime(iso)
+        except (ValueError, pd.errors.OutOfBoundsDatetime):  # 30 February on a 360-day calendar
+            table["time"] = iso
     merged = zones.merge(table, on="zone", how="right")
     return gpd.GeoDataFrame(merged, geometry="geometry", crs=zones.crs)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,10 +17,12 @@ def dask_client() -> Iterator[distributed.Client]:
     """A real multi-process LocalCluster: tasks and errors cross process boundaries as on a Gateway cluster."""
     with (
         distributed.LocalCluster(
-            n_workers=2, threads_per_worker=2, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
+            n_workers=1, threads_per_worker=2, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
+        # fresh worker processes import the stack (xarray, zarr, rasterio, odc) on their first task: do it here
+        client.run(importlib.import_module, "gaia_lab.processing")
         yield client
 
 

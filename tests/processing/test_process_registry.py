@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import pickle
+from pathlib import Path
 
 import jsonschema
 import pytest
+import yaml
 from pygeoapi.process.base import BaseProcessor
 
 import gaia_lab.processing as processing
@@ -219,3 +221,45 @@ def test_registry_takes_new_processes():
         assert validate_inputs("test-echo", {"entry": "odatis/ostia-sst"}) == {"entry": "odatis/ostia-sst"}
     finally:
         PROCESSES.pop("test-echo", None)
+
+
+OGC_SCHEMAS = Path(__file__).resolve().parents[1] / "data" / "ogcapi-processes-1.0"
+
+
+@pytest.fixture(scope="module")
+def ogc_process_validator():
+    """The standard's process description schema (OpenAPI 3.0 YAML files referring to each other by file name)."""
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT4
+
+    def resource(path):
+        return Resource(yaml.safe_load(path.read_text()), specification=DRAFT4)
+
+    registry = Registry().with_resources(
+        (f"{OGC_SCHEMAS.as_uri()}/{path.name}", resource(path)) for path in OGC_SCHEMAS.glob("*.yaml")
+    )
+    schema = {"$ref": f"{OGC_SCHEMAS.as_uri()}/process.yaml"}
+    return jsonschema.Draft4Validator(schema, registry=registry)
+
+
+@pytest.mark.parametrize("process_id", IDS)
+def test_descriptions_validate_against_the_ogc_api_processes_schema(process_id, ogc_process_validator):
+    """As pygeoapi serves them: its l10n step turns the language maps into strings."""
+    from pygeoapi.l10n import str2locale, translate_struct
+
+    served = translate_struct(copy.deepcopy(PROCESSES[process_id].metadata()), str2locale("en"))
+    assert isinstance(served["title"], str)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in ogc_process_validator.iter_errors(served)]
+    assert errors == []
+
+
+def test_the_ogc_schema_refuses_what_it_should(ogc_process_validator):
+    """The validator is live: a description with a JSON Schema keyword OpenAPI 3.0 lacks fails."""
+    from pygeoapi.l10n import str2locale, translate_struct
+
+    served = translate_struct(copy.deepcopy(PROCESSES["subset"].metadata()), str2locale("en"))
+    served["inputs"]["format"]["schema"]["const"] = "zarr"
+    assert not ogc_process_validator.is_valid(served)
+    del served["inputs"]["format"]["schema"]["const"]
+    served["jobControlOptions"] = ["run-later"]
+    assert not ogc_process_validator.is_valid(served)

@@ -3,6 +3,7 @@ result reopened as a cube from its STAC item (directly, and from a static user c
 
 from __future__ import annotations
 
+import copy
 import json
 
 import numpy as np
@@ -13,6 +14,7 @@ import rioxarray  # noqa: F401
 import shapely
 import xarray as xr
 from pyproj import Transformer
+from pystac.validation import validate_dict
 
 import gaia_lab as gl
 from gaia_lab.processing import run
@@ -25,6 +27,8 @@ def _reopen(result):
 
 
 def _item_checks(result, process_id):
+    # STAC core (pystac's bundled schema, offline; extension schemas cannot be fetched here)
+    validate_dict(copy.deepcopy(result.item), stac_object_type=pystac.STACObjectType.ITEM, extensions=[])
     item = pystac.Item.from_dict(result.item)
     assert item.properties["gaia:process"] == process_id
     assert json.loads(result.item_path.read_text())["id"] == item.id
@@ -60,6 +64,15 @@ def test_subset_to_zarr_equals_the_entry_cut_with_xarray(context, lake_catalog, 
     assert any("tasks" in message for _, message in recorder.reports)
 
 
+def test_subset_keeps_the_source_chunks_in_zarr(context, lake_catalog):
+    result = run("subset", {"entry": SST, "bbox": [-30, -5, 30, 5]}, context)
+    source = lake_catalog[SST].to_xarray(bbox=[-30, -5, 30, 5])
+    reopened = _reopen(result)
+    assert reopened["sst"].chunks == source["sst"].chunks
+    assert reopened["sst"].chunks[0] == (12, 12, 12, 12, 6)
+    xr.testing.assert_equal(reopened["sst"], source["sst"])
+
+
 def test_subset_reprojected_to_cog_equals_to_xarray_on_the_same_grid(context, lake_catalog):
     inputs = {
         "entry": "theia/land-mask-europe",
@@ -78,6 +91,19 @@ def test_subset_reprojected_to_cog_equals_to_xarray_on_the_same_grid(context, la
     item = _item_checks(result, "subset")
     assert item.properties["proj:code"] == "EPSG:3035"
     assert item.assets["land"].extra_fields["raster:bands"][0]["data_type"] == "float32"
+
+
+def test_subset_of_a_zarr_cube_on_a_360_day_calendar_to_cog(context, lake_catalog):
+    entry = "climeri/sres-a1b-tas"
+    result = run(
+        "subset", {"entry": entry, "datetime": "2000-06", "bbox": [-100, 30, -80, 45], "format": "cog"}, context
+    )
+    direct = lake_catalog[entry].to_xarray(datetime="2000-06", bbox=[-100, 30, -80, 45])["tas"].squeeze("time")
+    reopened = _reopen(result)["tas"].squeeze("time")
+    np.testing.assert_array_equal(reopened.values, direct.values)
+    np.testing.assert_allclose(reopened["longitude"].values, direct["longitude"].values)
+    item = _item_checks(result, "subset")
+    assert item.properties["start_datetime"] == "2000-06-01T00:00:00Z"
 
 
 def test_subset_to_cog_refuses_several_time_steps(context):
