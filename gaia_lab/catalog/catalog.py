@@ -10,6 +10,7 @@ from concurrent.futures import wait as wait_futures
 from typing import Any
 
 from gaia_lab.bulk import paused_gc
+from gaia_lab.catalog import user_results
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import (
     HUBS,
@@ -19,7 +20,6 @@ from gaia_lab.catalog.federation import (
     parse_federation,
 )
 from gaia_lab.catalog.providers import Provider, make_provider
-from gaia_lab.catalog import user_results
 from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
 from gaia_lab.catalog.results import SearchResults
 from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus

@@ -68,9 +68,11 @@ class Signer:
             return None
 
 
-def _json(start_response: StartResponse, status: str, body: dict[str, Any], headers: list[tuple[str, str]] = []):  # noqa: B006
+def _json(
+    start_response: StartResponse, status: str, body: dict[str, Any], headers: list[tuple[str, str]] | None = None
+) -> list[bytes]:
     data = json.dumps(body).encode()
-    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *headers])
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *(headers or [])])
     return [data]
 
 
@@ -91,7 +93,7 @@ class HubAuthMiddleware:
             return str(match.group(1)).strip()
         query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
         if query.get("token"):
-            return query["token"][0]
+            return str(query["token"][0])
         cookies = SimpleCookie(environ.get("HTTP_COOKIE", ""))
         if COOKIE in cookies:
             return self.signer.unsign(cookies[COOKIE].value)
@@ -124,7 +126,9 @@ class HubAuthMiddleware:
             }
         )
         location = f"{self.auth.oauth_authorization_url}?{query}"
-        cookie = f"{STATE_COOKIE}={self.signer.sign(json.dumps([state, here]), 600)}; Path={self.prefix or '/'}; HttpOnly"
+        cookie = (
+            f"{STATE_COOKIE}={self.signer.sign(json.dumps([state, here]), 600)}; Path={self.prefix or '/'}; HttpOnly"
+        )
         start_response("302 Found", [("Location", location), ("Set-Cookie", cookie), ("Content-Length", "0")])
         return [b""]
 
@@ -173,7 +177,9 @@ class HubAuthMiddleware:
                 if token
                 else "authentication required: send 'Authorization: token <JupyterHub API token>'"
             )
-            return _json(start_response, status, {"type": "Unauthorized", "detail": detail}, [("WWW-Authenticate", "token")])
+            return _json(
+                start_response, status, {"type": "Unauthorized", "detail": detail}, [("WWW-Authenticate", "token")]
+            )
         context = contextvars.copy_context()
         return context.run(self._serve, user, environ, start_response)
 

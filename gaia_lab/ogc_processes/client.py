@@ -58,7 +58,9 @@ class _Service:
                 detail = body.get("description") or body.get("detail") or body
             except ValueError:
                 detail = response.text[:300]
-            raise ProcessServiceError(f"{method} {path}: HTTP {response.status_code}: {detail}", status=response.status_code)
+            raise ProcessServiceError(
+                f"{method} {path}: HTTP {response.status_code}: {detail}", status=response.status_code
+            )
         return response
 
 
@@ -122,7 +124,9 @@ class ProcessJob:
                 if info.get("status") in ("successful", "failed", "dismissed"):
                     break
                 if deadline is not None and time.monotonic() > deadline:
-                    raise ProcessServiceError(f"job {self.id} still {info.get('status')} after {timeout} s", job_id=self.id)
+                    raise ProcessServiceError(
+                        f"job {self.id} still {info.get('status')} after {timeout} s", job_id=self.id
+                    )
                 time.sleep(POLL_SECONDS)
         finally:
             bar.close()
@@ -139,34 +143,34 @@ class ProcessJob:
         return dict(document["result"])
 
     def result(self, timeout: float | None = None) -> Any:
-        """The output opened: a lazy cube (Zarr, COG, NetCDF) or a table (CSV, GeoParquet)."""
+        """The output opened: a lazy cube (Zarr, COG, NetCDF) or a table (CSV, GeoParquet: a DataFrame)."""
         item = self.item(timeout)
-        local = next((link["href"] for link in item.get("links", []) if link.get("rel") == "via"), None)
-        if local and os.access(local, os.R_OK):
+        asset = next(iter(item["assets"].values()))
+        media = str(asset.get("type", ""))
+        local_file = asset.get("alternate", {}).get("local", {}).get("href")
+        readable = bool(local_file) and os.access(str(local_file), os.R_OK)
+        if _is_table(media):
+            return _read_table(Path(str(local_file)) if readable else self._download(str(asset["href"])), media)
+        local_item = next((link["href"] for link in item.get("links", []) if link.get("rel") == "via"), None)
+        if readable and local_item and os.access(local_item, os.R_OK):
             from gaia_lab.datacube import open_datacube
 
-            return open_datacube(local)  # in the user's space: read in place
-        return self._open_remote(item)
+            return open_datacube(local_item)  # in the user's space: read in place, as any STAC entry
+        return self._open_remote(str(asset["href"]), media)
 
-    def _open_remote(self, item: dict[str, Any]) -> Any:
-        """Read the outputs through the service (this machine cannot see the user's space)."""
-        import xarray as xr
-
-        key, asset = next(iter(item["assets"].items()))
-        href, media = str(asset["href"]), str(asset.get("type", ""))
-        headers = dict(self._service.session.headers)
-        if "zarr" in media:
-            return xr.open_zarr(href, storage_options={"headers": headers}, consolidated=False)
+    def _download(self, href: str) -> Path:
         target = Path(tempfile.mkdtemp(prefix=f"gaia-lab-{self.id[:8]}-")) / Path(href).name
         target.write_bytes(self._service.request("GET", href[len(self._service.url) :]).content)
-        if "csv" in media:
-            import pandas as pd
+        return target
 
-            return pd.read_csv(target)
-        if "parquet" in media:
-            import geopandas as gpd
+    def _open_remote(self, href: str, media: str) -> Any:
+        """Read an output through the service (this machine cannot see the user's space)."""
+        import xarray as xr
 
-            return gpd.read_parquet(target)
+        if "zarr" in media:
+            headers = dict(self._service.session.headers)
+            return xr.open_zarr(href, storage_options={"headers": headers}, consolidated=False)
+        target = self._download(href)
         if "tiff" in media:
             import rioxarray
 
@@ -177,3 +181,17 @@ class ProcessJob:
         """Cancel the job (its Dask work stops) and delete its outputs."""
         info: dict[str, Any] = self._service.request("DELETE", f"jobs/{self.id}").json()
         return info
+
+
+def _is_table(media: str) -> bool:
+    return "csv" in media or "parquet" in media
+
+
+def _read_table(path: Path, media: str) -> Any:
+    if "csv" in media:
+        import pandas as pd
+
+        return pd.read_csv(path)
+    import geopandas as gpd
+
+    return gpd.read_parquet(path)

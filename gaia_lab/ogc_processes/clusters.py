@@ -11,6 +11,7 @@ import contextlib
 import logging
 import threading
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,7 +77,7 @@ class ClusterPool:
         if cached and cached[1] > time.time() + 3600:
             return cached[0]
         response = requests.post(
-            f"{self.settings.hub_api_url.rstrip('/')}/users/{requests.utils.quote(user, safe='')}/tokens",
+            f"{self.settings.hub_api_url.rstrip('/')}/users/{urllib.parse.quote(user, safe='')}/tokens",
             headers={"Authorization": f"token {self.settings.service_token}"},
             json={"scopes": [self.settings.gateway_scope], "expires_in": lifetime, "note": "processing jobs"},
             timeout=30,
@@ -163,6 +164,12 @@ class ClusterPool:
         except Exception:
             return False
         return str(getattr(report.status, "name", report.status)).upper() == "RUNNING"
+
+    def alive(self, user: str) -> bool:
+        """Whether the user's cluster is running (the gateway says so)."""
+        with self._lock:
+            current = self._clusters.get(user)
+        return current is not None and self._alive(current)
 
     def shutdown_user(self, user: str, reason: str) -> bool:
         """Stop the user's cluster now (a job failed with it, or was dismissed with nothing else running)."""

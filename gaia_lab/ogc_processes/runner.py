@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gaia_lab.errors import GaiaLabError
+from gaia_lab.errors import ClusterError, GaiaLabError
 from gaia_lab.ogc_processes import jobs as jobs_module
 from gaia_lab.ogc_processes.clusters import ClusterPool
 from gaia_lab.ogc_processes.jobs import Job, JobStore, Output, new_job_id, now
@@ -92,7 +92,9 @@ class JobRunner:
             )
         job_id = new_job_id()
         output_dir = self.settings.results_dir(user) / job_id
-        job = self.store.add(Job(id=job_id, user=user, process_id=process_id, inputs=inputs, output_dir=str(output_dir)))
+        job = self.store.add(
+            Job(id=job_id, user=user, process_id=process_id, inputs=inputs, output_dir=str(output_dir))
+        )
         thread = threading.Thread(target=self._run, args=(job,), name=f"job-{job_id}", daemon=True)
         thread.start()
         if wait:
@@ -143,7 +145,7 @@ class JobRunner:
             if not isinstance(message, dict):
                 return
             fraction = max(0.0, min(1.0, float(message.get("fraction", 0.0))))
-            self.store.update(job_id, progress=int(round(fraction * 100)), message=str(message.get("message", "")))
+            self.store.update(job_id, progress=round(fraction * 100), message=str(message.get("message", "")))
 
         return handle
 
@@ -187,7 +189,7 @@ class JobRunner:
                 stac_item=result["item"],
                 finished=now(),
             )
-        except BaseException as exc:  # noqa: BLE001 - whatever ends a job is recorded on it, never lost in a thread
+        except BaseException as exc:
             self._failed(job, exc)
         finally:
             if client is not None:
@@ -205,19 +207,22 @@ class JobRunner:
             # Dismissed: with nothing else of the user's running, stop the cluster too, so no work goes on.
             if not self.pool.jobs_on(job.user) - {job.id}:
                 self.pool.shutdown_user(job.user, f"job {job.id} dismissed")
+            # Again, now the task has stopped: it may have written after the dismissal removed its outputs.
+            self._remove_outputs(job)
             return
-        lost_cluster = isinstance(exc, FutureCancelledError | FutureTimeout | TimeoutError | OSError) or (
-            "cancelled" in str(exc).lower() and "process" not in type(exc).__module__
-        )
-        if isinstance(exc, FutureTimeout | TimeoutError):
+        if isinstance(exc, ClusterError):  # the user's cluster could not start (limits, gateway down)
+            lost_cluster, reason = False, str(exc)
+        elif isinstance(exc, FutureTimeout | TimeoutError):
+            lost_cluster = True
             reason = (
-                f"max_duration: the job ran over {self.settings.max_duration:g} s (and its cluster did not stop "
-                "it); its cluster was stopped"
+                f"max_duration: the job ran over {self.settings.max_duration:g} s and its cluster did not stop "
+                "it; the cluster was shut down"
             )
-        elif lost_cluster:
+        elif isinstance(exc, FutureCancelledError | OSError) or not self.pool.alive(job.user):
+            lost_cluster = True
             reason = f"the job's Dask cluster stopped or was lost ({type(exc).__name__}: {exc}); it was shut down"
-        else:
-            reason = f"{type(exc).__name__}: {exc}"
+        else:  # the process itself failed (a limit, bad data): the message says which
+            lost_cluster, reason = False, f"{type(exc).__name__}: {exc}"
         LOG.info("job %s failed: %s", job.id, reason)
         self.store.update(
             job.id,

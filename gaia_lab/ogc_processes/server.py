@@ -25,6 +25,9 @@ from typing import Any
 import yaml
 
 ENV_COOKIE_SECRET = "GAIA_LAB_PROCESSES_COOKIE_SECRET"
+# Where a deployment keeps the service's hub token in a file (a Kubernetes Secret volume) rather than in
+# JUPYTERHUB_API_TOKEN; read once at start.
+ENV_TOKEN_FILE = "GAIA_LAB_PROCESSES_TOKEN_FILE"
 SERVICE_NAME = "gaia-lab-processes"
 LOG = logging.getLogger("gaia_lab.ogc_processes")
 
@@ -89,7 +92,11 @@ def pygeoapi_config(settings: ServiceSettings, process_ids: list[str]) -> dict[s
             "limits": {"default_items": 20, "max_items": 100},
             "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png", "attribution": "OpenStreetMap"},
             "admin": False,
-            "manager": {"name": "gaia_lab.ogc_processes.manager.GaiaLabManager", "connection": None, "output_dir": None},
+            "manager": {
+                "name": "gaia_lab.ogc_processes.manager.GaiaLabManager",
+                "connection": None,
+                "output_dir": None,
+            },
         },
         "logging": {"level": "WARNING"},
         "metadata": {
@@ -177,13 +184,13 @@ def add_download_route(app: Any) -> None:
         target = (base / inner).resolve() if inner else base
         if target != base and base not in target.parents:
             abort(404)
-        if target.is_dir():
-            if inner or not (target / "zarr.json").exists() and not (target / ".zgroup").exists():
-                abort(404, description="a directory: name a file inside it")
-            abort(404, description="a Zarr store: read its files (zarr.json, ...) under this URL")
+        if target.is_dir():  # a Zarr store: its files are read one by one under this URL
+            abort(404, description=f"{rest} is a directory (a Zarr store): read the files inside it")
         if not target.is_file():
             abort(404)
-        media_type = output.media_type if not inner else (mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        media_type = (
+            output.media_type if not inner else (mimetypes.guess_type(target.name)[0] or "application/octet-stream")
+        )
         return send_file(target, mimetype=media_type.split(";")[0], conditional=True)
 
     app.add_url_rule("/jobs/<job_id>/files/<path:rest>", "gaia_lab_job_file", download, methods=["GET", "HEAD"])
@@ -241,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", type=Path, required=True)
     arguments = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if token_file := os.environ.get(ENV_TOKEN_FILE):
+        os.environ["JUPYTERHUB_API_TOKEN"] = Path(token_file).read_text().strip()
     serve(ServiceSettings.load(arguments.settings))
     return 0
 

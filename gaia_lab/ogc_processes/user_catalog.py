@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,7 +58,9 @@ def _collection(catalog: Any) -> Any:
 
     collection = catalog.get_child(COLLECTION)
     if collection is None:
-        extent = pystac.Extent(pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]), pystac.TemporalExtent([[None, None]]))
+        extent = pystac.Extent(
+            pystac.SpatialExtent([[-180.0, -90.0, 180.0, 90.0]]), pystac.TemporalExtent([[datetime.now(UTC), None]])
+        )
         collection = pystac.Collection(COLLECTION, "Results of my process runs", extent, title="Process results")
         catalog.add_child(collection)
     return collection

@@ -112,6 +112,8 @@ def status(data_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
         healthy["opendap"] = http_ok(f"http://{ip}:{ports['opendap_port']}/_health", timeout=5)
     if "records" in components:
         healthy["records"] = http_ok(f"http://{ip}:{ports['records_port']}/collections?f=json", timeout=5)
+    if "processes" in components:
+        healthy["processes"] = http_ok(f"http://{ip}:{ports['processes_port']}/_health", timeout=5)
     return {"running": True, **state, "components": components, "healthy": healthy}
 
 

@@ -44,7 +44,9 @@ def test_renders_our_resources(rendered: dict[str, list[dict[str, Any]]], value_
         "gaia-lab-dask-gateway-api",
         "gaia-lab-dask-controller",
         "gaia-lab-dask-clusters",
+        "gaia-lab-processes",
     }
+    assert {("Deployment", "gaia-lab-processes"), ("Service", "gaia-lab-processes")} <= kinds
     assert (("PersistentVolumeClaim", "gaia-lab-course-data") in kinds) == (value_set == "workshop")
 
 
@@ -177,3 +179,24 @@ def test_catalogue_path_is_the_same_for_sessions_and_workers(rendered: dict[str,
             assert mount["readOnly"] is True
             (volume,) = backend[role]["extraPodConfig"]["volumes"]
             assert volume["configMap"]["name"] == settings["configMap"]
+
+
+def test_processes_service_settings_and_hub_registration(rendered: dict[str, list[dict[str, Any]]]) -> None:
+    """The processes server's settings load as the server loads them, name the deployment's gateway, and the hub
+    knows the service (its route, token and role)."""
+    from gaia_lab.ogc_processes.server import ServiceSettings
+
+    manifests = {(m["kind"], m["metadata"]["name"]): m for m in rendered["default"]}
+    settings = ServiceSettings(**json.loads(manifests[("ConfigMap", "gaia-lab-processes")]["data"]["settings.json"]))
+    hub = hub_settings(rendered["default"])
+    assert settings.gateway_address == hub["gateway"]["address"]
+    assert settings.gateway_proxy_address == hub["gateway"]["proxyAddress"]
+    assert settings.prefix == "/services/gaia-lab-processes/" and settings.port == 8013
+    pod = manifests[("Deployment", "gaia-lab-processes")]["spec"]["template"]["spec"]
+    (token,) = [v for v in pod["volumes"] if v["name"] == "token"]
+    assert token["secret"]["items"] == [{"key": "hub.services.gaia-lab-processes.apiToken", "path": "token"}]
+    environment = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert environment["GAIA_LAB_PROCESSES_TOKEN_FILE"] == "/etc/gaia-lab-processes-token/token"
+    values = load_values("default")["jupyterhub"]["hub"]
+    assert values["services"]["gaia-lab-processes"]["url"] == "http://gaia-lab-processes:8013"
+    assert "tokens" in values["loadRoles"]["gaia-lab-processes"]["scopes"]

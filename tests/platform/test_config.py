@@ -15,7 +15,7 @@ import yaml
 from traitlets.config import Config
 
 from gaia_lab.errors import ConfigError, PlatformError
-from gaia_lab.platform import PlatformConfig, load_config
+from gaia_lab.platform import PlatformConfig, load_config, processes_service
 from gaia_lab.platform import gateway_config as gateway_render
 from gaia_lab.platform import hub_config as hub_render
 from gaia_lab.platform.accounts import prepare_home
@@ -36,6 +36,7 @@ PORTS = Ports(
     csw_port=18006,
     records_port=18007,
     opendap_port=18010,
+    processes_port=18013,
 )
 
 
@@ -199,6 +200,7 @@ def test_generated_hub_config(tmp_path, monkeypatch, mode):
         hub_render.ENV_ADMIN_PASSWORD: "a" * 40,
         hub_render.ENV_GATEWAY_TOKEN: "g" * 64,
         hub_render.ENV_PLATFORM_TOKEN: "t" * 64,
+        processes_service.ENV_TOKEN: "o" * 64,
     }
     for secret in env.values():
         assert secret not in text
@@ -228,6 +230,13 @@ def test_generated_hub_config(tmp_path, monkeypatch, mode):
     assert services["dask-gateway"]["url"] == "http://127.0.0.1:18002"
     assert services["dask-gateway"]["api_token"] == "g" * 64
     assert services["idle-culler"]["command"][:3] == ["/hub/bin/python", "-m", "jupyterhub_idle_culler"]
+    # OGC API - Processes: a hub service whose role may issue users' tokens (for their gateway clusters), no more.
+    assert services["gaia-lab-processes"]["url"] == "http://127.0.0.1:18013"
+    assert services["gaia-lab-processes"]["api_token"] == "o" * 64
+    assert set(roles["gaia-lab-processes"]["scopes"]) == {"tokens", "read:users:name"}
+    assert env_["GAIA_LAB_PROCESSES_URL"] == "http://127.0.0.1:18000/services/gaia-lab-processes/"
+    for name in ("user", "server"):
+        assert "access:services!service=gaia-lab-processes" in roles[name]["scopes"]
     if mode == "system":
         assert c.JupyterHub.spawner_class.__name__ == "SystemUserSpawner"
         assert c.SystemUserSpawner.account_prefix == "ws-"
@@ -338,7 +347,13 @@ def test_other_authenticators_get_their_settings(tmp_path):
     )
     text = hub_render.render(config, Layout.from_config(config), PORTS, "/venv/bin/python")
     c = _exec_config(
-        text, {hub_render.ENV_PROXY_TOKEN: "p", hub_render.ENV_GATEWAY_TOKEN: "g", hub_render.ENV_PLATFORM_TOKEN: "t"}
+        text,
+        {
+            hub_render.ENV_PROXY_TOKEN: "p",
+            hub_render.ENV_GATEWAY_TOKEN: "g",
+            hub_render.ENV_PLATFORM_TOKEN: "t",
+            processes_service.ENV_TOKEN: "o",
+        },
     )
     assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
     assert c.Authenticator.client_id == "gaia"
