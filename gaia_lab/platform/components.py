@@ -36,6 +36,7 @@ ORDER = (
     "slurmd",
     "dask-gateway-hpc",
     "processes",
+    "openeo",
     "jupyterhub",
     "metrics-exporter",
     "prometheus",

@@ -44,6 +44,7 @@ PORT_NAMES = (
     "prometheus_port",
     "metrics_port",
     "processes_port",
+    "openeo_port",
 )
 
 
@@ -145,6 +146,14 @@ class PlatformConfig(Configurable):
     processes_max_jobs = Integer(4, help="Jobs a user may have running at once.").tag(config=True)
     processes_worker_environment = Dict(
         value_trait=Unicode(), help="Environment variables of the processing clusters' workers."
+    ).tag(config=True)
+    openeo_port = Integer(8014, help="openEO API port (openeo-driver; graphs run as OGC API - Processes jobs).").tag(
+        config=True
+    )
+    openeo = Bool(
+        True,
+        help="Serve the openEO API (with OGC API - Processes, the openEO graph runtime and .venv-openeo-api installed: "
+        "scripts/install-openeo-runtime.sh, scripts/install-openeo-api.sh).",
     ).tag(config=True)
     s3_port = Integer(8008, help="S3 server port (moto's S3 + IAM server; with s3 = True).").tag(config=True)
     s3 = Bool(

@@ -153,6 +153,7 @@ class Ports:
     prometheus_port: int = 0  # gaia-lab up --metrics
     metrics_port: int = 0  # the GAIA Lab exporter (--metrics)
     processes_port: int = 0  # OGC API - Processes (processes = True)
+    openeo_port: int = 0  # the openEO API (openeo = True)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -177,6 +178,7 @@ PORT_OWNERS = {
     "prometheus_port": "prometheus",
     "metrics_port": "metrics-exporter",
     "processes_port": "processes",
+    "openeo_port": "openeo",
 }
 
 
@@ -213,6 +215,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
             chosen[name] = 0
             continue
         if name == "processes_port" and not config.processes:
+            chosen[name] = 0
+            continue
+        if name == "openeo_port" and not (config.openeo and config.processes):
             chosen[name] = 0
             continue
         value = int(getattr(config, name))

@@ -45,6 +45,7 @@ class PlatformInfo:
     opendap_url: str = ""
     prometheus_url: str = ""  # gaia-lab up --metrics
     processes_url: str = ""
+    openeo_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class PlatformInfo:
             "opendap_url": self.opendap_url,
             "prometheus_url": self.prometheus_url,
             "processes_url": self.processes_url,
+            "openeo_url": self.openeo_url,
         }
 
 
@@ -153,6 +155,7 @@ class Platform:
         try:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
             built = self._with_processes(built, ports)
+            built = self._with_openeo(built, ports)
             hub = built[-1]
             hpc_components = self._hpc(ports, hub)
             metrics_components = (
@@ -289,6 +292,22 @@ class Platform:
         assert self.info is not None
         self.info = replace(self.info, processes_url=processes_service.public_url(self.config.ip, ports) + "/")
         return [*others, component, replace(hub, env={**hub.env, **hub_env})]
+
+    def _with_openeo(self, built: list[Component], ports: Ports) -> list[Component]:
+        """The openEO API, before the hub, once OGC API - Processes (which runs its graphs) is in."""
+        from gaia_lab.platform import openeo_service
+
+        assert self.info is not None
+        if not (self.config.openeo and self.info.processes_url):
+            return built
+        missing = openeo_service.missing()
+        if missing:
+            self.out(f"  no openEO API: {missing}")
+            return built
+        component = openeo_service.prepare(self.config, self.layout, ports, self.info.processes_url, self.python)
+        self.info = replace(self.info, openeo_url=openeo_service.url(self.config.ip, ports))
+        *others, hub = built
+        return [*others, component, hub]
 
     def _write_state(self) -> None:
         assert self.info is not None

@@ -19,6 +19,7 @@ from gaia_lab.processing.remote import EventCancel, VariableProgress
 
 # Each module registers its process on import (order = listing order).
 from gaia_lab.processing import subset, aggregate, zonal, timeseries, regrid  # noqa: F401  # isort: skip
+from gaia_lab.processing import openeo_graph  # noqa: F401  # isort: skip
 
 __all__ = [
     "PROCESSES",

@@ -17,7 +17,7 @@ def dask_client() -> Iterator[distributed.Client]:
     """A real multi-process LocalCluster: tasks and errors cross process boundaries as on a Gateway cluster."""
     with (
         distributed.LocalCluster(
-            n_workers=1, threads_per_worker=2, processes=True, dashboard_address=None, host="127.0.0.1"
+            n_workers=1, threads_per_worker=2, processes=True, dashboard_address="127.0.0.1:0", host="127.0.0.1"
         ) as cluster,
         distributed.Client(cluster, set_as_default=False) as client,
     ):
