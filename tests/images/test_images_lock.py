@@ -159,4 +159,14 @@ def test_the_sessions_environment_is_the_image_lock() -> None:
     versions = {canonicalize_name(name): Version(value) for name, value in installed.items()}
     pins = locked()
     assert {name: versions.get(name) for name in pins} == pins
-    assert set(versions) - set(pins) == {"gaia-lab"}
+    # The image installs the openEO graph runtime on top of the lock (images/base/Dockerfile), and so does
+    # scripts/setup.d/50-openeo-runtime.sh for the sessions: its pins, and nothing else, come in addition.
+    runtime = {
+        canonicalize_name(name): Version(value)
+        for name, value in re.findall(
+            r"^([A-Za-z0-9._-]+)==([^\s\\]+)", (ROOT / "scripts" / "openeo-runtime.txt").read_text(), re.M
+        )
+    }
+    assert runtime, "scripts/openeo-runtime.txt pins nothing"
+    assert {name: versions.get(name) for name in runtime} == runtime
+    assert set(versions) - set(pins) == {"gaia-lab", *runtime}
