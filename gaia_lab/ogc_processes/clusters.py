@@ -22,6 +22,8 @@ from gaia_lab.errors import ClusterError
 
 LOG = logging.getLogger(__name__)
 GIB = 2**30
+# How long stopping a cluster waits for the gateway to report it stopped: until then its workers may still write.
+STOP_WAIT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,8 @@ class ClusterPool:
             current.gateway.stop_cluster(current.name)
         except Exception as exc:  # already gone: nothing left to stop
             LOG.info("cluster %s: %s", current.name, exc)
+        else:
+            _wait_stopped(current)
         _close(current.gateway)
 
     def jobs_on(self, user: str) -> set[str]:
@@ -223,3 +227,19 @@ class ClusterPool:
 def _close(gateway: Any) -> None:
     with contextlib.suppress(Exception):
         gateway.close()
+
+
+def _wait_stopped(current: UserCluster) -> None:
+    """Until the gateway reports the cluster stopped or failed (its processes gone), at most STOP_WAIT_SECONDS."""
+    from dask_gateway import ClusterStatus
+
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        try:
+            report = current.gateway.get_cluster(current.name)
+        except Exception:  # unknown to the gateway: gone
+            return
+        if report.status in (ClusterStatus.STOPPED, ClusterStatus.FAILED):
+            return
+        time.sleep(0.5)
+    LOG.warning("cluster %s of %s not reported stopped after %.0f s", current.name, current.user, STOP_WAIT_SECONDS)

@@ -8,6 +8,7 @@ when the job's cancel event is set.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -72,15 +73,22 @@ def run_job(
         from gaia_lab.catalog import open_catalog
 
         catalog = open_catalog(catalog_source)
+    cancellation = _Cancellation(job_id)
     context = ProcessContext(
         output_dir=Path(output_dir),
         catalog=catalog,
         progress=progress,
-        cancelled=_Cancellation(job_id),
+        cancelled=cancellation,
         limits=Limits(max_output_bytes=max_output_bytes, max_duration=max_duration),
         item_id=job_id,
     )
     result = run(process_id, inputs, context)
+    if cancellation.event.is_set():
+        # Dismissed while its last chunks were written (after the run's own checks): nothing of it stays.
+        from gaia_lab.errors import ProcessCancelled
+
+        shutil.rmtree(output_dir, ignore_errors=True)
+        raise ProcessCancelled(process_id, "dismissed while its outputs were written; they were removed")
     item = add_result(Path(results_root), result.item, Path(output_dir))
     return {
         "outputs": [{"name": f.key, "path": str(f.path), "media_type": f.media_type} for f in result.files],

@@ -38,7 +38,7 @@ def _scheduler_tasks(client):
     return client.run_on_scheduler(lambda dask_scheduler: sorted(map(str, dask_scheduler.tasks)))
 
 
-def _wait_for_no_tasks(client, seconds=15.0):
+def _wait_for_no_tasks(client, seconds=60.0):
     deadline = time.monotonic() + seconds
     while _scheduler_tasks(client) and time.monotonic() < deadline:
         time.sleep(0.1)
