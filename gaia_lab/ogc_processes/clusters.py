@@ -231,7 +231,7 @@ def _close(gateway: Any) -> None:
 
 def _wait_stopped(current: UserCluster) -> None:
     """Until the gateway reports the cluster stopped or failed (its processes gone), at most STOP_WAIT_SECONDS."""
-    from dask_gateway import ClusterStatus
+    from dask_gateway.client import ClusterStatus
 
     deadline = time.monotonic() + STOP_WAIT_SECONDS
     while time.monotonic() < deadline:
