@@ -195,6 +195,9 @@ class ClusterPool:
             LOG.info("cluster %s: %s", current.name, exc)
         else:
             _wait_stopped(current)
+        # Stopped already: closing without shutdown only forgets it, so dask-gateway's exit hook does not try again.
+        with contextlib.suppress(Exception):
+            current.cluster.close(shutdown=False)
         _close(current.gateway)
 
     def jobs_on(self, user: str) -> set[str]:
