@@ -126,13 +126,11 @@ def _gateway_client(
     options: dict[str, Any],
     gateway: Any = None,
 ) -> Any:
-    from dask_gateway import Gateway
-
     if gateway is None:
         try:
-            gateway = Gateway()
+            gateway = _new_gateway()
         except Exception as exc:
-            raise ClusterError(f"cannot configure Dask Gateway: {exc}") from exc
+            raise ClusterError(f"cannot configure Dask Gateway: {_reason(exc)}") from exc
     stack.callback(_close_gateway, gateway)
     try:
         cluster_options = gateway.cluster_options()
@@ -180,7 +178,6 @@ def _gateway_client(
 
 def _hpc_gateway() -> Any:
     """The HPC gateway of this session's platform, authenticated like the default one (the hub's token)."""
-    from dask_gateway import Gateway
 
     address = os.environ.get(HPC_ADDRESS_ENV)
     if not address:
@@ -190,13 +187,37 @@ def _hpc_gateway() -> Any:
             option="profile",
         )
     try:
-        return Gateway(
+        return _new_gateway(
             address=address,
             proxy_address=os.environ.get(HPC_PROXY_ADDRESS_ENV) or None,
             public_address=os.environ.get(HPC_PUBLIC_ADDRESS_ENV) or None,
         )
     except Exception as exc:
-        raise ClusterError(f"cannot configure the HPC gateway at {address}: {exc}", option="profile") from exc
+        raise ClusterError(f"cannot configure the HPC gateway at {address}: {_reason(exc)}", option="profile") from exc
+
+
+# The client starts an IO-loop thread and gives it 10 s (distributed's LoopRunner); on a machine where a class is
+# compiling at once that can pass, and the client fails with a bare AssertionError. Starting again is harmless.
+_GATEWAY_CLIENT_ATTEMPTS = 3
+
+
+def _new_gateway(**kwargs: Any) -> Any:
+    from dask_gateway import Gateway
+
+    for _ in range(_GATEWAY_CLIENT_ATTEMPTS - 1):
+        with suppress(AssertionError):
+            return Gateway(**kwargs)
+    try:
+        return Gateway(**kwargs)
+    except AssertionError:
+        raise RuntimeError(
+            f"the gateway client's IO loop did not start within 10 s, {_GATEWAY_CLIENT_ATTEMPTS} times (the machine "
+            "is overloaded)"
+        ) from None
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
 
 
 def _close_gateway(gateway: Any) -> None:
