@@ -41,7 +41,7 @@ def _asset_rewriter(proxies: Mapping[str, str]) -> Any:
         def rewrite(href: str) -> str:
             for name, upstream in bases.items():
                 if href.startswith(upstream):
-                    return f"{base}assets/{name}/{href[len(upstream):]}"
+                    return f"{base}assets/{name}/{href[len(upstream) :]}"
             return href
 
         return rewrite

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import attr
+from stac_fastapi.types import stac as stac_types
 from stac_fastapi.types.core import BaseCoreClient
 from stac_fastapi.types.errors import NotFoundError
 from starlette.requests import Request
@@ -59,7 +60,7 @@ def _offset(token: str | None) -> int:
 
 
 @attr.s
-class FederationClient(BaseCoreClient):  # type: ignore[misc]
+class FederationClient(BaseCoreClient):
     """stac-fastapi's core client over a :class:`Federation`."""
 
     federation: Federation = attr.ib(kw_only=True)
@@ -69,9 +70,9 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
         self.items = FederatedItems(self.federation.members)
 
     # -- landing page ---------------------------------------------------------------------------------------------
-    def landing_page(self, **kwargs: Any) -> dict[str, Any]:
+    def landing_page(self, **kwargs: Any) -> stac_types.LandingPage:
         request: Request = kwargs["request"]
-        page = dict(super().landing_page(**kwargs))
+        page: dict[str, Any] = dict(super().landing_page(**kwargs))
         base = _base_url(request).rstrip("/")
         listing = self.federation.listing()
         page["links"] = [
@@ -92,10 +93,10 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
         if self.federation.skipped:
             page["federation:skipped"] = list(self.federation.skipped)
         page.update(_missing(listing.errors))
-        return page
+        return cast(stac_types.LandingPage, page)
 
     # -- collections ----------------------------------------------------------------------------------------------
-    def all_collections(self, **kwargs: Any) -> dict[str, Any]:
+    def all_collections(self, **kwargs: Any) -> stac_types.Collections:
         request: Request = kwargs["request"]
         base = _base_url(request)
         limit = parse_limit(kwargs.get("limit")) or MAX_LIMIT
@@ -117,9 +118,7 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
         if start + limit < len(entries):
             params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             params.append(("token", f"o{start + limit}"))
-            links.append(
-                {"rel": "next", "type": "application/json", "href": f"{base}collections?{urlencode(params)}"}
-            )
+            links.append({"rel": "next", "type": "application/json", "href": f"{base}collections?{urlencode(params)}"})
         if start > 0:
             params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
             params.append(("token", f"o{max(0, start - limit)}"))
@@ -141,14 +140,14 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
         }
         if results is not None:
             response["federation:query_terms"] = search_terms(results)
-        return response
+        return cast(stac_types.Collections, response)
 
-    def get_collection(self, collection_id: str, **kwargs: Any) -> dict[str, Any]:
+    def get_collection(self, collection_id: str, **kwargs: Any) -> stac_types.Collection:
         request: Request = kwargs["request"]
         entry = self.federation.entry(collection_id)
         if entry is None:
             raise NotFoundError(f"no collection {collection_id!r} in the federation")
-        return collection_document(entry, _base_url(request), self.rewriter(request))
+        return cast(stac_types.Collection, collection_document(entry, _base_url(request), self.rewriter(request)))
 
     # -- items ----------------------------------------------------------------------------------------------------
     def item_collection(
@@ -159,7 +158,7 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
         limit: int = DEFAULT_LIMIT,
         token: str | None = None,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> stac_types.ItemCollection:
         request: Request = kwargs["request"]
         if self.federation.entry(collection_id) is None:
             raise NotFoundError(f"no collection {collection_id!r} in the federation")
@@ -173,26 +172,28 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
             method="GET",
         )
 
-    def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> dict[str, Any]:
+    def get_item(self, item_id: str, collection_id: str, **kwargs: Any) -> stac_types.Item:
         request: Request = kwargs["request"]
-        found = self._search(request, collections=[collection_id], ids=[item_id], limit=1, method="GET")
+        found: dict[str, Any] = dict(
+            self._search(request, collections=[collection_id], ids=[item_id], limit=1, method="GET")
+        )
         features = found["features"]
         if not features:
             missing = found["federation:missing"]
             why = f"; member {missing[0]!r} did not answer" if missing else ""
             raise NotFoundError(f"no item {item_id!r} in collection {collection_id!r}{why}")
-        return dict(features[0])
+        return cast(stac_types.Item, dict(features[0]))
 
     def get_search(
         self,
         collections: list[str] | None = None,
         ids: list[str] | None = None,
         bbox: Sequence[float] | None = None,
-        intersects: Mapping[str, Any] | None = None,
+        intersects: Any = None,
         datetime: str | None = None,
         limit: int | None = DEFAULT_LIMIT,
         **kwargs: Any,
-    ) -> dict[str, Any]:
+    ) -> stac_types.ItemCollection:
         request: Request = kwargs["request"]
         geometry = intersects if isinstance(intersects, Mapping) or intersects is None else json.loads(intersects)
         return self._search(
@@ -208,7 +209,7 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
             method="GET",
         )
 
-    def post_search(self, search_request: Any, **kwargs: Any) -> dict[str, Any]:
+    def post_search(self, search_request: Any, **kwargs: Any) -> stac_types.ItemCollection:
         request: Request = kwargs["request"]
         intersects = search_request.intersects
         return self._search(
@@ -220,7 +221,9 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
             datetime=search_request.datetime,
             limit=search_request.limit,
             token=getattr(search_request, "token", None),
-            filter=parse_filter(getattr(search_request, "filter_expr", None), getattr(search_request, "filter_lang", None)),
+            filter=parse_filter(
+                getattr(search_request, "filter_expr", None), getattr(search_request, "filter_lang", None)
+            ),
             method="POST",
             body=search_request.model_dump(mode="json", by_alias=True, exclude_none=True),
         )
@@ -239,7 +242,7 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
         filter: Mapping[str, Any] | None = None,
         method: str,
         body: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+    ) -> stac_types.ItemCollection:
         size = min(parse_limit(limit) or DEFAULT_LIMIT, MAX_LIMIT)
         parsed = Query.parse(bbox=list(bbox) if bbox else None, datetime=datetime)
         members = self.federation.members_of(list(collections) if collections else None)
@@ -275,14 +278,21 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
             else:
                 params = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
                 params.append(("token", next_token))
-                links.append({"rel": "next", "type": GEOJSON, "href": f"{request.url.remove_query_params('token').replace(query=urlencode(params))}"})
-        return {
+                links.append(
+                    {
+                        "rel": "next",
+                        "type": GEOJSON,
+                        "href": f"{request.url.remove_query_params('token').replace(query=urlencode(params))}",
+                    }
+                )
+        response = {
             "type": "FeatureCollection",
             "features": features,
             "links": links,
             "numberReturned": len(features),
             **_missing(page.missing),
         }
+        return cast(stac_types.ItemCollection, response)
 
     @staticmethod
     def _matching(features: list[dict[str, Any]], query: ItemQuery) -> list[dict[str, Any]]:
@@ -297,4 +307,3 @@ class FederationClient(BaseCoreClient):  # type: ignore[misc]
             if footprint is None or footprint.intersects(box):
                 kept.append(feature)
         return kept
-

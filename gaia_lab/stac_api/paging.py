@@ -226,6 +226,7 @@ class FederatedItems:
             else:
                 href, parameters = _with_limit(href, share), None
         stac_io = client._stac_io
+        assert stac_io is not None  # a Client opened by its provider always has one
         page = provider._call(lambda: stac_io.read_json(href, method=method, parameters=parameters))
         features = page.get("features") or []
         next_link = next((link for link in page.get("links") or () if link.get("rel") == "next"), None)
