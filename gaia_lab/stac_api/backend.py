@@ -71,22 +71,9 @@ class FederationClient(BaseCoreClient):
 
     # -- landing page ---------------------------------------------------------------------------------------------
     def landing_page(self, **kwargs: Any) -> stac_types.LandingPage:
-        request: Request = kwargs["request"]
+        # No child link per collection: the API does not claim "browseable", and clients list /collections.
         page: dict[str, Any] = dict(super().landing_page(**kwargs))
-        base = _base_url(request).rstrip("/")
         listing = self.federation.listing()
-        page["links"] = [
-            *page["links"],
-            *(
-                {
-                    "rel": "child",
-                    "type": "application/json",
-                    "title": entry.title,
-                    "href": f"{base}/collections/{collection_id(entry.provider, entry.local_id)}",
-                }
-                for entry in listing.entries
-            ),
-        ]
         page["federation:members"] = [
             {"name": p.name, "title": p.title, "hub": p.hub, "type": p.kind} for p in self.federation.catalog
         ]
@@ -243,6 +230,8 @@ class FederationClient(BaseCoreClient):
         method: str,
         body: Mapping[str, Any] | None = None,
     ) -> stac_types.ItemCollection:
+        if bbox and intersects is not None:
+            raise InvalidQuery("intersects", intersects, "bbox and intersects exclude each other: give one")
         size = min(parse_limit(limit) or DEFAULT_LIMIT, MAX_LIMIT)
         parsed = Query.parse(bbox=list(bbox) if bbox else None, datetime=datetime)
         members = self.federation.members_of(list(collections) if collections else None)
@@ -261,7 +250,10 @@ class FederationClient(BaseCoreClient):
         rewrite = self.rewriter(request)
         features = [item_document(provider, item, base, rewrite) for provider, item in page.items]
         features = self._matching(features, query)
-        links: list[dict[str, Any]] = [{"rel": "root", "type": "application/json", "href": base}]
+        links: list[dict[str, Any]] = [
+            {"rel": "root", "type": "application/json", "href": base},
+            {"rel": "self", "type": GEOJSON, "href": str(request.url)},
+        ]
         if page.more:
             next_token = encode_token(page.states)
             if method == "POST":

@@ -3,6 +3,7 @@ catalogue, searched with pystac-client and checked by stac-api-validator; a memb
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections import Counter
 from pathlib import Path
@@ -15,6 +16,7 @@ from pystac_client import Client
 from stac_api_servers import ServedApi, start_api
 from stac_servers import VALIDATOR_VENV, RunningServer, StacRecords, validate_api
 
+from gaia_lab.catalog.federation import HUBS
 from gaia_lab.stac_api.paging import RETRIES
 
 TIMEOUT = 60
@@ -59,8 +61,7 @@ def test_landing_page_names_members_and_conformance(federation_api: ServedApi):
         "https://api.stacspec.org/v1.0.0-rc.1/collection-search#free-text",
     ):
         assert wanted in conformance
-    children = [link["href"] for link in landing["links"] if link["rel"] == "child"]
-    assert children and all(href.startswith(federation_api.url + "collections/") for href in children)
+    assert [link["href"] for link in landing["links"] if link["rel"] == "data"] == [federation_api.url + "collections"]
 
 
 def test_collections_name_their_member_and_hub(federation_api: ServedApi, lake_stac: StacRecords):
@@ -70,7 +71,7 @@ def test_collections_name_their_member_and_hub(federation_api: ServedApi, lake_s
     assert len(ids) == len(set(ids))
     for collection in listed:
         assert collection["federation:member"] == collection["id"].split(".", 1)[0]
-        assert collection["gaia:hub"] in {"ocean", "land"}
+        assert collection["gaia:hub"] in HUBS  # the collection's own hub where it names one, else its member's
     # The three members serve the same lake: each dataset is listed once, its copies named as mirrors, and every
     # copy stays reachable under its own id.
     wanted = _collection_with_items(lake_stac)
@@ -94,7 +95,12 @@ def test_pystac_client_pages_through_every_member(
         seen = Counter(f["properties"]["federation:member"] for page in pages for f in page["features"])
         assert dict(seen) == totals, method
         assert all(len(page["features"]) <= limit for page in pages)
-        assert len(pages) >= max(totals.values()) // (limit // 3)
+        # every member answered on many pages, each time with its own next link or offset kept in the token
+        for member, total in totals.items():
+            pages_with = sum(
+                1 for p in pages if any(f["properties"]["federation:member"] == member for f in p["features"])
+            )
+            assert pages_with >= total // limit > 1, (member, pages_with, total)
         keys = [(f["collection"], f["id"]) for page in pages for f in page["features"]]
         assert len(keys) == len(set(keys)), "an item came twice"
 
@@ -106,13 +112,20 @@ def test_search_by_collection_ids_bbox_and_datetime(federation_api: ServedApi, l
     api_collection = f"pgstac.{collection}"
     found = _get(federation_api.url + "search", collections=api_collection, ids=target["id"])
     assert [(f["collection"], f["id"]) for f in found["features"]] == [(api_collection, target["id"])]
-    # datetime of one item, box around its footprint: that item is among the results of every member holding it
+    # a day around one item's time, a box around its footprint: that item is among the results of the members that
+    # filter by time (stac-fastapi-geoparquet 0.0.7 finds no item of the lake with any datetime, asked directly too)
     moment = target["properties"]["datetime"]
-    box = ",".join(str(v) for v in target["bbox"])
-    found = _get(federation_api.url + "search", datetime=moment, bbox=box, limit=50)
+    day = datetime.timedelta(days=1)
+    instant = datetime.datetime.fromisoformat(moment)
+    span = f"{(instant - day).isoformat()}/{(instant + day).isoformat()}".replace("+00:00", "Z")
+    west, south, east, north = target["bbox"]
+    # the lake's grids reach past the antimeridian by half a pixel (-180.42): a query must stay within it
+    box = ",".join(str(v) for v in (max(west, -180), south, min(east, 180), north))
+    found = _get(federation_api.url + "search", datetime=span, bbox=box, limit=50)
     members = {f["properties"]["federation:member"] for f in found["features"] if f["id"] == target["id"]}
-    assert members == {"pgstac", "geoparquet", "lake"}
-    assert all(f["properties"]["datetime"] == moment for f in found["features"])
+    assert members == {"pgstac", "lake"}
+    assert {f["properties"]["datetime"] for f in found["features"]} == {moment}
+    assert found["federation:missing"] == []
     # an item read on its own, through the features endpoint
     item = _get(f"{federation_api.url}collections/{api_collection}/items/{target['id']}")
     assert item["id"] == target["id"] and item["collection"] == api_collection
