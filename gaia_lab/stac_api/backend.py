@@ -25,7 +25,6 @@ from gaia_lab.stac_api.federation import (
     Federation,
     Rewriter,
     collection_document,
-    collection_id,
     item_document,
     localize_filter,
     parse_filter,
