@@ -28,7 +28,7 @@ PORTS = Ports(18000, 18081, 18001, 18002, 18003, 18004, 18005, 18006, 18007, 180
 # finds them); in Kubernetes workers default to the session's own image, an option the local backend has not.
 # The lake server and its OPeNDAP server run only on the local platform; the chart reads the lake from its object store.
 LOCAL_ONLY = {"GAIA_LAB_LAKE_URL", "GAIA_LAB_OPENDAP_URL", "GAIA_LAB_PROCESSES_URL", "GAIA_LAB_PLATFORM_ID", "PATH"}
-# Both have it, each its own way: the chart from gaiaLab.stac.sessionUrl (an extraEnv default), the platform from its ports.
+# Both set it, each its own way: the chart from gaiaLab.stac.sessionUrl (an extraEnv default), the platform from ports.
 STAC_URL = "GAIA_LAB_STAC_URL"
 CHART_ONLY = set(spec.IMAGE_OPTION_ENVIRONMENT)
 
