@@ -53,7 +53,6 @@ def create_app(
     federation: Federation,
     *,
     state_dir: Path,
-    root_path: str = "",
     asset_proxies: Mapping[str, str] | None = None,
     default_user: str | None = None,
     title: str = "GAIA Lab federation",
@@ -93,7 +92,7 @@ def create_app(
         stac_fastapi_title=title,
         stac_fastapi_description="Every catalogue of the GAIA Lab federation searched as one STAC API.",
         stac_fastapi_landing_id="gaia-lab-federation",
-        root_path=root_path,
+        stac_fastapi_version=_version(),
     )
     client = FederationClient(
         federation=federation,
@@ -105,7 +104,6 @@ def create_app(
     api = StacApi(
         app=FastAPI(
             title=title,
-            root_path=root_path,
             openapi_url=settings.openapi_url,
             docs_url=settings.docs_url,
             redoc_url=None,
@@ -126,6 +124,12 @@ def create_app(
     if proxies:
         app.include_router(_assets_router(proxies))
     return app
+
+
+def _version() -> str:
+    from gaia_lab import __version__
+
+    return str(__version__)
 
 
 def user_of(request: Request, default_user: str | None) -> str | None:

@@ -172,4 +172,7 @@ class HubAuthASGI:
             )
             return
         scope = {**scope, USER_KEY: user}
+        if self.prefix and path != scope.get("path"):
+            # The hub's proxy keeps its route in the path: the application's links are built under it.
+            scope["root_path"] = str(scope.get("root_path") or "") + self.prefix
         await self.app(scope, receive, send)

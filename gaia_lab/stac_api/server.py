@@ -77,7 +77,6 @@ def make_app(settings: ServiceSettings) -> Any:
     app = create_app(
         Federation(catalog, title=settings.title, skipped=skipped),
         state_dir=Path(settings.state_dir),
-        root_path=prefix,
         asset_proxies=settings.asset_proxies,
         title=settings.title,
     )

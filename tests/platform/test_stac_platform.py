@@ -70,7 +70,8 @@ def test_requests_without_login_or_token_are_refused(stac_url: str):
 def test_links_are_under_the_hub_prefix(stac_url: str, alice: HubUser):
     landing = requests.get(stac_url, headers=alice.headers, timeout=TIMEOUT).json()
     hrefs = [link["href"] for link in landing["links"]]
-    assert hrefs and all(h.startswith(stac_url) for h in hrefs), hrefs
+    assert hrefs
+    assert [h for h in hrefs if not h.startswith(stac_url)] == []
     assert landing["federation:missing"] == []
 
 
