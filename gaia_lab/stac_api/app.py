@@ -118,12 +118,35 @@ def create_app(
         items_get_request_model=cast(Any, items_model),
         title=title,
         description=settings.stac_fastapi_description,
+        middlewares=_middlewares(),
     )
     app = api.app
     app.include_router(_starred_router(federation, StarredStore(state_dir / "starred.sqlite"), default_user))
     if proxies:
         app.include_router(_assets_router(proxies))
     return app
+
+
+def _middlewares() -> list[Any]:
+    """stac-fastapi's defaults without its ProxyHeaderMiddleware, which joins ``X-Forwarded-Port`` to an
+    ``X-Forwarded-Host`` that already names the port (configurable-http-proxy sends both) into a host of two ports:
+    :mod:`gaia_lab.stac_api.auth` takes the host from the hub's proxy instead. CORS: any origin, no credentials (a
+    cross-origin caller sends a token, never the cookie), the Authorization header allowed."""
+    from brotli_asgi import BrotliMiddleware
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    return [
+        Middleware(BrotliMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE"],
+            allow_headers=["Content-Type", "Authorization", "Range"],
+            expose_headers=["Content-Range", "Accept-Ranges", "Content-Length"],
+            max_age=600,
+        ),
+    ]
 
 
 def _version() -> str:

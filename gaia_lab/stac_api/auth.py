@@ -152,6 +152,9 @@ class HubAuthASGI:
             home = (self.prefix or "") + "/"
             await self._login(send, wanted if wanted.startswith(home) else home)
             return
+        if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
+            await self.app(scope, receive, send)  # a CORS preflight carries no credentials: CORS answers it
+            return
         token = self._token(scope, headers)
         user = await self.user_for(token) if token else None
         if user is None:
@@ -173,6 +176,14 @@ class HubAuthASGI:
             return
         scope = {**scope, USER_KEY: user}
         if self.prefix and path != scope.get("path"):
-            # The hub's proxy keeps its route in the path: the application's links are built under it.
+            # The hub's proxy keeps its route in the path: the application's links are built under it, on the host
+            # and scheme the client used (the proxy's X-Forwarded-Host, port included, and X-Forwarded-Proto).
             scope["root_path"] = str(scope.get("root_path") or "") + self.prefix
+            forwarded_host = headers.get("x-forwarded-host", "").split(",")[0].strip()
+            if forwarded_host:
+                raw = [(k, v) for k, v in scope.get("headers") or [] if k.lower() != b"host"]
+                scope["headers"] = [*raw, (b"host", forwarded_host.encode("latin-1"))]
+            forwarded_proto = headers.get("x-forwarded-proto", "").split(",")[0].strip()
+            if forwarded_proto in ("http", "https"):
+                scope["scheme"] = forwarded_proto
         await self.app(scope, receive, send)

@@ -202,6 +202,32 @@ def test_a_member_down_is_named_and_the_others_answer(
         slow.stop()
 
 
+def test_a_slow_member_keeps_its_place_in_the_token(lake_dir: Path, tmp_path: Path):
+    """A member too slow for the first page is asked again for the next one, from where it was: its items come late,
+    none is lost."""
+    late = start_fault_server(Fault("sleep", delay=6.0, times=1, paths=("/search",)))
+    try:
+        providers = [
+            {"name": "lake", "hub": "ocean", "type": "stac", "url": str(lake_dir / "odatis" / "catalog.json")},
+            {"name": "late", "hub": "atmosphere", "type": "stac", "url": late.url, "timeout": 3},
+        ]
+        api = start_api(providers, tmp_path)
+        try:
+            first = _get(api.url + "search", limit=4)
+            assert first["federation:missing"] == ["late"]
+            assert {f["properties"]["federation:member"] for f in first["features"]} == {"lake"}
+            following = next(link["href"] for link in first["links"] if link["rel"] == "next")
+            second = _get(following)
+            assert second["federation:missing"] == []
+            assert [f["id"] for f in second["features"] if f["properties"]["federation:member"] == "late"] == [
+                "fault-item"
+            ]
+        finally:
+            api.stop()
+    finally:
+        late.stop()
+
+
 def test_starred_datasets_per_user(federation_api: ServedApi, lake_stac: StacRecords):
     collection = f"lake.{_collection_with_items(lake_stac)}"
     url = federation_api.url + "starred"
