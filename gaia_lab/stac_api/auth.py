@@ -6,7 +6,9 @@ header, a ``?token=`` parameter, or this service's cookie (set by the OAuth logi
 must carry the service's access scope (``access:services!service=gaia-lab-stac``). Without one, API clients get 401
 (403 for a token that does not give access) and browsers asking for HTML are sent through the hub's OAuth, then
 back. ``/login?next=<path under the service>`` starts that login for any client (a page of another hub service
-fetches it once, same origin, to get this service's cookie). ``/_health`` stays open.
+fetches it once, same origin, to get this service's cookie). ``/_health`` and the OpenAPI description of the API
+(``/api``, ``/api.html``: routes and parameters, no data) stay open: clients read the description before they
+authenticate (stac-api-validator fetches it without the credentials it sends elsewhere).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from gaia_lab.ogc_processes.auth import COOKIE_LIFETIME, Signer
 from gaia_lab.stac_api.app import USER_KEY
 
 COOKIE = "gaia-lab-stac"
+# What anyone may read: no data behind these.
+OPEN_PATHS = frozenset({"/api", "/api.html"})
 STATE_COOKIE = "gaia-lab-stac-state"
 
 Scope = MutableMapping[str, Any]
@@ -152,6 +156,9 @@ class HubAuthASGI:
             home = (self.prefix or "") + "/"
             await self._login(send, wanted if wanted.startswith(home) else home)
             return
+        if path in OPEN_PATHS and scope.get("method") in ("GET", "HEAD"):
+            await self.app(self._behind_proxy(scope, path, headers), receive, send)
+            return
         if scope.get("method") == "OPTIONS" and "access-control-request-method" in headers:
             await self.app(scope, receive, send)  # a CORS preflight carries no credentials: CORS answers it
             return
@@ -174,7 +181,10 @@ class HubAuthASGI:
                 send, status, {"code": "Unauthorized", "description": detail}, [("WWW-Authenticate", "token")]
             )
             return
-        scope = {**scope, USER_KEY: user}
+        await self.app(self._behind_proxy({**scope, USER_KEY: user}, path, headers), receive, send)
+
+    def _behind_proxy(self, scope: Scope, path: str, headers: dict[str, str]) -> Scope:
+        scope = dict(scope)
         if self.prefix and path != scope.get("path"):
             # The hub's proxy keeps its route in the path: the application's links are built under it, on the host
             # and scheme the client used (the proxy's X-Forwarded-Host, port included, and X-Forwarded-Proto).
@@ -186,4 +196,4 @@ class HubAuthASGI:
             forwarded_proto = headers.get("x-forwarded-proto", "").split(",")[0].strip()
             if forwarded_proto in ("http", "https"):
                 scope["scheme"] = forwarded_proto
-        await self.app(scope, receive, send)
+        return scope

@@ -60,6 +60,9 @@ def test_requests_without_login_or_token_are_refused(stac_url: str):
         )
         assert forged.status_code == 403, (path, forged.status_code)
     assert requests.put(stac_url + "starred/odatis.ostia-sst", timeout=TIMEOUT).status_code == 401
+    # The OpenAPI description (routes and parameters, no data) is open: clients read it before they authenticate.
+    description = requests.get(stac_url + "api", timeout=TIMEOUT)
+    assert description.status_code == 200 and "/search" in description.json()["paths"]
     # A browser is sent through the hub's OAuth instead.
     browser = requests.get(stac_url, headers={"Accept": "text/html"}, timeout=TIMEOUT, allow_redirects=False)
     assert browser.status_code == 302
