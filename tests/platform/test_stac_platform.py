@@ -124,7 +124,8 @@ def test_stac_api_validator_passes_through_the_hub(stac_url: str, alice: HubUser
         ["core", "collections", "features", "item-search", "filter"],
         collection=collection,
         geometry=item["geometry"],
-        extra_args=["--auth-bearer-token", alice.token],
+        # -H reaches every request of the validator, its final pystac-client walk as well (--auth-bearer-token not)
+        extra_args=["-H", f"Authorization: Bearer {alice.token}"],
     )
     report = f"{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, report
