@@ -25,6 +25,7 @@ from gaia_lab.errors import (
     ProviderAuthError,
     ProviderError,
     ProviderTimeout,
+    StarredUnavailable,
 )
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
     "SearchResults",
+    "StarredUnavailable",
     "__version__",
     "cluster",
     "open_catalog",

@@ -182,3 +182,13 @@ __all__ = [
     "ProviderError",
     "ProviderTimeout",
 ]
+
+
+class StarredUnavailable(GaiaLabError):
+    """A user's starred datasets cannot be read: outside a hub session of the platform (no STAC service URL or no
+    token), or the service refused or did not answer; ``url`` names where they were asked for."""
+
+    def __init__(self, message: str, *, url: str | None = None, status: int | None = None) -> None:
+        super().__init__(f"starred datasets ({url}): {message}" if url else f"starred datasets: {message}")
+        self.url = url
+        self.status = status

@@ -550,9 +550,11 @@ def validate_api(
     geometry: dict[str, Any],
     tolerate_3d_bbox_failure: bool = False,
     timeout: float = 300.0,
+    extra_args: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     """Run stac-api-validator (its own venv) against ``root_url``, offline: see ``_offline_schemas``; with
-    ``tolerate_3d_bbox_failure``, see ``_tolerate_3d_bbox_failure``."""
+    ``tolerate_3d_bbox_failure``, see ``_tolerate_3d_bbox_failure``; ``extra_args`` go to the validator as they are
+    (``--auth-bearer-token``, ...)."""
     python = _require_venv(VALIDATOR_VENV)
     cmd = [
         str(python),
@@ -570,6 +572,7 @@ def validate_api(
         cmd += ["--conformance", name]
     if tolerate_3d_bbox_failure:
         cmd.append("--tolerate-3d-bbox-failure")
+    cmd += list(extra_args)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env(), check=False)
 
 

@@ -23,6 +23,7 @@ from gaia_lab.catalog.federation import (
 from gaia_lab.catalog.providers import Provider, make_provider
 from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
 from gaia_lab.catalog.results import SearchResults
+from gaia_lab.catalog.starred import StarredDataset, read_starred
 from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
 from gaia_lab.errors import EntryNotFound, GaiaLabError, InvalidQuery, ProviderError, ProviderTimeout
 from gaia_lab.query import Query
@@ -79,6 +80,12 @@ class Catalog:
 
     def __len__(self) -> int:
         return len(self._providers)
+
+    @property
+    def starred(self) -> list[StarredDataset]:
+        """The datasets the session's user starred in the portal (kept per user by the platform's STAC service);
+        :class:`~gaia_lab.errors.StarredUnavailable` outside a hub session."""
+        return read_starred()
 
     def __repr__(self) -> str:
         names = ", ".join(f"{p.name}({p.hub})" for p in self._providers.values())

@@ -37,6 +37,7 @@ ORDER = (
     "dask-gateway-hpc",
     "processes",
     "openeo",
+    "stac",
     "jupyterhub",
     "metrics-exporter",
     "prometheus",

@@ -45,6 +45,7 @@ PORT_NAMES = (
     "metrics_port",
     "processes_port",
     "openeo_port",
+    "stac_port",
 )
 
 
@@ -154,6 +155,14 @@ class PlatformConfig(Configurable):
         True,
         help="Serve the openEO API (with OGC API - Processes, the openEO graph runtime and .venv-openeo-api installed: "
         "scripts/install-openeo-runtime.sh, scripts/install-openeo-api.sh).",
+    ).tag(config=True)
+    stac_port = Integer(
+        8018, help="The federation's STAC API port, reached through the hub as /services/gaia-lab-stac/."
+    ).tag(config=True)
+    stac = Bool(
+        True,
+        help="Serve the sessions' federation as one STAC API (stac-fastapi), with each user's starred datasets, as "
+        "the hub service gaia-lab-stac.",
     ).tag(config=True)
     s3_port = Integer(8008, help="S3 server port (moto's S3 + IAM server; with s3 = True).").tag(config=True)
     s3 = Bool(

@@ -37,6 +37,7 @@ def summary(
         *([f"  OPeNDAP (DAP2)           {info.opendap_url}"] if info.opendap_url else []),
         *([f"  OGC API - Processes      {info.processes_url}"] if info.processes_url else []),
         *([f"  openEO API               {info.openeo_url}"] if info.openeo_url else []),
+        *([f"  STAC API (federation)    {info.stac_url}"] if info.stac_url else []),
         f"  Session catalogue        {info.catalog_file}",
         f"  Logs                     {layout.logs_dir}",
     ]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gaia_lab
-from gaia_lab.platform import processes_service, spec, usage_store
+from gaia_lab.platform import processes_service, spec, stac_service, usage_store
 from gaia_lab.platform.config import PlatformConfig, parse_memory
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
@@ -29,6 +29,7 @@ SECRET_ENV = (
     ENV_GATEWAY_TOKEN,
     ENV_PLATFORM_TOKEN,
     processes_service.ENV_TOKEN,
+    stac_service.ENV_TOKEN,
 )
 
 SHARED_PASSWORD_NAMES = ("shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator")
@@ -71,6 +72,8 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
         environment["GAIA_LAB_METRICS_URL"] = f"http://{ip}:{ports.metrics_port}/api/v1/report"
     if processes_service.enabled(config):
         environment["GAIA_LAB_PROCESSES_URL"] = processes_service.public_url(ip, ports) + "/"
+    if stac_service.enabled(config):
+        environment[stac_service.SESSION_URL] = stac_service.public_url(ip, ports)
     return environment
 
 
@@ -230,6 +233,14 @@ def render(
                 f"     'api_token': os.environ[{processes_service.ENV_TOKEN!r}]}},",
             ]
             if processes_service.enabled(config)
+            else []
+        ),
+        *(
+            [
+                f"    {{**{stac_service.hub_service(config.ip, ports)!r},",
+                f"     'api_token': os.environ[{stac_service.ENV_TOKEN!r}]}},",
+            ]
+            if stac_service.enabled(config)
             else []
         ),
         "]",

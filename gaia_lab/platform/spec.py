@@ -52,9 +52,11 @@ IMAGE_OPTION_ENVIRONMENT: dict[str, str] = {"DASK_GATEWAY__CLUSTER__OPTIONS__IMA
 # need the gateway scope, or Gateway(auth="jupyterhub") gets 401. The other scopes are JupyterHub's defaults.
 PROCESSES_SERVICE = "gaia-lab-processes"  # OGC API - Processes (gaia_lab.ogc_processes), a hub service too
 PROCESSES_SCOPE = f"access:services!service={PROCESSES_SERVICE}"
+STAC_SERVICE = "gaia-lab-stac"  # the federation's STAC API (gaia_lab.stac_api), a hub service as well
+STAC_SCOPE = f"access:services!service={STAC_SERVICE}"
 ROLES: dict[str, list[str]] = {
-    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE],
-    "server": ["users:activity!user", "access:servers!server", GATEWAY_SCOPE, PROCESSES_SCOPE],
+    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE],
+    "server": ["users:activity!user", "access:servers!server", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE],
 }
 
 GIB = 2**30

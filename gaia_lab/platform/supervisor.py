@@ -46,6 +46,7 @@ class PlatformInfo:
     prometheus_url: str = ""  # gaia-lab up --metrics
     processes_url: str = ""
     openeo_url: str = ""
+    stac_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class PlatformInfo:
             "prometheus_url": self.prometheus_url,
             "processes_url": self.processes_url,
             "openeo_url": self.openeo_url,
+            "stac_url": self.stac_url,
         }
 
 
@@ -156,6 +158,7 @@ class Platform:
             built = components.build(config, layout, ports, self.secrets, proxy, self.python)
             built = self._with_processes(built, ports)
             built = self._with_openeo(built, ports)
+            built = self._with_stac(built, ports)
             hub = built[-1]
             hpc_components = self._hpc(ports, hub)
             metrics_components = (
@@ -291,6 +294,21 @@ class Platform:
         *others, hub = built
         assert self.info is not None
         self.info = replace(self.info, processes_url=processes_service.public_url(self.config.ip, ports) + "/")
+        return [*others, component, replace(hub, env={**hub.env, **hub_env})]
+
+    def _with_stac(self, built: list[Component], ports: Ports) -> list[Component]:
+        """The federation's STAC API before the hub (the hub waits for its registered services' URLs); the hub gets
+        the service's token."""
+        from gaia_lab.platform import stac_service
+
+        if not stac_service.enabled(self.config):
+            if self.config.stac:
+                self.out("  no STAC API: stac-fastapi is not installed (pip install 'gaia-lab[stac-api]')")
+            return built
+        component, hub_env = stac_service.prepare(self.config, self.layout, ports, self.python)
+        *others, hub = built
+        assert self.info is not None
+        self.info = replace(self.info, stac_url=stac_service.public_url(self.config.ip, ports))
         return [*others, component, replace(hub, env={**hub.env, **hub_env})]
 
     def _with_openeo(self, built: list[Component], ports: Ports) -> list[Component]:

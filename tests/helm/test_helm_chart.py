@@ -45,8 +45,10 @@ def test_renders_our_resources(rendered: dict[str, list[dict[str, Any]]], value_
         "gaia-lab-dask-controller",
         "gaia-lab-dask-clusters",
         "gaia-lab-processes",
+        "gaia-lab-stac",
     }
     assert {("Deployment", "gaia-lab-processes"), ("Service", "gaia-lab-processes")} <= kinds
+    assert {("Deployment", "gaia-lab-stac"), ("Service", "gaia-lab-stac")} <= kinds
     assert (("PersistentVolumeClaim", "gaia-lab-course-data") in kinds) == (value_set == "workshop")
 
 

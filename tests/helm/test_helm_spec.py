@@ -28,6 +28,8 @@ PORTS = Ports(18000, 18081, 18001, 18002, 18003, 18004, 18005, 18006, 18007, 180
 # finds them); in Kubernetes workers default to the session's own image, an option the local backend has not.
 # The lake server and its OPeNDAP server run only on the local platform; the chart reads the lake from its object store.
 LOCAL_ONLY = {"GAIA_LAB_LAKE_URL", "GAIA_LAB_OPENDAP_URL", "GAIA_LAB_PROCESSES_URL", "GAIA_LAB_PLATFORM_ID", "PATH"}
+# Both set it, each its own way: the chart from gaiaLab.stac.sessionUrl (an extraEnv default), the platform from ports.
+STAC_URL = "GAIA_LAB_STAC_URL"
 CHART_ONLY = set(spec.IMAGE_OPTION_ENVIRONMENT)
 
 
@@ -93,8 +95,9 @@ def test_session_environment_agrees(local: dict[str, Any], hub_config, rendered)
     local_env = local["hub"].Spawner.environment
     chart_env = hub_config("default").KubeSpawner.environment
     settings = hub_settings(rendered["default"])
-    assert set(local_env) - set(spec.SESSION_ENVIRONMENT) == LOCAL_ONLY
-    assert set(chart_env) - set(spec.SESSION_ENVIRONMENT) == CHART_ONLY
+    assert set(local_env) - set(spec.SESSION_ENVIRONMENT) - {STAC_URL} == LOCAL_ONLY
+    assert set(chart_env) - set(spec.SESSION_ENVIRONMENT) - {STAC_URL} == CHART_ONLY
+    assert STAC_URL in local_env and STAC_URL in chart_env
     ip, layout = local["config"].ip, local["layout"]
     local_values = {
         "catalog": str(layout.catalog_file),

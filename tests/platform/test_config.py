@@ -15,7 +15,7 @@ import yaml
 from traitlets.config import Config
 
 from gaia_lab.errors import ConfigError, PlatformError
-from gaia_lab.platform import PlatformConfig, load_config, processes_service
+from gaia_lab.platform import PlatformConfig, load_config, processes_service, stac_service
 from gaia_lab.platform import gateway_config as gateway_render
 from gaia_lab.platform import hub_config as hub_render
 from gaia_lab.platform.accounts import prepare_home
@@ -37,6 +37,7 @@ PORTS = Ports(
     records_port=18007,
     opendap_port=18010,
     processes_port=18013,
+    stac_port=18018,
 )
 
 
@@ -201,6 +202,7 @@ def test_generated_hub_config(tmp_path, monkeypatch, mode):
         hub_render.ENV_GATEWAY_TOKEN: "g" * 64,
         hub_render.ENV_PLATFORM_TOKEN: "t" * 64,
         processes_service.ENV_TOKEN: "o" * 64,
+        stac_service.ENV_TOKEN: "s" * 64,
     }
     for secret in env.values():
         assert secret not in text
@@ -237,6 +239,13 @@ def test_generated_hub_config(tmp_path, monkeypatch, mode):
     assert env_["GAIA_LAB_PROCESSES_URL"] == "http://127.0.0.1:18000/services/gaia-lab-processes/"
     for name in ("user", "server"):
         assert "access:services!service=gaia-lab-processes" in roles[name]["scopes"]
+    # The federation's STAC API: a plain hub service (no role of its own), every user and server may use it.
+    assert services["gaia-lab-stac"]["url"] == "http://127.0.0.1:18018"
+    assert services["gaia-lab-stac"]["api_token"] == "s" * 64
+    assert "gaia-lab-stac" not in roles
+    assert env_["GAIA_LAB_STAC_URL"] == "http://127.0.0.1:18000/services/gaia-lab-stac/"
+    for name in ("user", "server"):
+        assert "access:services!service=gaia-lab-stac" in roles[name]["scopes"]
     if mode == "system":
         assert c.JupyterHub.spawner_class.__name__ == "SystemUserSpawner"
         assert c.SystemUserSpawner.account_prefix == "ws-"
@@ -353,6 +362,7 @@ def test_other_authenticators_get_their_settings(tmp_path):
             hub_render.ENV_GATEWAY_TOKEN: "g",
             hub_render.ENV_PLATFORM_TOKEN: "t",
             processes_service.ENV_TOKEN: "o",
+            stac_service.ENV_TOKEN: "s",
         },
     )
     assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"

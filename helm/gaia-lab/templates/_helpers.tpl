@@ -77,8 +77,17 @@ session environment (its templates filled with those addresses) and roles, from 
     "workerImageFromSession" .Values.gaiaLab.gateway.workerImageFromSession)
   "sessionEnvironment" $environment
   "roles" $spec.roles
-  "extraEnv" (.Values.gaiaLab.extraEnv | default dict)
+  "extraEnv" (include "gaia-lab.extraEnv" . | fromJson)
   "usage" (.Values.gaiaLab.usage | default dict)
 -}}
 {{- toPrettyJson $settings -}}
+{{- end -}}
+
+{{/* Sessions' extra environment: the operator's gaiaLab.extraEnv over where sessions reach the STAC API. */}}
+{{- define "gaia-lab.extraEnv" -}}
+{{- $env := deepCopy (.Values.gaiaLab.extraEnv | default dict) -}}
+{{- if .Values.gaiaLab.stac.enabled -}}
+{{- $env = merge $env (dict "GAIA_LAB_STAC_URL" .Values.gaiaLab.stac.sessionUrl) -}}
+{{- end -}}
+{{- toJson $env -}}
 {{- end -}}
