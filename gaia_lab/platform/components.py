@@ -37,6 +37,7 @@ ORDER = (
     "dask-gateway-hpc",
     "processes",
     "openeo",
+    "portal",
     "jupyterhub",
     "metrics-exporter",
     "prometheus",

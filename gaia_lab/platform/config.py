@@ -45,6 +45,7 @@ PORT_NAMES = (
     "metrics_port",
     "processes_port",
     "openeo_port",
+    "portal_port",
 )
 
 
@@ -154,6 +155,18 @@ class PlatformConfig(Configurable):
         True,
         help="Serve the openEO API (with OGC API - Processes, the openEO graph runtime and .venv-openeo-api installed: "
         "scripts/install-openeo-runtime.sh, scripts/install-openeo-api.sh).",
+    ).tag(config=True)
+    portal_port = Integer(
+        8019, help="The discovery portal's port (maps, search, Open in JupyterLab), reached as /services/gaia-lab-portal/."
+    ).tag(config=True)
+    portal = Bool(
+        True,
+        help="Serve the discovery portal (the hub service gaia-lab-portal) and the JupyterLab launcher's GAIA Lab section.",
+    ).tag(config=True)
+    portal_stac_api_url = Unicode(
+        "",
+        help="The STAC API the portal's pages browse and star datasets in (the browser calls it). Default: the "
+        "platform's federation API, /services/gaia-lab-stac/ on the hub's own origin.",
     ).tag(config=True)
     s3_port = Integer(8008, help="S3 server port (moto's S3 + IAM server; with s3 = True).").tag(config=True)
     s3 = Bool(

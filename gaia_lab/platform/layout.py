@@ -154,6 +154,7 @@ class Ports:
     metrics_port: int = 0  # the GAIA Lab exporter (--metrics)
     processes_port: int = 0  # OGC API - Processes (processes = True)
     openeo_port: int = 0  # the openEO API (openeo = True)
+    portal_port: int = 0  # the discovery portal (portal = True)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -179,6 +180,7 @@ PORT_OWNERS = {
     "metrics_port": "metrics-exporter",
     "processes_port": "processes",
     "openeo_port": "openeo",
+    "portal_port": "portal",
 }
 
 
@@ -218,6 +220,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
             chosen[name] = 0
             continue
         if name == "openeo_port" and not (config.openeo and config.processes):
+            chosen[name] = 0
+            continue
+        if name == "portal_port" and not config.portal:
             chosen[name] = 0
             continue
         value = int(getattr(config, name))
