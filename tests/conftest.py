@@ -22,6 +22,7 @@ from gaia_lab.datalake import build_lake
 
 sys.path.insert(0, str(Path(__file__).parent))  # hubclient, platform_support
 
+import portal_stand_in
 from hubclient import HubUser
 from platform_support import IS_ROOT, platform_config, remove_test_accounts, shared_dir_for
 from s3_server import s3_lake  # noqa: F401  (the session's S3 server, a fixture)
@@ -93,7 +94,15 @@ def platform(tmp_path_factory: pytest.TempPathFactory, lake_dir: Path) -> Iterat
         shutil.copytree(lake_dir, lake, ignore=shutil.ignore_patterns("*.partial"))
     lines: list[str] = []
     # With Prometheus and the exporter (tests/platform/test_metrics_up.py), scraping every 2 s.
-    config = platform_config(data_dir, lake, workshop_dir=str(WORKSHOP_DIR), metrics=True, metrics_scrape_interval="2s")
+    # The portal's pages browse the STAC API stand-in (tests/portal_stand_in.py, started by the portal tests).
+    config = platform_config(
+        data_dir,
+        lake,
+        workshop_dir=str(WORKSHOP_DIR),
+        metrics=True,
+        metrics_scrape_interval="2s",
+        portal_stac_api_url=portal_stand_in.URL,
+    )
     running = Platform(config, out=lines.append)
     running.start()
     print("\n".join(lines))

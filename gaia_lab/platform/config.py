@@ -157,11 +157,13 @@ class PlatformConfig(Configurable):
         "scripts/install-openeo-runtime.sh, scripts/install-openeo-api.sh).",
     ).tag(config=True)
     portal_port = Integer(
-        8019, help="The discovery portal's port (maps, search, Open in JupyterLab), reached as /services/gaia-lab-portal/."
+        8019,
+        help="The discovery portal's port (maps, search, Open in JupyterLab), reached as /services/gaia-lab-portal/.",
     ).tag(config=True)
     portal = Bool(
         True,
-        help="Serve the discovery portal (the hub service gaia-lab-portal) and the JupyterLab launcher's GAIA Lab section.",
+        help="Serve the discovery portal (the hub service gaia-lab-portal) and the JupyterLab launcher's GAIA Lab "
+        "section.",
     ).tag(config=True)
     portal_stac_api_url = Unicode(
         "",

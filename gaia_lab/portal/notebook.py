@@ -14,7 +14,9 @@ FOLDER = "portal"
 
 def check_entry_id(entry_id: object) -> str:
     if not isinstance(entry_id, str) or not ENTRY_ID.match(entry_id) or ".." in entry_id:
-        raise InvalidQuery("entry", entry_id, "not a catalogue entry id ('<provider>/<collection>', e.g. 'odatis/ostia-sst')")
+        raise InvalidQuery(
+            "entry", entry_id, "not a catalogue entry id ('<provider>/<collection>', e.g. 'odatis/ostia-sst')"
+        )
     return entry_id
 
 
@@ -31,7 +33,9 @@ def _cell(kind: str, source: str) -> dict[str, Any]:
     return cell
 
 
-def build(entry_id: str, *, title: str = "", description: str = "", hub: str = "", portal_url: str = "") -> dict[str, Any]:
+def build(
+    entry_id: str, *, title: str = "", description: str = "", hub: str = "", portal_url: str = ""
+) -> dict[str, Any]:
     """An nbformat 4 notebook (a dict, as the contents API takes it) opening ``entry_id`` as a lazy cube."""
     entry_id = check_entry_id(entry_id)
     heading = title or entry_id
@@ -39,7 +43,9 @@ def build(entry_id: str, *, title: str = "", description: str = "", hub: str = "
     if description:
         about += [description.strip(), ""]
     where = f"`{entry_id}`" + (f", {hub} hub" if hub else "")
-    about.append(f"Catalogue entry {where}" + (f", found in the [GAIA Lab portal]({portal_url})." if portal_url else "."))
+    about.append(
+        f"Catalogue entry {where}" + (f", found in the [GAIA Lab portal]({portal_url})." if portal_url else ".")
+    )
     about += ["", "Opening reads metadata only: pixels are read when a computation needs them."]
     cells = [
         _cell("markdown", "\n".join(about)),

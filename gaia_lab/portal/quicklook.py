@@ -74,7 +74,7 @@ def _draw_raster(entry: Any, axes: Any) -> None:
     steps = {dim: max(1, variable.sizes[dim] // MAX_PIXELS) for dim in variable.dims}
     variable = variable.isel({dim: slice(None, None, step) for dim, step in steps.items()})
     values = variable.load()
-    y_dim, x_dim = values.dims
+    y_dim = values.dims[0]
     ascending = values[y_dim].size > 1 and bool(values[y_dim][0] < values[y_dim][-1])
     image = axes.imshow(values.values, origin="lower" if ascending else "upper", cmap="viridis", aspect="auto")
     colorbar = axes.figure.colorbar(image, ax=axes, shrink=0.8)

@@ -42,7 +42,7 @@ HUBS = {
 log = logging.getLogger("gaia_lab.portal")
 
 
-class Authenticated(HubOAuthenticated, web.RequestHandler):
+class Authenticated(HubOAuthenticated, web.RequestHandler):  # type: ignore[misc]
     """A handler for hub users only."""
 
     @property
@@ -69,7 +69,9 @@ class PageHandler(Authenticated):
         self.set_header("Cache-Control", "no-store")
         xsrf = self.xsrf_token  # the hub's xsrf token of this session: cookie-authenticated POSTs must carry it
         self.render(
-            str(STATIC / "index.html"), prefix=self.portal["prefix"], xsrf=xsrf.decode() if isinstance(xsrf, bytes) else xsrf
+            str(STATIC / "index.html"),
+            prefix=self.portal["prefix"],
+            xsrf=xsrf.decode() if isinstance(xsrf, bytes) else xsrf,
         )
 
 
@@ -89,9 +91,9 @@ class ConfigHandler(Authenticated):
         )
 
 
-class AuthenticatedStatic(HubOAuthenticated, web.StaticFileHandler):
+class AuthenticatedStatic(HubOAuthenticated, web.StaticFileHandler):  # type: ignore[misc]
     @web.authenticated
-    async def get(self, path: str, include_body: bool = True) -> None:
+    async def get(self, path: str, include_body: bool = True) -> None:  # type: ignore[override]
         await super().get(path, include_body)
 
 
@@ -126,7 +128,7 @@ class QuicklookHandler(Authenticated):
 
 
 class OpenHandler(Authenticated):
-    """"Open in JupyterLab": the entry's notebook written into the user's home (through their own server's contents
+    """ "Open in JupyterLab": the entry's notebook written into the user's home (through their own server's contents
     API; their server is started first when needed), answered with the JupyterLab URL that opens it."""
 
     @web.authenticated
@@ -290,7 +292,13 @@ async def serve(settings: dict[str, Any]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log.info("portal on http://%s:%s%s, STAC API %s", settings["host"], settings["port"], settings["prefix"], settings["stac_api_url"])
+    log.info(
+        "portal on http://%s:%s%s, STAC API %s",
+        settings["host"],
+        settings["port"],
+        settings["prefix"],
+        settings["stac_api_url"],
+    )
     await stop.wait()
 
 
