@@ -165,6 +165,11 @@ class PlatformConfig(Configurable):
         help="Serve the discovery portal (the hub service gaia-lab-portal) and the JupyterLab launcher's GAIA Lab "
         "section.",
     ).tag(config=True)
+    tutorials = Bool(
+        True,
+        help="Without a workshop folder, give every new user the tutorial notebooks (the checkout's notebooks/): "
+        "read-only in ~/workshop, a writable copy in ~/my-workshop.",
+    ).tag(config=True)
     portal_stac_api_url = Unicode(
         "",
         help="The STAC API the portal's pages browse and star datasets in (the browser calls it). Default: the "

@@ -182,13 +182,13 @@ def render(
             ("SystemUserSpawner.account_prefix", config.account_prefix),
             ("SystemUserSpawner.homes_dir", str(layout.homes_dir)),
             ("SystemUserSpawner.accounts_lock", str(layout.accounts_lock)),
-            ("SystemUserSpawner.workshop_dir", config.workshop_dir),
+            ("SystemUserSpawner.workshop_dir", portal_service.workshop_dir(config)),
         ]
     else:
         spawner = "ReadyWaitingSpawner"
         settings += [
             ("ReadyWaitingSpawner.home_dir_template", str(layout.homes_dir / "{username}")),
-            ("ReadyWaitingSpawner.workshop_dir", config.workshop_dir),
+            ("ReadyWaitingSpawner.workshop_dir", portal_service.workshop_dir(config)),
         ]
     if config.allowed_users:
         settings.append(("Authenticator.allowed_users", set(config.allowed_users)))

@@ -33,6 +33,15 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 MAPLIBRE = Path("node_modules") / "maplibre-gl" / "dist"
 
 
+def workshop_dir(config: PlatformConfig) -> str:
+    """The folder copied into every new home: the configured workshop, else the tutorials (``tutorials = True``)
+    when this is a checkout that has them; "" for none."""
+    if config.workshop_dir:
+        return str(config.workshop_dir)
+    tutorials = REPOSITORY / "notebooks"
+    return str(tutorials) if config.tutorials and any(tutorials.glob("*.ipynb")) else ""
+
+
 def state_dir(layout: Layout) -> Path:
     return layout.data_dir / "portal"
 
@@ -154,7 +163,7 @@ LAUNCHER_ENTRIES = (
     # (name, title, where the card leads: a path on the hub's origin; {base_url} is the user's server's own path,
     # filled in by jupyter-server-proxy)
     ("gaia-lab-portal", "Portal", PREFIX),
-    ("gaia-lab-tutorials", "Tutorials", "{base_url}lab/tree/workshop"),
+    ("gaia-lab-tutorials", "Tutorials", "{base_url}lab/tree/my-workshop"),
     ("gaia-lab-docs", "Docs", f"{PREFIX}docs/"),
 )
 ICON = REPOSITORY / "gaia_lab" / "portal" / "static" / "gaia.svg"

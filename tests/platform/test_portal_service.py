@@ -44,3 +44,28 @@ def test_the_pages_stac_api_is_one_setting(tmp_path: Path) -> None:
     assert settings["stac_api_url"] == "http://127.0.0.1:9999/stac/"
     assert Path(str(settings["maplibre_dir"]), "maplibre-gl.js").is_file()
     assert portal_service.public_url("127.0.0.1", PORTS) == "http://127.0.0.1:18000/services/gaia-lab-portal/"
+
+
+def test_first_visit_gives_the_tutorials_read_only_and_a_writable_copy(tmp_path: Path) -> None:
+    from gaia_lab.platform.accounts import prepare_home
+
+    config = load_config(None, data_dir=str(tmp_path))
+    tutorials = Path(portal_service.workshop_dir(config))
+    assert tutorials == portal_service.REPOSITORY / "notebooks"
+    assert portal_service.workshop_dir(load_config(None, data_dir=str(tmp_path), tutorials=False)) == ""
+    assert portal_service.workshop_dir(load_config(None, data_dir=str(tmp_path), workshop_dir="/course")) == "/course"
+    home = tmp_path / "home"
+    home.mkdir()
+    prepare_home(home, workshop=str(tutorials))
+    names = sorted(p.name for p in tutorials.glob("*.ipynb"))
+    assert sorted(p.name for p in (home / "workshop").glob("*.ipynb")) == names
+    assert sorted(p.name for p in (home / "my-workshop").glob("*.ipynb")) == names
+    original, mine = home / "workshop" / names[0], home / "my-workshop" / names[0]
+    assert original.stat().st_mode & 0o777 == 0o444
+    assert mine.stat().st_mode & 0o777 == 0o644 and (home / "my-workshop").stat().st_mode & 0o777 == 0o755
+    assert mine.stat().st_uid == home.stat().st_uid
+    assert mine.read_bytes() == (tutorials / names[0]).read_bytes()
+    mine.write_text("{}")  # the user's own edits stay: a later spawn copies nothing again
+    prepare_home(home, workshop=str(tutorials))
+    assert mine.read_text() == "{}"
+    assert not (home / "my-workshop.partial").exists()
