@@ -82,7 +82,9 @@ class StandIn:
     def items(self, cid: str, limit: int) -> list[dict[str, Any]]:
         provider, local = self.entries[cid].id.split("/", 1)
         found = []
-        for path in sorted((self.lake_dir / provider / local).glob("*/*.json"))[:limit]:
+        # The lake's item files: <collection>/<item>/<item>.json
+        paths = [p for p in sorted((self.lake_dir / provider / local).glob("*/*.json")) if p.stem == p.parent.name]
+        for path in paths[:limit]:
             item = json.loads(path.read_text())
             found.append(
                 {

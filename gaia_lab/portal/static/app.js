@@ -1,6 +1,11 @@
 // The GAIA Lab portal: hub entries with their maps, search through the thesaurus, dataset pages, "Open in
 // JupyterLab" and the User WebMap. Written against the standard STAC API (collections, collection search with `q`,
 // items); GAIA Lab's federation adds `gaia:hub`, `federation:entry`, `federation:query_terms` and /starred.
+// The portal's own requests carry the hub's xsrf token: JupyterHub accepts a service's login cookie on script
+// requests (fetch) only with it.
+
+(() => {
+"use strict";
 
 const portal = new URL(document.querySelector('link[rel="icon"]').getAttribute("href").replace(/static\/gaia\.svg$/, ""), location.href).href;
 const xsrf = document.querySelector('meta[name="xsrf-token"]').content;
@@ -24,7 +29,17 @@ let apiLoggedIn = false;
 let allCollections = null;
 let starred = new Map();
 const maps = [];
+let basemap = null;
 window.gaiaPortal = { maps };
+
+function portalFetch(path, options = {}) {
+  return fetch(new URL(path, portal), { ...options, headers: { Accept: "application/json", "X-XSRFToken": xsrf, ...(options.headers || {}) } });
+}
+
+function landPolygons() {
+  if (!basemap) basemap = portalFetch("basemap.geojson").then((r) => r.json());
+  return basemap;
+}
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -33,7 +48,7 @@ function el(tag, attrs = {}, ...children) {
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else if (value !== undefined && value !== null) node.setAttribute(key, value);
   }
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined) continue;
     node.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -138,10 +153,10 @@ function makeMap(container, features, { items = [], linkTo = true } = {}) {
   const map = new maplibregl.Map({
     container,
     attributionControl: false,
-    renderWorldCopies: true,
+    renderWorldCopies: false,
     style: {
       version: 8,
-      sources: { land: { type: "geojson", data: `${portal}basemap.geojson` } },
+      sources: { land: { type: "geojson", data: { type: "FeatureCollection", features: [] } } },
       layers: [
         { id: "sea", type: "background", paint: { "background-color": "#d6e6f2" } },
         { id: "land", type: "fill", source: "land", paint: { "fill-color": "#f3efe4" } },
@@ -154,14 +169,16 @@ function makeMap(container, features, { items = [], linkTo = true } = {}) {
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }));
   map.addControl(new maplibregl.AttributionControl({ compact: true, customAttribution: "Natural Earth" }));
   container.dataset.footprints = "0";
-  map.on("load", () => {
+  map.on("load", async () => {
+    map.getSource("land").setData(await landPolygons());
     map.addSource("items", { type: "geojson", data: { type: "FeatureCollection", features: items } });
     map.addLayer({ id: "items-line", type: "line", source: "items", paint: { "line-color": "#444", "line-width": 0.6, "line-opacity": 0.6 } });
     map.addSource("footprints", { type: "geojson", data: { type: "FeatureCollection", features } });
     map.addLayer({ id: "footprints-fill", type: "fill", source: "footprints", paint: { "fill-color": ["get", "color"], "fill-opacity": 0.22 } });
     map.addLayer({ id: "footprints-line", type: "line", source: "footprints", paint: { "line-color": ["get", "color"], "line-width": 2 } });
-    const bounds = boundsOf([...features, ...items]);
-    if (bounds) map.fitBounds([[bounds[0], bounds[1]], [bounds[2], bounds[3]]], { padding: 30, maxZoom: 6, duration: 0 });
+    let bounds = boundsOf([...features, ...items]) || [-180, -60, 180, 80];
+    if (bounds[2] - bounds[0] > 300) bounds = [-180, Math.max(bounds[1], -60), 180, Math.min(bounds[3], 80)];
+    map.fitBounds([[bounds[0], bounds[1]], [bounds[2], bounds[3]]], { padding: 20, maxZoom: 6, duration: 0 });
     map.once("idle", () => {
       // What is drawn, for people reading the page's state (and for the portal's browser tests).
       container.dataset.footprints = String(features.length);
@@ -324,9 +341,9 @@ async function datasetPage(id) {
     open.disabled = true;
     open.textContent = "Preparing the notebook...";
     try {
-      const response = await fetch(`${portal}api/open`, {
+      const response = await portalFetch("api/open", {
         method: "POST",
-        headers: { "Content-Type": "application/json", "X-XSRFToken": xsrf },
+        headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ entry: entryOf(c), collection: c.id, title: titleOf(c), description: c.description || "", hub: hubOf(c) }),
       });
       const body = await response.json();
@@ -385,7 +402,7 @@ async function route() {
 }
 
 async function start() {
-  config = await (await fetch(`${portal}config.json`, { headers: { Accept: "application/json" } })).json();
+  config = await (await portalFetch("config.json")).json();
   api = new URL(config.stac_api_url, location.href).href;
   if (!api.endsWith("/")) api += "/";
   document.getElementById("api-url").textContent = api;
@@ -404,3 +421,4 @@ async function start() {
 }
 
 start();
+})();
