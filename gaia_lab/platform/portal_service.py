@@ -61,8 +61,15 @@ def missing() -> str | None:
     """Why the portal cannot be served here, or None."""
     if maplibre_dir() is None:
         return "MapLibre GL JS is not installed (npm ci in the checkout: scripts/setup.d/30-platform.sh)"
-    if importlib.util.find_spec("tornado") is None:
-        return "tornado is not installed"
+    for module in ("tornado", "pyogrio", "matplotlib", "markdown"):
+        if importlib.util.find_spec(module) is None:
+            return f"{module} is not installed (pip install 'gaia-lab[portal]')"
+    from gaia_lab.portal.basemap import BasemapError, source
+
+    try:
+        source()
+    except BasemapError as error:
+        return f"{error} (pip install 'gaia-lab[portal]')"
     return None
 
 
