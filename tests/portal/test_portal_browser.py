@@ -165,6 +165,14 @@ def test_portal_search_dataset_open_in_jupyterlab_and_webmap(
         page.click("#open-jupyterlab", timeout=60_000)
         page.wait_for_url(f"**/user/{USER}/lab/tree/portal/odatis-ostia-sst.ipynb", timeout=300_000)
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
+        # Opened from a URL while JupyterLab is still loading its kernel specs, the notebook may ask for its kernel,
+        # the notebook's own (Python 3) preselected: accept it, as a user would.
+        dialog = page.locator(".jp-Dialog:has-text('Select Kernel')")
+        try:
+            dialog.wait_for(timeout=15_000)
+            dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+        except PlaywrightTimeout:
+            pass
         page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
         output = page.locator(".jp-OutputArea-output", has_text="xarray.Dataset")
         for attempt in range(4):
