@@ -198,6 +198,9 @@ def launcher_servers(session_python: str) -> dict[str, Any]:
         servers[name] = {
             "command": [session_python or sys.executable, "-c", REDIRECT_CODE, "{port}", target],
             "timeout": 30,
+            # The redirect's Location is a path of the hub's origin, to pass on as it is (jupyter-server-proxy
+            # rewrites a relative server's Location under its own prefix).
+            "absolute_url": True,
             "new_browser_tab": True,
             "launcher_entry": {
                 "enabled": True,
