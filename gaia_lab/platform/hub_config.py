@@ -76,11 +76,8 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
 
 
 def roles(*, hpc: bool = False, processes: bool = False, portal: bool = False) -> list[dict[str, Any]]:
-    """The spec's session roles (with ``hpc``, access to the HPC gateway too; with ``portal``, to the portal), and
-    those of the platform's services."""
+    """The spec's session roles (with ``hpc``, access to the HPC gateway too), and those of the platform's services."""
     session_scopes = [f"access:services!service={hpc_gateway_service()}"] if hpc else []
-    if portal:
-        session_scopes.append(portal_service.ACCESS_SCOPE)
     extra: list[dict[str, Any]] = []
     if processes:
         extra.append(processes_service.hub_role())

@@ -17,14 +17,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gaia_lab.platform import spec
 from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import Component, http_ok
 from gaia_lab.platform.secrets import write_private
 
-SERVICE = "gaia-lab-portal"
+SERVICE = spec.PORTAL_SERVICE
 PREFIX = f"/services/{SERVICE}/"
-ACCESS_SCOPE = f"access:services!service={SERVICE}"
+ACCESS_SCOPE = spec.PORTAL_SCOPE  # in the users' role (spec.ROLES): the hub's OAuth lets in only users holding it
 ENV_TOKEN = "GAIA_LAB_PORTAL_HUB_TOKEN"  # the hub reads the service's token from this variable
 ENV_COOKIE_SECRET = "GAIA_LAB_PORTAL_COOKIE_SECRET"
 # The federation's STAC API service (gaia_lab.platform.stac_service): the pages' API unless the config names another.

@@ -52,8 +52,10 @@ IMAGE_OPTION_ENVIRONMENT: dict[str, str] = {"DASK_GATEWAY__CLUSTER__OPTIONS__IMA
 # need the gateway scope, or Gateway(auth="jupyterhub") gets 401. The other scopes are JupyterHub's defaults.
 PROCESSES_SERVICE = "gaia-lab-processes"  # OGC API - Processes (gaia_lab.ogc_processes), a hub service too
 PROCESSES_SCOPE = f"access:services!service={PROCESSES_SERVICE}"
+PORTAL_SERVICE = "gaia-lab-portal"  # the discovery portal (gaia_lab.portal): users log into it through the hub
+PORTAL_SCOPE = f"access:services!service={PORTAL_SERVICE}"
 ROLES: dict[str, list[str]] = {
-    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE],
+    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE, PORTAL_SCOPE],
     "server": ["users:activity!user", "access:servers!server", GATEWAY_SCOPE, PROCESSES_SCOPE],
 }
 

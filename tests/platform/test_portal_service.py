@@ -32,7 +32,8 @@ def test_the_hub_registers_the_portal_with_its_role_and_the_launcher_section(tmp
     )
     assert all(s["command"][0] == "/opt/sessions/bin/python" for s in servers.values())
     off = load_config(None, data_dir=str(tmp_path), lake_dir=str(tmp_path / "lake"), portal=False)
-    assert "gaia-lab-portal" not in hub_config.render(off, layout, PORTS, "/opt/sessions/bin/python")
+    off_text = hub_config.render(off, layout, PORTS, "/opt/sessions/bin/python")
+    assert "'name': 'gaia-lab-portal', 'url'" not in off_text and "ServerProxy" not in off_text
 
 
 def test_the_pages_stac_api_is_one_setting(tmp_path: Path) -> None:
