@@ -73,6 +73,9 @@ def test_portal_refuses_requests_without_a_hub_login(platform: Any, make_user: A
     assert config.status_code == 200, config.text
     assert config.json()["user"] == "mapreader"
     assert config.json()["stac_api_url"] == portal_stand_in.URL
+    # The launcher's Docs card leads here: the project's docs as pages.
+    docs = requests.get(url + "docs/portal", headers={"Authorization": f"token {user.token}"}, timeout=30)
+    assert docs.status_code == 200 and "<h2>First visit</h2>" in docs.text, docs.text[:300]
 
 
 def _rendered(page: Any, minimum: int, timeout: float = 60_000) -> int:
@@ -192,6 +195,12 @@ def test_portal_search_dataset_open_in_jupyterlab_and_webmap(
         written = platform.layout.homes_dir / USER / "portal" / "odatis-ostia-sst.ipynb"
         content = json.loads(written.read_text())
         assert content["metadata"]["gaia_lab"]["entry"] == "odatis/ostia-sst"
+        # First visit: the tutorials' read-only originals, and a writable copy of the user's own.
+        home = platform.layout.homes_dir / USER
+        tutorials = sorted(p.name for p in (home / "workshop").glob("*.ipynb"))
+        assert tutorials and sorted(p.name for p in (home / "my-workshop").glob("*.ipynb")) == tutorials
+        assert (home / "my-workshop" / tutorials[0]).stat().st_uid == home.stat().st_uid
+        assert (home / "my-workshop" / tutorials[0]).stat().st_mode & 0o200
     except Exception:
         _shot(page, "failure")
         raise
@@ -224,3 +233,5 @@ def test_launcher_has_a_gaia_lab_section(platform: Any, make_user: Any) -> None:
     hop = requests.get(base + "gaia-lab-portal/", headers=headers, allow_redirects=False, timeout=60)
     assert hop.status_code == 302, hop.text
     assert hop.headers["Location"] == "/services/gaia-lab-portal/"
+    hop = requests.get(base + "gaia-lab-tutorials/", headers=headers, allow_redirects=False, timeout=60)
+    assert hop.status_code == 302 and hop.headers["Location"] == f"/user/{user.name}/lab/tree/my-workshop", hop.headers
