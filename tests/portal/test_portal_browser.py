@@ -214,6 +214,9 @@ def test_launcher_has_a_gaia_lab_section(platform: Any, make_user: Any) -> None:
     """The session's JupyterLab lists the portal, the tutorials and the docs under "GAIA Lab", and a card leads to
     the portal."""
     user = make_user("launcher-reader")
+    # The hub's home page links to the portal (its Services menu).
+    home = user.session.get(f"{platform.info.hub_url}hub/home", timeout=60)
+    assert home.status_code == 200 and 'href="/services/gaia-lab-portal/"' in home.text, home.text[:500]
     user.start_server()
     started = time.monotonic()
     base = f"{platform.info.hub_url}user/{user.name}/"
