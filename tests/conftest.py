@@ -93,7 +93,13 @@ def platform(tmp_path_factory: pytest.TempPathFactory, lake_dir: Path) -> Iterat
         shutil.copytree(lake_dir, lake, ignore=shutil.ignore_patterns("*.partial"))
     lines: list[str] = []
     # With Prometheus and the exporter (tests/platform/test_metrics_up.py), scraping every 2 s.
-    config = platform_config(data_dir, lake, workshop_dir=str(WORKSHOP_DIR), metrics=True, metrics_scrape_interval="2s")
+    config = platform_config(
+        data_dir,
+        lake,
+        workshop_dir=str(WORKSHOP_DIR),
+        metrics=True,
+        metrics_scrape_interval="2s",
+    )
     running = Platform(config, out=lines.append)
     running.start()
     print("\n".join(lines))

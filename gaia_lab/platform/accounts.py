@@ -42,6 +42,8 @@ _DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
 WORKSHOP = "workshop"
 _PARTIAL = "workshop.partial"
+WORKSHOP_COPY = "my-workshop"  # the user's own, writable copy of the workshop folder, made at their first spawn
+_COPY_PARTIAL = "my-workshop.partial"
 _IGNORED = {".ipynb_checkpoints", "__pycache__"}
 # JupyterLab asks every new user whether to fetch Jupyter's news feed (an internet call); the answer is no.
 _NEWS_DIR = (".jupyter", "lab", "user-settings", "@jupyterlab", "apputils-extension")
@@ -207,13 +209,14 @@ def _secure_home(home: Path, uid: int, gid: int) -> None:
 
 
 def prepare_home(home: str | os.PathLike[str], *, workshop: str | None = None) -> None:
-    """JupyterLab's news question answered, and the workshop folder copied in read-only (once)."""
+    """JupyterLab's news question answered, and the workshop folder copied in read-only (once) with, the first time,
+    a writable copy of the user's own next to it (``~/my-workshop``)."""
     home_fd = os.open(home, _DIR)
     try:
         owner = os.fstat(home_fd)
         _write_news_setting(home_fd, owner.st_uid, owner.st_gid)
-        if workshop:
-            copy_workshop(workshop, home_fd)
+        if workshop and copy_workshop(workshop, home_fd):
+            copy_workshop_for_user(workshop, home_fd)
     finally:
         os.close(home_fd)
 
@@ -287,6 +290,40 @@ def copy_workshop(source: str | os.PathLike[str], home: int | str | os.PathLike[
             os.close(home_fd)
 
 
+def copy_workshop_for_user(source: str | os.PathLike[str], home: int | str | os.PathLike[str]) -> bool:
+    """Copy the folder ``source`` into the home as ``my-workshop``, the home owner's and writable (files 0644,
+    folders 0755): the notebooks to run, change and save, next to the read-only originals. False if it exists.
+
+    Built in a folder of the platform's account (0700, which the user cannot enter) and handed over only once
+    complete: a user cannot redirect the copy through links placed in their home while it is made.
+    """
+    home_fd = home if isinstance(home, int) else os.open(home, _DIR)
+    try:
+        try:
+            os.stat(WORKSHOP_COPY, dir_fd=home_fd, follow_symlinks=False)
+            return False
+        except FileNotFoundError:
+            pass
+        owner = os.fstat(home_fd)
+        with contextlib.suppress(FileNotFoundError):
+            _remove_tree(_COPY_PARTIAL, home_fd)
+        os.mkdir(_COPY_PARTIAL, 0o700, dir_fd=home_fd)
+        fd = os.open(_COPY_PARTIAL, _DIR, dir_fd=home_fd)
+        try:
+            if os.fstat(fd).st_uid != os.geteuid():
+                raise _error(f"{_COPY_PARTIAL} in the home was replaced while the workshop was being copied")
+            _copy_into(Path(source), fd, owner=(owner.st_uid, owner.st_gid))
+            os.rename(_COPY_PARTIAL, WORKSHOP_COPY, src_dir_fd=home_fd, dst_dir_fd=home_fd)
+            _chown(fd, owner.st_uid, owner.st_gid)
+            os.fchmod(fd, 0o755)
+        finally:
+            os.close(fd)
+        return True
+    finally:
+        if not isinstance(home, int):
+            os.close(home_fd)
+
+
 def _remove_tree(name: str, parent: int) -> None:
     if not stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
         os.unlink(name, dir_fd=parent)  # a link or a file where the copy is made: the entry goes, not its target
@@ -298,7 +335,9 @@ def _remove_tree(name: str, parent: int) -> None:
     shutil.rmtree(name, dir_fd=parent)  # descriptor-based: never follows a link out of the tree
 
 
-def _copy_into(source: Path, target_fd: int) -> None:
+def _copy_into(source: Path, target_fd: int, owner: tuple[int, int] | None = None) -> None:
+    """Copy ``source`` into ``target_fd``: read-only and the platform's, or, with ``owner``, writable and theirs."""
+    dir_mode, file_mode = (0o755, 0o644) if owner else (0o555, 0o444)
     for entry in sorted(os.scandir(source), key=lambda e: e.name):
         if entry.name in _IGNORED:
             continue
@@ -306,8 +345,10 @@ def _copy_into(source: Path, target_fd: int) -> None:
             os.mkdir(entry.name, 0o700, dir_fd=target_fd)
             sub = os.open(entry.name, _DIR, dir_fd=target_fd)
             try:
-                _copy_into(Path(entry.path), sub)
-                os.fchmod(sub, 0o555)
+                _copy_into(Path(entry.path), sub, owner)
+                if owner:
+                    _chown(sub, *owner)
+                os.fchmod(sub, dir_mode)
             finally:
                 os.close(sub)
         elif entry.is_file():
@@ -315,7 +356,9 @@ def _copy_into(source: Path, target_fd: int) -> None:
                 fd = os.open(entry.name, _NEW_FILE, 0o600, dir_fd=target_fd)
                 with os.fdopen(fd, "wb") as writer:
                     shutil.copyfileobj(reader, writer)
-                    os.fchmod(writer.fileno(), 0o444)
+                    if owner:
+                        _chown(writer.fileno(), *owner)
+                    os.fchmod(writer.fileno(), file_mode)
 
 
 # -- processes of the accounts ---------------------------------------------------------------------------------

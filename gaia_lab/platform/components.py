@@ -38,6 +38,7 @@ ORDER = (
     "processes",
     "openeo",
     "stac",
+    "portal",
     "jupyterhub",
     "metrics-exporter",
     "prometheus",

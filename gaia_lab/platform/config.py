@@ -46,6 +46,7 @@ PORT_NAMES = (
     "processes_port",
     "openeo_port",
     "stac_port",
+    "portal_port",
 )
 
 
@@ -163,6 +164,25 @@ class PlatformConfig(Configurable):
         True,
         help="Serve the sessions' federation as one STAC API (stac-fastapi), with each user's starred datasets, as "
         "the hub service gaia-lab-stac.",
+    ).tag(config=True)
+    portal_port = Integer(
+        8019,
+        help="The discovery portal's port (maps, search, Open in JupyterLab), reached as /services/gaia-lab-portal/.",
+    ).tag(config=True)
+    portal = Bool(
+        True,
+        help="Serve the discovery portal (the hub service gaia-lab-portal) and the JupyterLab launcher's GAIA Lab "
+        "section.",
+    ).tag(config=True)
+    tutorials = Bool(
+        True,
+        help="Without a workshop folder, give every new user the tutorial notebooks (the checkout's notebooks/): "
+        "read-only in ~/workshop, a writable copy in ~/my-workshop.",
+    ).tag(config=True)
+    portal_stac_api_url = Unicode(
+        "",
+        help="The STAC API the portal's pages browse and star datasets in (the browser calls it). Default: the "
+        "platform's federation API, /services/gaia-lab-stac/ on the hub's own origin.",
     ).tag(config=True)
     s3_port = Integer(8008, help="S3 server port (moto's S3 + IAM server; with s3 = True).").tag(config=True)
     s3 = Bool(

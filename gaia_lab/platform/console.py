@@ -32,6 +32,7 @@ def summary(
     lines = [
         f"GAIA Lab is up in {took:.1f} s (data dir {info.data_dir}):",
         f"  JupyterHub + JupyterLab  {info.hub_url}",
+        *([f"  Discovery portal         {info.portal_url}"] if info.portal_url else []),
         f"  Dask Gateway             {info.gateway_url}  (schedulers: {info.gateway_proxy_address})",
         f"  Data lake (HTTP, Range)  {info.lake_url}",
         *([f"  OPeNDAP (DAP2)           {info.opendap_url}"] if info.opendap_url else []),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import gaia_lab
-from gaia_lab.platform import processes_service, spec, stac_service, usage_store
+from gaia_lab.platform import portal_service, processes_service, spec, stac_service, usage_store
 from gaia_lab.platform.config import PlatformConfig, parse_memory
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER
@@ -30,6 +30,7 @@ SECRET_ENV = (
     ENV_PLATFORM_TOKEN,
     processes_service.ENV_TOKEN,
     stac_service.ENV_TOKEN,
+    portal_service.ENV_TOKEN,
 )
 
 SHARED_PASSWORD_NAMES = ("shared-password", "jupyterhub.authenticators.shared.SharedPasswordAuthenticator")
@@ -77,12 +78,14 @@ def session_environment(config: PlatformConfig, layout: Layout, ports: Ports, se
     return environment
 
 
-def roles(*, hpc: bool = False, processes: bool = False) -> list[dict[str, Any]]:
+def roles(*, hpc: bool = False, processes: bool = False, portal: bool = False) -> list[dict[str, Any]]:
     """The spec's session roles (with ``hpc``, access to the HPC gateway too), and those of the platform's services."""
     session_scopes = [f"access:services!service={hpc_gateway_service()}"] if hpc else []
     extra: list[dict[str, Any]] = []
     if processes:
         extra.append(processes_service.hub_role())
+    if portal:
+        extra.append(portal_service.hub_role())
     return [
         *({"name": name, "scopes": [*scopes, *session_scopes]} for name, scopes in spec.ROLES.items()),
         {
@@ -127,6 +130,13 @@ def server_args(system_accounts: bool) -> list[str]:
     return args
 
 
+def launcher_args(config: PlatformConfig, session_python: str) -> list[str]:
+    """The JupyterLab launcher's "GAIA Lab" section (portal, tutorials, docs), when the portal is served."""
+    if not portal_service.enabled(config):
+        return []
+    return [f"--ServerProxy.servers={portal_service.launcher_servers(session_python)!r}"]
+
+
 def render(
     config: PlatformConfig, layout: Layout, ports: Ports, session_python: str, *, hub_python: str | None = None
 ) -> str:
@@ -144,7 +154,7 @@ def render(
         ("JupyterHub.authenticator_class", config.authenticator_class),
         ("Authenticator.admin_users", set(config.admin_users)),
         ("Spawner.cmd", [str(session_bin / "jupyterhub-singleuser")]),
-        ("Spawner.args", server_args(system)),
+        ("Spawner.args", server_args(system) + launcher_args(config, session_python)),
         ("Spawner.ip", config.ip),
         ("Spawner.default_url", config.default_url),
         ("Spawner.start_timeout", config.spawn_timeout),
@@ -157,7 +167,14 @@ def render(
         # What usage accounting charges a server for (gaia_lab.platform.usage_hub); None: no limit.
         ("Spawner.cpu_limit", config.session_cpu_limit or None),
         ("Spawner.mem_limit", parse_memory(config.session_mem_limit) if config.session_mem_limit else None),
-        ("JupyterHub.load_roles", roles(hpc=config.slurm, processes=processes_service.enabled(config))),
+        (
+            "JupyterHub.load_roles",
+            roles(
+                hpc=config.slurm,
+                processes=processes_service.enabled(config),
+                portal=portal_service.enabled(config),
+            ),
+        ),
     ]
     if system:
         spawner = "SystemUserSpawner"
@@ -165,13 +182,13 @@ def render(
             ("SystemUserSpawner.account_prefix", config.account_prefix),
             ("SystemUserSpawner.homes_dir", str(layout.homes_dir)),
             ("SystemUserSpawner.accounts_lock", str(layout.accounts_lock)),
-            ("SystemUserSpawner.workshop_dir", config.workshop_dir),
+            ("SystemUserSpawner.workshop_dir", portal_service.workshop_dir(config)),
         ]
     else:
         spawner = "ReadyWaitingSpawner"
         settings += [
             ("ReadyWaitingSpawner.home_dir_template", str(layout.homes_dir / "{username}")),
-            ("ReadyWaitingSpawner.workshop_dir", config.workshop_dir),
+            ("ReadyWaitingSpawner.workshop_dir", portal_service.workshop_dir(config)),
         ]
     if config.allowed_users:
         settings.append(("Authenticator.allowed_users", set(config.allowed_users)))
@@ -241,6 +258,14 @@ def render(
                 f"     'api_token': os.environ[{stac_service.ENV_TOKEN!r}]}},",
             ]
             if stac_service.enabled(config)
+            else []
+        ),
+        *(
+            [
+                f"    {{**{portal_service.hub_service(config.ip, ports)!r},",
+                f"     'api_token': os.environ[{portal_service.ENV_TOKEN!r}]}},",
+            ]
+            if portal_service.enabled(config)
             else []
         ),
         "]",

@@ -155,6 +155,7 @@ class Ports:
     processes_port: int = 0  # OGC API - Processes (processes = True)
     openeo_port: int = 0  # the openEO API (openeo = True)
     stac_port: int = 0  # the federation's STAC API (stac = True)
+    portal_port: int = 0  # the discovery portal (portal = True)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -181,6 +182,7 @@ PORT_OWNERS = {
     "processes_port": "processes",
     "openeo_port": "openeo",
     "stac_port": "stac",
+    "portal_port": "portal",
 }
 
 
@@ -223,6 +225,9 @@ def resolve_ports(config: PlatformConfig) -> Ports:
             chosen[name] = 0
             continue
         if name == "stac_port" and not config.stac:
+            chosen[name] = 0
+            continue
+        if name == "portal_port" and not config.portal:
             chosen[name] = 0
             continue
         value = int(getattr(config, name))

@@ -54,8 +54,10 @@ PROCESSES_SERVICE = "gaia-lab-processes"  # OGC API - Processes (gaia_lab.ogc_pr
 PROCESSES_SCOPE = f"access:services!service={PROCESSES_SERVICE}"
 STAC_SERVICE = "gaia-lab-stac"  # the federation's STAC API (gaia_lab.stac_api), a hub service as well
 STAC_SCOPE = f"access:services!service={STAC_SERVICE}"
+PORTAL_SERVICE = "gaia-lab-portal"  # the discovery portal (gaia_lab.portal): users log into it through the hub
+PORTAL_SCOPE = f"access:services!service={PORTAL_SERVICE}"
 ROLES: dict[str, list[str]] = {
-    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE],
+    "user": ["self", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE, PORTAL_SCOPE],
     "server": ["users:activity!user", "access:servers!server", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE],
 }
 

@@ -47,6 +47,7 @@ class PlatformInfo:
     processes_url: str = ""
     openeo_url: str = ""
     stac_url: str = ""
+    portal_url: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -62,6 +63,7 @@ class PlatformInfo:
             "processes_url": self.processes_url,
             "openeo_url": self.openeo_url,
             "stac_url": self.stac_url,
+            "portal_url": self.portal_url,
         }
 
 
@@ -159,6 +161,7 @@ class Platform:
             built = self._with_processes(built, ports)
             built = self._with_openeo(built, ports)
             built = self._with_stac(built, ports)
+            built = self._with_portal(built, ports)
             hub = built[-1]
             hpc_components = self._hpc(ports, hub)
             metrics_components = (
@@ -309,6 +312,23 @@ class Platform:
         *others, hub = built
         assert self.info is not None
         self.info = replace(self.info, stac_url=stac_service.public_url(self.config.ip, ports))
+        return [*others, component, replace(hub, env={**hub.env, **hub_env})]
+
+    def _with_portal(self, built: list[Component], ports: Ports) -> list[Component]:
+        """The discovery portal before the hub (the hub waits for its registered services' URLs); the hub gets the
+        service's token."""
+        from gaia_lab.platform import portal_service
+
+        if not self.config.portal:
+            return built
+        missing = portal_service.missing()
+        if missing:
+            self.out(f"  no discovery portal: {missing}")
+            return built
+        component, hub_env = portal_service.prepare(self.config, self.layout, ports, self.python)
+        *others, hub = built
+        assert self.info is not None
+        self.info = replace(self.info, portal_url=portal_service.public_url(self.config.ip, ports))
         return [*others, component, replace(hub, env={**hub.env, **hub_env})]
 
     def _with_openeo(self, built: list[Component], ports: Ports) -> list[Component]:

@@ -21,6 +21,7 @@ from helmtools import (
 GATEWAY_SCOPE = "access:services!service=dask-gateway"
 PROCESSES_SCOPE = "access:services!service=gaia-lab-processes"
 STAC_SCOPE = "access:services!service=gaia-lab-stac"
+PORTAL_SCOPE = "access:services!service=gaia-lab-portal"
 
 
 def test_sessions_get_catalogue_and_gateway_environment(hub_config, value_set: str) -> None:
@@ -64,7 +65,7 @@ def test_operator_settings_win_and_snippet_is_idempotent(hub_config) -> None:
     assert c.KubeSpawner.environment["GAIA_LAB_CATALOG"] == "s3://bucket/catalog.yaml"
     assert [v["name"] for v in c.KubeSpawner.volumes].count("gaia-lab-catalog") == 1
     roles = {r["name"]: r["scopes"] for r in c.JupyterHub.load_roles}
-    assert roles["user"] == ["self", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE]
+    assert roles["user"] == ["self", GATEWAY_SCOPE, PROCESSES_SCOPE, STAC_SCOPE, PORTAL_SCOPE]
     assert roles["server"] == [
         "users:activity!user",
         "access:servers!server",

@@ -15,7 +15,7 @@ import yaml
 from traitlets.config import Config
 
 from gaia_lab.errors import ConfigError, PlatformError
-from gaia_lab.platform import PlatformConfig, load_config, processes_service, stac_service
+from gaia_lab.platform import PlatformConfig, load_config, portal_service, processes_service, stac_service
 from gaia_lab.platform import gateway_config as gateway_render
 from gaia_lab.platform import hub_config as hub_render
 from gaia_lab.platform.accounts import prepare_home
@@ -203,6 +203,7 @@ def test_generated_hub_config(tmp_path, monkeypatch, mode):
         hub_render.ENV_PLATFORM_TOKEN: "t" * 64,
         processes_service.ENV_TOKEN: "o" * 64,
         stac_service.ENV_TOKEN: "s" * 64,
+        portal_service.ENV_TOKEN: "w" * 64,
     }
     for secret in env.values():
         assert secret not in text
@@ -363,6 +364,7 @@ def test_other_authenticators_get_their_settings(tmp_path):
             hub_render.ENV_PLATFORM_TOKEN: "t",
             processes_service.ENV_TOKEN: "o",
             stac_service.ENV_TOKEN: "s",
+            portal_service.ENV_TOKEN: "w",
         },
     )
     assert c.JupyterHub.authenticator_class == "oauthenticator.generic.GenericOAuthenticator"
