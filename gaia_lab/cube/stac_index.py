@@ -1,0 +1,610 @@
+"""Items indexed in stac-geoparquet -> a lazy cube, at a cost that does not grow with Python objects per item.
+
+A collection of a million items read as STAC JSON costs a parse, a record and (in odc-stac) a ``pystac.Item`` and a
+``ParsedItem`` per item before any cube exists. A stac-geoparquet index (one row per item, properties as columns,
+assets as a struct column) holds the same metadata as columns, so this module opens the cube from arrays:
+
+- only the columns the cube needs are read (``datetime``, ``id``, ``bbox``, the CRS, and per requested asset its
+  href, ``proj:shape``, ``proj:transform``, media type), as Arrow arrays: no per-item Python object is built;
+- items are grouped by grid with one vectorised pass (``np.unique`` over the grid columns), and one template row per
+  grid is parsed by odc-stac (``parse_items``), as ``gaia_lab.cube.stac_load`` does for item files; the output grid
+  comes from the templates weighted by their item counts (``stac_load.output_geobox_of_grids``);
+- the time axis is the distinct nominal datetimes, in odc-stac's order (time, then id within a time step);
+- each band is a dask array whose graph is one lazy layer over its chunks (``da.from_array`` of an indexer, no
+  per-item or per-chunk task built at open). A chunk, when computed, selects its items from the arrays (time range,
+  grids whose footprint touches the tile) and reads them with odc-loader's reader and fuser, the calls
+  ``odc.stac.load`` makes for the same tile: the values are those of ``odc.stac.load(items, groupby="time")``
+  with the same chunks (tests compare them).
+
+The index is the stac-geoparquet layout written by the ``stac-geoparquet`` package (``write_index``); a collection
+points to its index with an asset of role ``stac-items`` (as the Planetary Computer's ``geoparquet-items``).
+Assumed, as a stac-geoparquet writer makes them: within one grid (CRS, shape, transform, media type), an asset's
+raster metadata (data type, nodata, bands) are those of the grid's first item.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dask.array as da
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+import pystac
+import xarray as xr
+from dask.base import tokenize
+from odc.geo.geobox import GeoBox, GeoboxTiles
+from odc.loader import resolve_chunk_shape, resolve_load_cfg
+from odc.loader._builder import _fill_nd_slice, mk_dataset
+from odc.loader.types import RasterLoadParams, RasterSource
+from odc.stac import _stac_load
+from odc.stac._mdtools import parse_items
+
+from gaia_lab.bulk import paused_gc
+from gaia_lab.cube import cog, stac_load
+from gaia_lab.cube.reads import COPY_FUSER, HrefNamingDriver
+from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
+from gaia_lab.query import CubeRequest
+from gaia_lab.stac_item import GEOPARQUET_TYPES, StacItem, absolute_href
+
+#: The role of a collection asset holding its items as stac-geoparquet.
+INDEX_ROLE = "stac-items"
+_NS_PER_US = 1000
+
+
+def index_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the asset holding a collection's items as stac-geoparquet (role ``stac-items``), if any."""
+    for key, asset in assets.items():
+        roles = asset.get("roles") or ()
+        media_type = str(asset.get("type") or "").split(";", 1)[0].strip().lower()
+        if INDEX_ROLE in roles and (not media_type or media_type in GEOPARQUET_TYPES):
+            return key
+    return None
+
+
+def is_index(path: str) -> bool:
+    """Whether a Parquet file is a stac-geoparquet item index (its schema metadata says so, or it has the item
+    columns) rather than a GeoParquet table of features."""
+    try:
+        schema = pq.read_schema(path)
+    except (OSError, pa.ArrowInvalid):
+        return False
+    metadata = schema.metadata or {}
+    if b"stac-geoparquet" in metadata:
+        return True
+    return {"stac_version", "assets", "id"}.issubset(schema.names)
+
+
+def write_index(items: Iterable[pystac.Item | Mapping[str, Any]], path: str | Path) -> Path:
+    """Write ``items`` as a stac-geoparquet index (``stac_geoparquet.arrow``) with absolute asset hrefs."""
+    from stac_geoparquet.arrow import parse_stac_items_to_arrow, to_parquet
+
+    documents = []
+    for item in items:
+        if isinstance(item, pystac.Item):
+            document = item.to_dict(include_self_link=False, transform_hrefs=False)
+            for key, asset in item.assets.items():
+                document["assets"][key]["href"] = asset.get_absolute_href() or asset.href
+            documents.append(document)
+        else:
+            documents.append(dict(item))
+    target = Path(path)
+    to_parquet(parse_stac_items_to_arrow(documents), target)
+    return target
+
+
+@dataclass(frozen=True)
+class _Columns:
+    """What the cube needs of every item, as arrays (row ``i`` is item ``i`` of the index, after filtering)."""
+
+    ids: pa.Array
+    times: np.ndarray  # int64 microseconds since the epoch, UTC
+    bbox: np.ndarray  # (n, 4) west, south, east, north
+    hrefs: dict[str, pa.Array]  # asset key -> href (null where the item lacks the asset)
+    grid: np.ndarray  # grid number of each item
+
+
+def _schema_fields(schema: pa.Schema) -> tuple[set[str], dict[str, set[str]]]:
+    top = set(schema.names)
+    assets: dict[str, set[str]] = {}
+    if "assets" in top:
+        struct = schema.field("assets").type
+        for field in struct:
+            assets[field.name] = {sub.name for sub in field.type} if pa.types.is_struct(field.type) else set()
+    return top, assets
+
+
+def _as_float_matrix(column: pa.ChunkedArray | pa.Array, width: int) -> np.ndarray:
+    """A list column of numbers as an (n, width) float matrix, NaN where the list is null or shorter."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    n = len(array)
+    out = np.full((n, width), np.nan)
+    if n == 0 or array.null_count == n:
+        return out
+    lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(array).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    if np.all((lengths == 0) | (lengths >= width)) and np.all(lengths[lengths > 0] == lengths[lengths > 0][0]):
+        full = lengths > 0
+        step = int(lengths[full][0]) if full.any() else width
+        out[full] = values.reshape(-1, step)[:, :width]
+        return out
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    for row in np.flatnonzero(lengths):
+        take = min(width, int(lengths[row]))
+        out[row, :take] = values[offsets[row] : offsets[row] + take]
+    return out
+
+
+def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """Integer codes of a string or binary column (equal values, equal codes; null is -1), from Arrow's hashing."""
+    encoded = pc.dictionary_encode(column)
+    chunks = encoded.chunks if isinstance(encoded, pa.ChunkedArray) else [encoded]
+    parts = []
+    offset = 0
+    dictionaries: dict[Any, int] = {}
+    for chunk in chunks:
+        # Each chunk has a dictionary of its own: map its codes onto one numbering.
+        remap = np.array([dictionaries.setdefault(v, len(dictionaries)) for v in chunk.dictionary.to_pylist()] or [0])
+        indices = chunk.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+        parts.append(np.where(indices >= 0, remap[np.maximum(indices, 0)], -1))
+        offset += len(chunk)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+
+
+class IndexedCube:
+    """A stac-geoparquet index, the request applied: the columns, one template per grid, the cube's grid."""
+
+    def __init__(self, href: str, request: CubeRequest, *, entry_id: str, resampling: str = "nearest") -> None:
+        self.href = href
+        self.entry_id = entry_id
+        try:
+            self.dataset = pads.dataset(href, format="parquet")
+        except (OSError, pa.ArrowInvalid) as error:
+            raise AssetError(href, f"cannot read the item index: {error}", entry_id=entry_id) from None
+        top, asset_fields = _schema_fields(self.dataset.schema)
+        if "assets" not in top or not ({"datetime", "start_datetime"} & top):
+            raise AssetError(
+                href,
+                "not a stac-geoparquet item index (no 'assets' or 'datetime' column); write one with "
+                "gaia_lab.cube.stac_index.write_index",
+                entry_id=entry_id,
+            )
+        self.top, self.asset_fields = top, asset_fields
+        first = self._documents(np.array([0]))
+        if not first:
+            raise EmptyResult(entry_id, "items", "the item index has no rows")
+        self.first = StacItem.from_dict(first[0], base_href=href)
+        self.bands = self._select_bands(request)
+        self.keys = list(dict.fromkeys(band.key for band in self.bands))
+        self.columns = self._read(request)
+        self._build(request, resampling)
+
+    # -- reading -------------------------------------------------------------------------------------------------
+
+    def _field(self, key: str | None, name: str) -> Any:
+        """The expression for an item property (``key`` None) or an asset field, or None when absent."""
+        if key is None:
+            return pc.field(name) if name in self.top else None
+        return pc.field("assets", key, name) if name in self.asset_fields.get(key, ()) else None
+
+    def _documents(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """Whole item documents of a few rows (templates), through stac-geoparquet's reader of its own layout."""
+        from stac_geoparquet.arrow import stac_table_to_items
+
+        table = self.dataset.take(pa.array(rows, type=pa.int64()))
+        return list(stac_table_to_items(table))
+
+    def _select_bands(self, request: CubeRequest) -> list[cog.Band]:
+        carriers = [self.first]
+        missing = [key for key in self.asset_fields if key not in self.first.assets]
+        if missing and request.variables:
+            wanted = {name.rpartition(".")[0] or name for name in request.variables} | set(request.variables)
+            for key in missing:
+                if key in wanted:
+                    valid = pc.is_valid(self.dataset.to_table(columns={"h": pc.field("assets", key, "href")})["h"])
+                    row = pc.index(valid, True).as_py()
+                    if row is not None and row >= 0:
+                        carriers.append(StacItem.from_dict(self._documents(np.array([row]))[0], base_href=self.href))
+        return cog.select_bands(carriers, request.variables, self.entry_id)
+
+    def _read(self, request: CubeRequest) -> _Columns:
+        projection: dict[str, Any] = {"id": pc.field("id")}
+        for name in ("datetime", "start_datetime", "end_datetime"):
+            if name in self.top:
+                projection[name] = pc.field(name)
+        for side in ("xmin", "ymin", "xmax", "ymax"):
+            projection[side] = pc.field("bbox", side)
+        for name in ("proj:code", "proj:epsg", "proj:shape", "proj:transform"):
+            if name in self.top:
+                projection[name] = pc.field(name)
+        for key in self.keys:
+            for name in ("href", "type", "proj:code", "proj:epsg", "proj:shape", "proj:transform"):
+                expression = self._field(key, name)
+                if expression is not None:
+                    projection[f"{key}\0{name}"] = expression
+        table = self.dataset.to_table(columns=projection)
+        times = self._nominal_times(table)
+        bbox = np.column_stack(
+            [table[side].to_numpy(zero_copy_only=False).astype(np.float64) for side in ("xmin", "ymin", "xmax", "ymax")]
+        )
+        keep = np.ones(len(table), dtype=bool)
+        if request.bbox is not None:
+            # An item without a footprint may lie anywhere: kept, as filter_items keeps it.
+            unknown = np.isnan(bbox).any(axis=1)
+            hit = np.zeros(len(table), dtype=bool)
+            for part in request.bbox.parts():  # as BBox.intersects: edges touching count
+                hit |= (
+                    (bbox[:, 0] <= part.east)
+                    & (part.west <= bbox[:, 2])
+                    & (bbox[:, 1] <= part.north)
+                    & (part.south <= bbox[:, 3])
+                )
+            keep &= hit | unknown
+            if not keep.any():
+                raise EmptyResult(
+                    self.entry_id, "bbox", f"{tuple(request.bbox)} does not intersect any of its {len(table)} items"
+                )
+        if request.datetime is not None:
+            start, end = request.datetime
+            first_us = self._micros(table, "start_datetime", times)
+            last_us = self._micros(table, "end_datetime", times)
+            inside = np.ones(len(table), dtype=bool)
+            if start is not None:
+                inside &= last_us >= int(start.timestamp() * 1e6)
+            if end is not None:
+                inside &= first_us <= int(end.timestamp() * 1e6)
+            before = int(keep.sum())
+            keep &= inside
+            if not keep.any():
+                raise EmptyResult(self.entry_id, "datetime", f"matches none of the {before} items in the bbox")
+        if not keep.all():
+            table = table.filter(pa.array(keep))
+            times, bbox = times[keep], bbox[keep]
+        hrefs = {key: table[f"{key}\0href"].combine_chunks() for key in self.keys if f"{key}\0href" in table.column_names}
+        grid = self._grids(table, bbox)
+        return _Columns(table["id"].combine_chunks(), times, bbox, hrefs, grid)
+
+    @staticmethod
+    def _micros(table: pa.Table, name: str, fallback: np.ndarray) -> np.ndarray:
+        if name not in table.column_names:
+            return fallback
+        values = table[name].cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+        out = values.to_numpy(zero_copy_only=False)
+        nulls = pc.is_null(values).to_numpy(zero_copy_only=False)
+        return np.where(nulls, fallback, np.nan_to_num(out, nan=0).astype(np.int64))
+
+    def _nominal_times(self, table: pa.Table) -> np.ndarray:
+        """odc-stac's nominal datetime: ``datetime``, else ``start_datetime``, else ``end_datetime``."""
+        nominal: pa.ChunkedArray | None = None
+        for name in ("datetime", "start_datetime", "end_datetime"):
+            if name in table.column_names:
+                column = table[name].cast(pa.timestamp("us", tz="UTC"))
+                nominal = column if nominal is None else pc.coalesce(nominal, column)
+        assert nominal is not None
+        if nominal.null_count:
+            row = pc.index(pc.is_null(nominal), True).as_py()
+            raise AssetError(
+                self.href,
+                f"item {table['id'][row].as_py()!r} has no datetime, start_datetime or end_datetime",
+                entry_id=self.entry_id,
+            )
+        return nominal.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+
+    def _crs_codes(self, table: pa.Table, key: str) -> np.ndarray:
+        """Integer codes of each item's CRS for an asset (asset fields over item fields, code over EPSG)."""
+        column: pa.ChunkedArray | None = None
+        for name in (f"{key}\0proj:code", "proj:code"):
+            if name in table.column_names:
+                column = table[name] if column is None else pc.coalesce(column, table[name])
+        for name in (f"{key}\0proj:epsg", "proj:epsg"):
+            if name in table.column_names:
+                epsg = pc.binary_join_element_wise("EPSG:", table[name].cast(pa.string()), "")
+                column = epsg if column is None else pc.coalesce(column, epsg)
+        if column is None:
+            return np.full(len(table), -1, dtype=np.int64)
+        return _codes(column)
+
+    def _grids(self, table: pa.Table, bbox: np.ndarray) -> np.ndarray:
+        """Each item's grid number: items with equal CRS, shape, transform and media type for every band share one.
+        Items placed by their footprint (a band without a full grid, or missing) also share the footprint."""
+        parts: list[np.ndarray] = []
+        by_footprint = np.zeros(len(table), dtype=bool)
+        for key in self.keys:
+            crs = self._crs_codes(table, key)
+            shape = _as_float_matrix(self._column_or_item(table, key, "proj:shape"), 2)
+            transform = _as_float_matrix(self._column_or_item(table, key, "proj:transform"), 6)
+            href = table[f"{key}\0href"] if f"{key}\0href" in table.column_names else None
+            present = (
+                pc.is_valid(href).to_numpy(zero_copy_only=False)
+                if href is not None
+                else np.zeros(len(table), dtype=bool)
+            )
+            media = (
+                _codes(table[f"{key}\0type"]) if f"{key}\0type" in table.column_names else np.zeros(len(table), np.int64)
+            )
+            gridded = present & (crs >= 0) & ~np.isnan(shape).any(axis=1) & ~np.isnan(transform).any(axis=1)
+            by_footprint |= ~gridded
+            parts += [present[:, None], crs[:, None], media[:, None], shape, transform]
+        self.by_footprint = bool(by_footprint.any())
+        if self.by_footprint:
+            # odc-stac places every item by its footprint once one needs it (stac_load.placed_by_footprint).
+            footprint = bbox.copy()
+            parts.append(footprint)
+        matrix = np.ascontiguousarray(np.column_stack([p.astype(np.float64) for p in parts]))
+        rows = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+        _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+        # Grids numbered in the order of their first item, as stac_load meets them.
+        order = np.argsort(first, kind="stable")
+        renumber = np.empty_like(order)
+        renumber[order] = np.arange(len(order))
+        self.first_rows = first[order]
+        return np.asarray(renumber[inverse.ravel()], dtype=np.int64)
+
+    def _column_or_item(self, table: pa.Table, key: str, name: str) -> pa.ChunkedArray:
+        columns = [table[c] for c in (f"{key}\0{name}", name) if c in table.column_names]
+        if not columns:
+            return pa.chunked_array([pa.nulls(len(table), pa.list_(pa.float64()))])
+        if len(columns) == 1:
+            return columns[0]
+        asset, item = columns
+        return pc.if_else(pc.is_valid(asset), asset, item.cast(asset.type))
+
+    # -- the cube ------------------------------------------------------------------------------------------------
+
+    def _build(self, request: CubeRequest, resampling: str) -> None:
+        columns = self.columns
+        n_grids = len(self.first_rows)
+        rows = self._filtered_rows_of_first()
+        documents = self._documents(rows)
+        records = [StacItem.from_dict(d, base_href=self.href) for d in documents]
+        templates_pystac = [
+            record.to_pystac(grids=not self.by_footprint, assets=self.keys)  # as stac_load parses its templates
+            for record in records
+        ]
+        rdr = HrefNamingDriver()
+        self.driver = rdr
+        templates = list(parse_items(templates_pystac, md_plugin=None))
+        if any(src.driver_data is not None for t in templates for src in t.bands.values()):
+            raise AssetError(self.href, "reader driver data per item is not supported", entry_id=self.entry_id)
+        self.templates = templates
+        collection = templates[-1].collection
+        names = [band.name for band in self.bands]
+        bands_to_load = collection.resolve_bands(names)
+        self.band_names = list(bands_to_load)
+        first_assets = {key: next(r.assets[key] for r in records if key in r.assets) for key in self.keys}
+        self.first_assets = first_assets
+        needs_float = False
+        sizes = []
+        for asset in first_assets.values():
+            nodata, data_type = cog._nodata_and_type(asset)
+            if nodata is not None and not str(data_type or "").startswith("float"):
+                needs_float = True
+            try:
+                sizes.append(np.dtype(data_type or "float32").itemsize)
+            except TypeError:
+                sizes.append(4)
+        self.dtype = "float32" if needs_float else None
+        self.load_cfg = resolve_load_cfg(bands_to_load, resampling, dtype=self.dtype, fail_on_error=True)
+        self.copy_cfg = resolve_load_cfg(
+            bands_to_load, resampling, dtype=self.dtype, fail_on_error=True, fuse_func=COPY_FUSER
+        )
+        counts = np.bincount(columns.grid, minlength=n_grids)
+        # odc-stac considers the items in order, starting with the first that has every band.
+        present = np.ones(len(columns.grid), dtype=bool)
+        for key in self.keys:
+            href = columns.hrefs.get(key)
+            present &= pc.is_valid(href).to_numpy(zero_copy_only=False) if href is not None else False
+        complete = int(np.argmax(present)) if present.any() else 0
+        first_grid = int(columns.grid[complete])
+        order = [first_grid, *[g for g in range(n_grids) if g != first_grid]]
+        area = self._area(request)
+        gbox = stac_load.output_geobox_of_grids(
+            [templates[g] for g in order],
+            [int(counts[g]) for g in order],
+            self.band_names,
+            crs=request.crs,
+            resolution=request.resolution,
+            **area,
+        )
+        if not isinstance(gbox, GeoBox):
+            raise InvalidQuery(
+                "crs",
+                request.crs,
+                f"the items of {self.entry_id} do not give the output grid (no proj:transform): pass crs= and "
+                "resolution=",
+            )
+        if 0 in gbox.shape:
+            raise EmptyResult(self.entry_id, "bbox", f"{request.bbox} covers no pixel of the items' grids")
+        self.gbox = gbox
+        # Time steps: distinct nominal datetimes; within one, items by id (odc-stac's _group_items for "time").
+        sort = pc.sort_indices(
+            pa.table({"t": columns.times, "id": columns.ids}), sort_keys=[("t", "ascending"), ("id", "ascending")]
+        ).to_numpy()
+        self.sorted_items = sort
+        sorted_times = columns.times[sort]
+        steps, starts = np.unique(sorted_times, return_index=True)
+        self.step_starts = np.append(starts, len(sort))
+        self.timestamps = steps.astype("datetime64[us]")
+        meta = collection.meta_for(self.band_names)
+        self.meta = meta
+        if request.chunks is not None:
+            chunks = dict(request.chunks)
+        else:
+            shape = next((tuple(r.proj(a).get("proj:shape") or ()) for r in records for a in r.assets.values()), ())
+            rows_, cols_ = shape if len(shape) == 2 else (cog.SPATIAL_CHUNK, cog.SPATIAL_CHUNK)
+            pixels = min(rows_, cog.SPATIAL_CHUNK) * min(cols_, cog.SPATIAL_CHUNK)
+            size = 4 if needs_float else max(sizes, default=4)
+            steps_per_chunk = max(1, min(cog.TIME_CHUNK_MAX, cog.CHUNK_BYTES // max(1, pixels * size)))
+            chunks = {"time": steps_per_chunk, "y": cog.SPATIAL_CHUNK, "x": cog.SPATIAL_CHUNK}
+        chunk_shape = resolve_chunk_shape(
+            len(self.timestamps), gbox, chunks, cfg=self.load_cfg, extra_dims=meta.extra_dims_full()
+        )
+        self.chunk_shape = chunk_shape
+        self.tiles = GeoboxTiles(gbox, (chunk_shape[1], chunk_shape[2]))
+
+    def _filtered_rows_of_first(self) -> np.ndarray:
+        """Rows in the index file of each grid's first item (the filtered table's rows map back through ids)."""
+        first_ids = pc.take(self.columns.ids, pa.array(self.first_rows))
+        all_ids = self.dataset.to_table(columns={"id": pc.field("id")})["id"]
+        return pc.index_in(first_ids, value_set=all_ids.combine_chunks()).to_numpy(zero_copy_only=False)
+
+    def _area(self, request: CubeRequest) -> dict[str, Any]:
+        if request.bbox is None:
+            return {"bbox": None, "geopolygon": None}
+        # The parts of the box the items cover, as cog.query_area computes them from the footprints.
+        parts = request.bbox.parts()
+        boxes = self.columns.bbox
+        if not np.isnan(boxes).any():
+            covered = []
+            for part in parts:
+                hit = (
+                    (boxes[:, 0] < part.east)
+                    & (part.west < boxes[:, 2])
+                    & (boxes[:, 1] < part.north)
+                    & (part.south < boxes[:, 3])
+                )
+                if hit.any():
+                    b = boxes[hit]
+                    covered.append(
+                        (
+                            max(part.west, float(b[:, 0].min())),
+                            max(part.south, float(b[:, 1].min())),
+                            min(part.east, float(b[:, 2].max())),
+                            min(part.north, float(b[:, 3].max())),
+                        )
+                    )
+            if covered:
+                parts = [type(request.bbox)(*c) for c in covered]
+        if len(parts) == 1:
+            return {"bbox": tuple(parts[0]), "geopolygon": None}
+        raise InvalidQuery(
+            "bbox", tuple(request.bbox), "a box crossing the antimeridian is not supported on an item index yet"
+        )
+
+    def dataset_of(self) -> xr.Dataset:
+        token = tokenize(self.href, Path(self.href).stat().st_mtime_ns if "://" not in self.href else None)
+        token = tokenize(token, self.band_names, self.gbox, self.chunk_shape, len(self.sorted_items))
+        env = self.driver.capture_env()
+
+        def alloc(shape: tuple[int, ...], dtype: str, *, name: str, ydim: int) -> Any:
+            band = _IndexedBand(self, str(name), np.dtype(dtype), env)
+            chunks = da.core.normalize_chunks(self.chunk_shape, shape)
+            return da.from_array(
+                band, chunks=chunks, name=f"index-{name}-{token}", asarray=False, meta=np.empty((0, 0, 0), dtype)
+            )
+
+        raster_cfg = {k: v for k, v in self.load_cfg.items() if isinstance(v, RasterLoadParams)}
+        timestamps = [t.item() for t in self.timestamps]
+        return mk_dataset(self.gbox, timestamps, raster_cfg, alloc=alloc, template=self.meta)
+
+
+class _IndexedBand:
+    """One band of the cube as an array odc-loader fills chunk by chunk, from the index's arrays."""
+
+    def __init__(self, cube: IndexedCube, band: str, dtype: np.dtype, env: dict[str, Any]) -> None:
+        self.cube = cube
+        self.band = band
+        self.dtype = dtype
+        self.env = env
+        self.shape = (len(cube.timestamps), *cube.gbox.shape.yx)
+        self.ndim = 3
+        self.key = next(b.key for b in cube.bands if b.name == band)
+        self._tiles_of_grid: dict[int, set[tuple[int, int]]] = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_lock")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _grid_tiles(self, grid: int) -> set[tuple[int, int]]:
+        tiles = self._tiles_of_grid.get(grid)
+        if tiles is None:
+            tiles = set(_stac_load._tiles(self.cube.templates[grid], self.cube.tiles))
+            with self._lock:
+                self._tiles_of_grid[grid] = tiles
+        return tiles
+
+    def _source(self, item: int) -> RasterSource | None:
+        cube = self.cube
+        hrefs = cube.columns.hrefs.get(self.key)
+        if hrefs is None or not hrefs[item].is_valid:
+            return None
+        template = cube.templates[int(cube.columns.grid[item])]
+        source = template.resolve_bands([self.band]).get(self.band)
+        if source is None:
+            return None
+        href = absolute_href(str(hrefs[item].as_py()), cube.href)
+        copied: RasterSource = stac_load._copy_with(source, uri=href)
+        return copied
+
+    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+        cube = self.cube
+        t_slice, y_slice, x_slice = key
+        cy, cx = cube.chunk_shape[1], cube.chunk_shape[2]
+        tile = (y_slice.start // cy, x_slice.start // cx)
+        dst_gbox = cube.tiles[tile]
+        height, width = dst_gbox.shape.yx
+        layers: list[list[RasterSource]] = []
+        for step in range(t_slice.start, t_slice.stop):
+            items = cube.sorted_items[cube.step_starts[step] : cube.step_starts[step + 1]]
+            sources = []
+            for item in items:
+                if tile in self._grid_tiles(int(cube.columns.grid[item])):
+                    source = self._source(int(item))
+                    if source is not None:
+                        sources.append(source)
+            layers.append(sources)
+        single = all(len(layer) <= 1 for layer in layers)
+        cfg = (cube.copy_cfg if single else cube.load_cfg)[self.band]
+        assert isinstance(cfg, RasterLoadParams)
+        out = np.empty((len(layers), height, width), dtype=self.dtype)
+        rdr = cube.driver
+        load_state = rdr.new_load(cube.gbox)
+        with rdr.restore_env(self.env, load_state) as ctx:
+            for index, sources in enumerate(layers):
+                readers = [rdr.open(source, ctx) for source in sources]
+                _fill_nd_slice(readers, dst_gbox, cfg, out[index])
+        if (y_slice.stop - y_slice.start, x_slice.stop - x_slice.start) != (height, width):
+            raise ValueError(f"{key} is not a chunk of the cube's tiles {cube.chunk_shape}")
+        return out
+
+
+def open_index(
+    href: str,
+    request: CubeRequest,
+    *,
+    entry_id: str,
+    resampling: str = "nearest",
+) -> xr.Dataset:
+    """The lazy cube of the items in a stac-geoparquet index, as ``open_raster_items`` makes it from the items."""
+    with paused_gc():
+        cube = IndexedCube(href, request, entry_id=entry_id, resampling=resampling)
+        ds = cube.dataset_of()
+    names = [band.name for band in cube.bands]
+    for band in cube.bands:
+        nodata, _ = cog._nodata_and_type(cube.first_assets[band.key])
+        if nodata is not None and str(nodata).lower() != "nan" and ds[band.name].dtype.kind == "f":
+            attrs = {k: v for k, v in ds[band.name].attrs.items() if k != "nodata"}
+            ds[band.name] = ds[band.name].where(ds[band.name] != float(nodata)).assign_attrs(attrs)
+        hrefs = cube.columns.hrefs.get(band.key)
+        lacking = hrefs.null_count if hrefs is not None else len(cube.columns.grid)
+        if lacking:
+            ds[band.name].attrs["gaia:items_without"] = f"{lacking} of {len(cube.columns.grid)}"
+    ds = ds[names]
+    ds = ds.rio.write_crs(ds.odc.crs.to_wkt()) if ds.rio.crs is None else ds
+    ds.attrs.update({"gaia:index": href, "gaia:items": len(cube.columns.grid)})
+    return ds
+
+
+__all__ = ["INDEX_ROLE", "IndexedCube", "index_asset", "is_index", "open_index", "write_index"]
