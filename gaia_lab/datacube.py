@@ -57,7 +57,8 @@ def open_datacube(
 
     Hrefs: a STAC item/collection JSON, a Zarr store (``.zarr``), a virtual Zarr store (an Icechunk repository
     ``.icechunk``, kerchunk references ``.json``/``.parq``), a GeoParquet table (``.parquet``, opened as an xvec
-    vector cube) or a GeoTIFF; the same query arguments as :meth:`Entry.to_xarray` apply.
+    vector cube; a stac-geoparquet item index opens as the raster cube of its items) or a GeoTIFF; the same query
+    arguments as :meth:`Entry.to_xarray` apply.
     """
     query: dict[str, Any] = {
         "bbox": bbox,
@@ -86,6 +87,10 @@ def open_datacube(
         stac = StacItem.from_pystac(obj) if isinstance(obj, pystac.Item) else obj
         return open_stac(stac, request, entry_id=source, storage_options=storage_options, provider="href")
     if path.endswith(".parquet"):
+        from gaia_lab.cube.stac_index import is_index, open_index
+
+        if is_index(source):  # items indexed in stac-geoparquet: a raster cube of them
+            return open_index(source, request, entry_id=source)
         vector = vector_module(source, source)
         cube: xr.Dataset = vector.open_geoparquet(source, request, entry_id=source, storage_options=storage_options)
         return cube

@@ -17,7 +17,15 @@ from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, opendap_asset, zarr_asset
+from gaia_lab.stac_item import (
+    StacItem,
+    as_items,
+    asset_dicts,
+    geoparquet_asset,
+    index_asset,
+    opendap_asset,
+    zarr_asset,
+)
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -105,6 +113,13 @@ def _open_stac(
     elif (opendap_key := opendap_asset(assets)) is not None:
         href = str(assets[opendap_key]["href"])
         ds = open_opendap(href, request, entry_id=entry_id)  # the request's subset is read on the server
+        hrefs = [href]
+    elif items is None and not isinstance(obj, StacItem) and (index_key := index_asset(assets)) is not None:
+        # the items are indexed in stac-geoparquet: the cube opens from its columns, no item document read
+        from gaia_lab.cube.stac_index import open_index
+
+        href = str(assets[index_key]["href"])
+        ds = open_index(href, request, entry_id=entry_id)
         hrefs = [href]
     else:
         if isinstance(obj, StacItem):

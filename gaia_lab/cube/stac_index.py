@@ -40,8 +40,8 @@ import pystac
 import xarray as xr
 from dask.base import tokenize
 from odc.geo.geobox import GeoBox, GeoboxTiles
+from odc.loader import _builder as odc_builder
 from odc.loader import resolve_chunk_shape, resolve_load_cfg
-from odc.loader._builder import _fill_nd_slice, mk_dataset
 from odc.loader.types import RasterLoadParams, RasterSource
 from odc.stac import _stac_load
 from odc.stac._mdtools import parse_items
@@ -51,21 +51,7 @@ from gaia_lab.cube import cog, stac_load
 from gaia_lab.cube.reads import COPY_FUSER, HrefNamingDriver
 from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
 from gaia_lab.query import CubeRequest
-from gaia_lab.stac_item import GEOPARQUET_TYPES, StacItem, absolute_href
-
-#: The role of a collection asset holding its items as stac-geoparquet.
-INDEX_ROLE = "stac-items"
-_NS_PER_US = 1000
-
-
-def index_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The key of the asset holding a collection's items as stac-geoparquet (role ``stac-items``), if any."""
-    for key, asset in assets.items():
-        roles = asset.get("roles") or ()
-        media_type = str(asset.get("type") or "").split(";", 1)[0].strip().lower()
-        if INDEX_ROLE in roles and (not media_type or media_type in GEOPARQUET_TYPES):
-            return key
-    return None
+from gaia_lab.stac_item import INDEX_ROLE, StacItem, absolute_href, index_asset
 
 
 def is_index(path: str) -> bool:
@@ -108,6 +94,7 @@ class _Columns:
     bbox: np.ndarray  # (n, 4) west, south, east, north
     hrefs: dict[str, pa.Array]  # asset key -> href (null where the item lacks the asset)
     grid: np.ndarray  # grid number of each item
+    rows: np.ndarray  # row of each item in the index file
 
 
 def _schema_fields(schema: pa.Schema) -> tuple[set[str], dict[str, set[str]]]:
@@ -263,12 +250,16 @@ class IndexedCube:
             keep &= inside
             if not keep.any():
                 raise EmptyResult(self.entry_id, "datetime", f"matches none of the {before} items in the bbox")
+        rows = np.arange(len(table))
         if not keep.all():
+            rows = np.flatnonzero(keep)
             table = table.filter(pa.array(keep))
             times, bbox = times[keep], bbox[keep]
-        hrefs = {key: table[f"{key}\0href"].combine_chunks() for key in self.keys if f"{key}\0href" in table.column_names}
+        hrefs = {
+            key: table[f"{key}\0href"].combine_chunks() for key in self.keys if f"{key}\0href" in table.column_names
+        }
         grid = self._grids(table, bbox)
-        return _Columns(table["id"].combine_chunks(), times, bbox, hrefs, grid)
+        return _Columns(table["id"].combine_chunks(), times, bbox, hrefs, grid, rows)
 
     @staticmethod
     def _micros(table: pa.Table, name: str, fallback: np.ndarray) -> np.ndarray:
@@ -294,7 +285,7 @@ class IndexedCube:
                 f"item {table['id'][row].as_py()!r} has no datetime, start_datetime or end_datetime",
                 entry_id=self.entry_id,
             )
-        return nominal.cast(pa.int64()).to_numpy(zero_copy_only=False).astype(np.int64)
+        return np.asarray(nominal.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
 
     def _crs_codes(self, table: pa.Table, key: str) -> np.ndarray:
         """Integer codes of each item's CRS for an asset (asset fields over item fields, code over EPSG)."""
@@ -326,7 +317,9 @@ class IndexedCube:
                 else np.zeros(len(table), dtype=bool)
             )
             media = (
-                _codes(table[f"{key}\0type"]) if f"{key}\0type" in table.column_names else np.zeros(len(table), np.int64)
+                _codes(table[f"{key}\0type"])
+                if f"{key}\0type" in table.column_names
+                else np.zeros(len(table), np.int64)
             )
             gridded = present & (crs >= 0) & ~np.isnan(shape).any(axis=1) & ~np.isnan(transform).any(axis=1)
             by_footprint |= ~gridded
@@ -360,7 +353,7 @@ class IndexedCube:
     def _build(self, request: CubeRequest, resampling: str) -> None:
         columns = self.columns
         n_grids = len(self.first_rows)
-        rows = self._filtered_rows_of_first()
+        rows = self.columns.rows[self.first_rows]  # rows in the index file of each grid's first item
         documents = self._documents(rows)
         records = [StacItem.from_dict(d, base_href=self.href) for d in documents]
         templates_pystac = [
@@ -448,12 +441,6 @@ class IndexedCube:
         self.chunk_shape = chunk_shape
         self.tiles = GeoboxTiles(gbox, (chunk_shape[1], chunk_shape[2]))
 
-    def _filtered_rows_of_first(self) -> np.ndarray:
-        """Rows in the index file of each grid's first item (the filtered table's rows map back through ids)."""
-        first_ids = pc.take(self.columns.ids, pa.array(self.first_rows))
-        all_ids = self.dataset.to_table(columns={"id": pc.field("id")})["id"]
-        return pc.index_in(first_ids, value_set=all_ids.combine_chunks()).to_numpy(zero_copy_only=False)
-
     def _area(self, request: CubeRequest) -> dict[str, Any]:
         if request.bbox is None:
             return {"bbox": None, "geopolygon": None}
@@ -492,7 +479,7 @@ class IndexedCube:
         token = tokenize(token, self.band_names, self.gbox, self.chunk_shape, len(self.sorted_items))
         env = self.driver.capture_env()
 
-        def alloc(shape: tuple[int, ...], dtype: str, *, name: str, ydim: int) -> Any:
+        def alloc(shape: tuple[int, ...], dtype: Any, /, name: Any, ydim: int) -> Any:
             band = _IndexedBand(self, str(name), np.dtype(dtype), env)
             chunks = da.core.normalize_chunks(self.chunk_shape, shape)
             return da.from_array(
@@ -501,7 +488,7 @@ class IndexedCube:
 
         raster_cfg = {k: v for k, v in self.load_cfg.items() if isinstance(v, RasterLoadParams)}
         timestamps = [t.item() for t in self.timestamps]
-        return mk_dataset(self.gbox, timestamps, raster_cfg, alloc=alloc, template=self.meta)
+        return odc_builder.mk_dataset(self.gbox, timestamps, raster_cfg, alloc=alloc, template=self.meta)
 
 
 class _IndexedBand:
@@ -554,6 +541,7 @@ class _IndexedBand:
         cy, cx = cube.chunk_shape[1], cube.chunk_shape[2]
         tile = (y_slice.start // cy, x_slice.start // cx)
         dst_gbox = cube.tiles[tile]
+        assert isinstance(dst_gbox, GeoBox)
         height, width = dst_gbox.shape.yx
         layers: list[list[RasterSource]] = []
         for step in range(t_slice.start, t_slice.stop):
@@ -574,7 +562,8 @@ class _IndexedBand:
         with rdr.restore_env(self.env, load_state) as ctx:
             for index, sources in enumerate(layers):
                 readers = [rdr.open(source, ctx) for source in sources]
-                _fill_nd_slice(readers, dst_gbox, cfg, out[index])
+                # through the module: gaia_lab.cube.reads puts its single-source path there
+                odc_builder._fill_nd_slice(readers, dst_gbox, cfg, out[index])
         if (y_slice.stop - y_slice.start, x_slice.stop - x_slice.start) != (height, width):
             raise ValueError(f"{key} is not a chunk of the cube's tiles {cube.chunk_shape}")
         return out

@@ -26,10 +26,10 @@ import xarray as xr
 from dask.base import normalize_token, tokenize
 from dask.utils import ndeepmap
 from odc.geo.geobox import GeoBox, GeoboxTiles
+from odc.geo.types import AnchorEnum
 from odc.loader import chunked_load, resolve_chunk_shape, resolve_load_cfg
 from odc.loader.types import ReaderDriverSpec
 from odc.stac import _stac_load
-from odc.geo.types import AnchorEnum
 from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
@@ -119,9 +119,7 @@ def _derive(
     return derived
 
 
-def _most_common_weighted(
-    weighted: Sequence[tuple[GeoBox, int]], thresh: float
-) -> tuple[Any, Any, Any, GeoBox | None]:
+def _most_common_weighted(weighted: Sequence[tuple[GeoBox, int]], thresh: float) -> tuple[Any, Any, Any, GeoBox | None]:
     """odc-stac's ``_most_common_gbox`` over geoboxes given with their number of items, without repeating each one
     that many times (a million-item index has a hundred grids, not a million)."""
     if len({box for box, _ in weighted}) == 1:
