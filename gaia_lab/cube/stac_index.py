@@ -81,6 +81,7 @@ def write_index(items: Iterable[pystac.Item | Mapping[str, Any]], path: str | Pa
         else:
             documents.append(dict(item))
     target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
     to_parquet(parse_stac_items_to_arrow(documents), target)
     return target
 
