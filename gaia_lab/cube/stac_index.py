@@ -25,13 +25,14 @@ raster metadata (data type, nodata, bands) are those of the grid's first item.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
@@ -88,14 +89,22 @@ def write_index(items: Iterable[pystac.Item | Mapping[str, Any]], path: str | Pa
 
 @dataclass(frozen=True)
 class _Columns:
-    """What the cube needs of every item, as arrays (row ``i`` is item ``i`` of the index, after filtering)."""
+    """What opening needs of every item, as arrays (entry ``i`` is item ``i`` after filtering)."""
 
-    ids: pa.Array
     times: np.ndarray  # int64 microseconds since the epoch, UTC
     bbox: np.ndarray  # (n, 4) west, south, east, north
-    hrefs: dict[str, pa.Array]  # asset key -> href (null where the item lacks the asset)
+    present: dict[str, np.ndarray | None]  # asset key -> whether each item has it (None: every item has it)
     grid: np.ndarray  # grid number of each item
     rows: np.ndarray  # row of each item in the index file
+
+
+@dataclass(frozen=True)
+class _Text:
+    """What reading needs besides: hrefs, and the items' order within a time step (by id, as odc-stac orders
+    them). Read from the index at the first chunk computed, not at open: strings are most of an index's bytes."""
+
+    hrefs: dict[str, pa.Array]
+    order: np.ndarray  # items by (time, id)
 
 
 def _schema_fields(schema: pa.Schema) -> tuple[set[str], dict[str, set[str]]]:
@@ -145,6 +154,45 @@ def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
 
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+_TEMPLATE_BATCH = 4096
+
+
+def _group_rows(columns: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first row of each distinct row of the table ``columns`` and each row's group, groups numbered in the
+    order of their first row.
+
+    Columns equal in every row are left out; rows are hashed to 64 bits (the float bits of the other columns, mixed
+    column by column) and the hashes factorized (pandas' hash table): sorting a million rows of 30 floats takes
+    seconds, this a fraction of one. Every row is then compared with its group's first row, so a hash collision
+    cannot merge two grids; on one, rows are sorted instead."""
+    varying = []
+    for column in columns:
+        bits = np.ascontiguousarray(column, dtype=np.float64).view(np.uint64)
+        if n and not np.all(bits == bits[0]):
+            varying.append(bits)
+    if not varying:
+        return np.zeros(1 if n else 0, dtype=np.int64), np.zeros(n, dtype=np.int64)
+    hashes = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for bits in varying:
+            hashes = hashes * _MIX + bits
+    codes, uniques = pd.factorize(hashes)
+    codes = np.asarray(codes, dtype=np.int64)
+    first = np.empty(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(n - 1, -1, -1)
+    leaders = first[codes]
+    if all(np.array_equal(bits, bits[leaders]) for bits in varying):
+        return first, codes
+    matrix = np.ascontiguousarray(np.column_stack(varying))
+    rows = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
+    _, first_sorted, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    order = np.argsort(first_sorted, kind="stable")
+    renumber = np.empty_like(order)
+    renumber[order] = np.arange(len(order))
+    return first_sorted[order], np.asarray(renumber[inverse.ravel()], dtype=np.int64)
+
+
 class IndexedCube:
     """A stac-geoparquet index, the request applied: the columns, one template per grid, the cube's grid."""
 
@@ -182,10 +230,23 @@ class IndexedCube:
         return pc.field("assets", key, name) if name in self.asset_fields.get(key, ()) else None
 
     def _documents(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        """Whole item documents of a few rows (templates), through stac-geoparquet's reader of its own layout."""
+        """Whole item documents of a few rows (templates), through stac-geoparquet's reader of its own layout.
+
+        The file is decoded batch by batch up to the last row wanted: a grid's first item is usually among the
+        first rows (the first date of a tiled archive), and a row group may hold a million rows."""
         from stac_geoparquet.arrow import stac_table_to_items
 
-        table = self.dataset.take(pa.array(rows, type=pa.int64()))
+        wanted = np.asarray(rows, dtype=np.int64)
+        last = int(wanted.max()) if len(wanted) else -1
+        batches = []
+        seen = 0
+        with pq.ParquetFile(self.href) as parquet:
+            for batch in parquet.iter_batches(batch_size=_TEMPLATE_BATCH):
+                batches.append(batch)
+                seen += batch.num_rows
+                if seen > last:
+                    break
+        table = pa.Table.from_batches(batches).take(pa.array(wanted))
         return list(stac_table_to_items(table))
 
     def _select_bands(self, request: CubeRequest) -> list[cog.Band]:
@@ -202,7 +263,7 @@ class IndexedCube:
         return cog.select_bands(carriers, request.variables, self.entry_id)
 
     def _read(self, request: CubeRequest) -> _Columns:
-        projection: dict[str, Any] = {"id": pc.field("id")}
+        projection: dict[str, Any] = {}
         for name in ("datetime", "start_datetime", "end_datetime"):
             if name in self.top:
                 projection[name] = pc.field(name)
@@ -211,8 +272,13 @@ class IndexedCube:
         for name in ("proj:code", "proj:epsg", "proj:shape", "proj:transform"):
             if name in self.top:
                 projection[name] = pc.field(name)
+        self.placed_by_footprint = self._footprints_known()
         for key in self.keys:
-            for name in ("href", "type", "proj:code", "proj:epsg", "proj:shape", "proj:transform"):
+            for name in ("type", "proj:code", "proj:epsg", "proj:shape", "proj:transform"):
+                if name == "type" and self._constant(f"assets.{key}.type"):
+                    continue  # one media type in every row (the Parquet statistics say so): nothing to group by
+                if name in ("proj:shape", "proj:transform") and self.placed_by_footprint:
+                    continue  # items placed by their footprints: their grids decide nothing (see _footprints_known)
                 expression = self._field(key, name)
                 if expression is not None:
                     projection[f"{key}\0{name}"] = expression
@@ -256,11 +322,66 @@ class IndexedCube:
             rows = np.flatnonzero(keep)
             table = table.filter(pa.array(keep))
             times, bbox = times[keep], bbox[keep]
-        hrefs = {
-            key: table[f"{key}\0href"].combine_chunks() for key in self.keys if f"{key}\0href" in table.column_names
-        }
-        grid = self._grids(table, bbox)
-        return _Columns(table["id"].combine_chunks(), times, bbox, hrefs, grid, rows)
+        present = {key: self._present(key, rows) for key in self.keys}
+        grid = self._grids(table, bbox, present)
+        return _Columns(times, bbox, present, grid, rows)
+
+    def _leaf_statistics(self) -> dict[str, tuple[int | None, Any, Any]]:
+        """Per leaf column of the file: its null count and its min and max over all row groups (None when a row
+        group has no statistics for it)."""
+        found: dict[str, tuple[int | None, Any, Any]] = {}
+        with pq.ParquetFile(self.href) as parquet:
+            metadata = parquet.metadata
+            for group in range(metadata.num_row_groups):
+                row_group = metadata.row_group(group)
+                for index in range(row_group.num_columns):
+                    chunk = row_group.column(index)
+                    path = chunk.path_in_schema
+                    stats = chunk.statistics
+                    previous = found.get(path, (0, None, None))
+                    if stats is None or not stats.has_null_count or previous[0] is None:
+                        found[path] = (None, None, None)
+                        continue
+                    low, high = (stats.min, stats.max) if stats.has_min_max else (None, None)
+                    if group and (previous[1] != low or previous[2] != high):
+                        low = high = None
+                    found[path] = (previous[0] + stats.null_count, low, high)
+        return found
+
+    def _statistics(self, path: str) -> tuple[int | None, Any, Any]:
+        if not hasattr(self, "_stats"):
+            self._stats = self._leaf_statistics()
+        return self._stats.get(path, (None, None, None))
+
+    def _constant(self, path: str) -> bool:
+        nulls, low, high = self._statistics(path)
+        return nulls == 0 and low is not None and low == high
+
+    def _footprints_known(self) -> bool:
+        """Whether the statistics alone show that odc-stac places these items by their footprints: an asset
+        present in some row without a ``proj:transform`` (more null transforms than null hrefs) and no item-level
+        transform to fall back on. Then the per-item grids (a million lists of numbers) need not be read."""
+        if "proj:transform" in self.top:
+            return False
+        for key in self.keys:
+            transforms, _, _ = self._statistics(f"assets.{key}.proj:transform.list.element")
+            hrefs, _, _ = self._statistics(f"assets.{key}.href")
+            if "proj:transform" not in self.asset_fields.get(key, ()):
+                return True
+            if transforms is not None and hrefs is not None and transforms > hrefs:
+                return True
+        return False
+
+    def _present(self, key: str, rows: np.ndarray) -> np.ndarray | None:
+        """Which items have asset ``key``: from the Parquet statistics when no row lacks it (no string read)."""
+        if "href" not in self.asset_fields.get(key, ()):
+            return np.zeros(len(rows), dtype=bool)
+        nulls, _, _ = self._statistics(f"assets.{key}.href")
+        if nulls == 0:
+            return None
+        hrefs = self.dataset.to_table(columns={"h": pc.field("assets", key, "href")})["h"]
+        valid = pc.is_valid(hrefs).to_numpy(zero_copy_only=False)
+        return np.asarray(valid[rows], dtype=bool)
 
     @staticmethod
     def _micros(table: pa.Table, name: str, fallback: np.ndarray) -> np.ndarray:
@@ -283,7 +404,7 @@ class IndexedCube:
             row = pc.index(pc.is_null(nominal), True).as_py()
             raise AssetError(
                 self.href,
-                f"item {table['id'][row].as_py()!r} has no datetime, start_datetime or end_datetime",
+                f"the item in row {row} has no datetime, start_datetime or end_datetime",
                 entry_id=self.entry_id,
             )
         return np.asarray(nominal.cast(pa.int64()).to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -302,43 +423,37 @@ class IndexedCube:
             return np.full(len(table), -1, dtype=np.int64)
         return _codes(column)
 
-    def _grids(self, table: pa.Table, bbox: np.ndarray) -> np.ndarray:
+    def _grids(self, table: pa.Table, bbox: np.ndarray, presence: Mapping[str, np.ndarray | None]) -> np.ndarray:
         """Each item's grid number: items with equal CRS, shape, transform and media type for every band share one.
         Items placed by their footprint (a band without a full grid, or missing) also share the footprint."""
         parts: list[np.ndarray] = []
         by_footprint = np.zeros(len(table), dtype=bool)
+        lacking = np.zeros(len(table), dtype=bool)
         for key in self.keys:
             crs = self._crs_codes(table, key)
             shape = _as_float_matrix(self._column_or_item(table, key, "proj:shape"), 2)
             transform = _as_float_matrix(self._column_or_item(table, key, "proj:transform"), 6)
-            href = table[f"{key}\0href"] if f"{key}\0href" in table.column_names else None
-            present = (
-                pc.is_valid(href).to_numpy(zero_copy_only=False)
-                if href is not None
-                else np.zeros(len(table), dtype=bool)
-            )
+            flags = presence[key]
+            present = np.ones(len(table), dtype=bool) if flags is None else flags
             media = (
                 _codes(table[f"{key}\0type"])
                 if f"{key}\0type" in table.column_names
                 else np.zeros(len(table), np.int64)
             )
-            gridded = present & (crs >= 0) & ~np.isnan(shape).any(axis=1) & ~np.isnan(transform).any(axis=1)
-            by_footprint |= ~gridded
-            parts += [present[:, None], crs[:, None], media[:, None], shape, transform]
-        self.by_footprint = bool(by_footprint.any())
-        if self.by_footprint:
-            # odc-stac places every item by its footprint once one needs it (stac_load.placed_by_footprint).
-            footprint = bbox.copy()
-            parts.append(footprint)
-        matrix = np.ascontiguousarray(np.column_stack([p.astype(np.float64) for p in parts]))
-        rows = matrix.view(np.dtype((np.void, matrix.dtype.itemsize * matrix.shape[1]))).ravel()
-        _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
-        # Grids numbered in the order of their first item, as stac_load meets them.
-        order = np.argsort(first, kind="stable")
-        renumber = np.empty_like(order)
-        renumber[order] = np.arange(len(order))
-        self.first_rows = first[order]
-        return np.asarray(renumber[inverse.ravel()], dtype=np.int64)
+            gridded = (crs >= 0) & ~np.isnan(shape).any(axis=1) & ~np.isnan(transform).any(axis=1)
+            # An asset present without a full grid places every item by its footprint (stac_load.placed_by_footprint);
+            # an item without the asset is placed by its own footprint.
+            by_footprint |= present & ~gridded
+            lacking |= ~present
+            parts += [present, crs, media]
+            if not self.placed_by_footprint:
+                parts += [*shape.T, *transform.T]
+        self.by_footprint = self.placed_by_footprint or bool(by_footprint.any())
+        if self.by_footprint or lacking.any():
+            parts += list(bbox.T)
+        first, inverse = _group_rows([np.asarray(p, dtype=np.float64) for p in parts], len(table))
+        self.first_rows = first
+        return inverse
 
     def _column_or_item(self, table: pa.Table, key: str, name: str) -> pa.ChunkedArray:
         columns = [table[c] for c in (f"{key}\0{name}", name) if c in table.column_names]
@@ -392,8 +507,9 @@ class IndexedCube:
         # odc-stac considers the items in order, starting with the first that has every band.
         present = np.ones(len(columns.grid), dtype=bool)
         for key in self.keys:
-            href = columns.hrefs.get(key)
-            present &= pc.is_valid(href).to_numpy(zero_copy_only=False) if href is not None else False
+            flags = columns.present[key]
+            if flags is not None:
+                present &= flags
         complete = int(np.argmax(present)) if present.any() else 0
         first_grid = int(columns.grid[complete])
         order = [first_grid, *[g for g in range(n_grids) if g != first_grid]]
@@ -416,15 +532,13 @@ class IndexedCube:
         if 0 in gbox.shape:
             raise EmptyResult(self.entry_id, "bbox", f"{request.bbox} covers no pixel of the items' grids")
         self.gbox = gbox
-        # Time steps: distinct nominal datetimes; within one, items by id (odc-stac's _group_items for "time").
-        sort = pc.sort_indices(
-            pa.table({"t": columns.times, "id": columns.ids}), sort_keys=[("t", "ascending"), ("id", "ascending")]
-        ).to_numpy()
-        self.sorted_items = sort
-        sorted_times = columns.times[sort]
-        steps, starts = np.unique(sorted_times, return_index=True)
-        self.step_starts = np.append(starts, len(sort))
+        # Time steps: the distinct nominal datetimes (odc-stac's _group_items for "time"); the order of the items
+        # within a step (by id) is only needed to read, and comes with the hrefs (_Text).
+        steps, counts_per_step = np.unique(columns.times, return_counts=True)
+        self.step_starts = np.concatenate([[0], np.cumsum(counts_per_step)])
         self.timestamps = steps.astype("datetime64[us]")
+        self._text: _Text | None = None
+        self._text_lock = threading.Lock()
         meta = collection.meta_for(self.band_names)
         self.meta = meta
         if request.chunks is not None:
@@ -475,9 +589,38 @@ class IndexedCube:
             "bbox", tuple(request.bbox), "a box crossing the antimeridian is not supported on an item index yet"
         )
 
+    def text(self) -> _Text:
+        """Hrefs and id order of the items, read once per process at the first chunk computed."""
+        with self._text_lock:
+            if self._text is None:
+                projection = {"id": pc.field("id")}
+                for key in self.keys:
+                    if "href" in self.asset_fields.get(key, ()):
+                        projection[key] = pc.field("assets", key, "href")
+                table = self.dataset.to_table(columns=projection)
+                if len(self.columns.rows) != len(table):
+                    table = table.take(pa.array(self.columns.rows))
+                order = pc.sort_indices(
+                    pa.table({"t": self.columns.times, "id": table["id"]}),
+                    sort_keys=[("t", "ascending"), ("id", "ascending")],
+                ).to_numpy()
+                hrefs = {key: table[key].combine_chunks() for key in self.keys if key in table.column_names}
+                self._text = _Text(hrefs, np.asarray(order))
+            return self._text
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_text_lock", None)
+        state["_text"] = None  # each process reads it again rather than receive a million strings
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._text_lock = threading.Lock()
+
     def dataset_of(self) -> xr.Dataset:
         token = tokenize(self.href, Path(self.href).stat().st_mtime_ns if "://" not in self.href else None)
-        token = tokenize(token, self.band_names, self.gbox, self.chunk_shape, len(self.sorted_items))
+        token = tokenize(token, self.band_names, self.gbox, self.chunk_shape, len(self.columns.times))
         env = self.driver.capture_env()
 
         def alloc(shape: tuple[int, ...], dtype: Any, /, name: Any, ydim: int) -> Any:
@@ -525,7 +668,7 @@ class _IndexedBand:
 
     def _source(self, item: int) -> RasterSource | None:
         cube = self.cube
-        hrefs = cube.columns.hrefs.get(self.key)
+        hrefs = cube.text().hrefs.get(self.key)
         if hrefs is None or not hrefs[item].is_valid:
             return None
         template = cube.templates[int(cube.columns.grid[item])]
@@ -545,8 +688,9 @@ class _IndexedBand:
         assert isinstance(dst_gbox, GeoBox)
         height, width = dst_gbox.shape.yx
         layers: list[list[RasterSource]] = []
+        order = cube.text().order
         for step in range(t_slice.start, t_slice.stop):
-            items = cube.sorted_items[cube.step_starts[step] : cube.step_starts[step + 1]]
+            items = order[cube.step_starts[step] : cube.step_starts[step + 1]]
             sources = []
             for item in items:
                 if tile in self._grid_tiles(int(cube.columns.grid[item])):
@@ -587,8 +731,8 @@ def open_index(
         if nodata is not None and str(nodata).lower() != "nan" and ds[band.name].dtype.kind == "f":
             attrs = {k: v for k, v in ds[band.name].attrs.items() if k != "nodata"}
             ds[band.name] = ds[band.name].where(ds[band.name] != float(nodata)).assign_attrs(attrs)
-        hrefs = cube.columns.hrefs.get(band.key)
-        lacking = hrefs.null_count if hrefs is not None else len(cube.columns.grid)
+        flags = cube.columns.present[band.key]
+        lacking = 0 if flags is None else int((~flags).sum())
         if lacking:
             ds[band.name].attrs["gaia:items_without"] = f"{lacking} of {len(cube.columns.grid)}"
     ds = ds[names]
