@@ -431,8 +431,10 @@ class IndexedCube:
         lacking = np.zeros(len(table), dtype=bool)
         for key in self.keys:
             crs = self._crs_codes(table, key)
-            shape = _as_float_matrix(self._column_or_item(table, key, "proj:shape"), 2)
-            transform = _as_float_matrix(self._column_or_item(table, key, "proj:transform"), 6)
+            shape = transform = np.zeros((len(table), 0))  # not read: items placed by their footprints
+            if not self.placed_by_footprint:
+                shape = _as_float_matrix(self._column_or_item(table, key, "proj:shape"), 2)
+                transform = _as_float_matrix(self._column_or_item(table, key, "proj:transform"), 6)
             flags = presence[key]
             present = np.ones(len(table), dtype=bool) if flags is None else flags
             media = (
@@ -440,10 +442,11 @@ class IndexedCube:
                 if f"{key}\0type" in table.column_names
                 else np.zeros(len(table), np.int64)
             )
-            gridded = (crs >= 0) & ~np.isnan(shape).any(axis=1) & ~np.isnan(transform).any(axis=1)
             # An asset present without a full grid places every item by its footprint (stac_load.placed_by_footprint);
             # an item without the asset is placed by its own footprint.
-            by_footprint |= present & ~gridded
+            if not self.placed_by_footprint:
+                gridded = (crs >= 0) & ~np.isnan(shape).any(axis=1) & ~np.isnan(transform).any(axis=1)
+                by_footprint |= present & ~gridded
             lacking |= ~present
             parts += [present, crs, media]
             if not self.placed_by_footprint:
