@@ -124,3 +124,22 @@ def test_errors_name_the_index_and_the_parameter(lake_dir, tmp_path):
     pq.write_table(table, tmp_path / "plain.parquet")
     with pytest.raises(AssetError, match=r"plain\.parquet"):
         stac_index.open_index(str(tmp_path / "plain.parquet"), CubeRequest.parse(), entry_id="x/y")
+
+
+@pytest.mark.parametrize("stripped", [slice(0, 2), slice(None)])
+def test_items_without_grids_are_placed_by_their_footprints(lake_dir, tmp_path, stripped):
+    """Some or all items lack proj:transform / proj:shape: odc-stac places every item by its footprint, on the
+    requested grid; the index does the same (without reading the grids when the statistics show none is needed)."""
+    items = lake_items(lake_dir, "theia", "land-mask-europe")
+    for item in items[stripped]:
+        item.properties.pop("proj:transform", None)
+        item.properties.pop("proj:shape", None)
+    index = stac_index.write_index(items, tmp_path / "items.parquet")
+    query = {"crs": "EPSG:3035", "resolution": 5000.0}
+    ours = stac_index.open_index(str(index), CubeRequest.parse(chunks={"time": 1}, **query), entry_id="lake/test")
+    reference = odc.stac.load(items, ["land"], groupby="time", chunks={"time": 1}, **query)
+    assert ours.odc.geobox == reference.odc.geobox
+    with dask.config.set(scheduler="sync"):
+        values, expected = ours["land"].values, reference["land"].values
+    expected = np.where(expected == reference["land"].attrs["nodata"], np.nan, expected).astype(values.dtype)
+    np.testing.assert_array_equal(values, expected)
