@@ -143,3 +143,17 @@ def test_items_without_grids_are_placed_by_their_footprints(lake_dir, tmp_path, 
         values, expected = ours["land"].values, reference["land"].values
     expected = np.where(expected == reference["land"].attrs["nodata"], np.nan, expected).astype(values.dtype)
     np.testing.assert_array_equal(values, expected)
+
+
+def test_a_pickled_cube_reads_the_same_values(lake_dir, tmp_path):
+    """Dask workers in other processes receive the graph pickled: the index's arrays travel, the hrefs are read
+    again there."""
+    import pickle
+
+    items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
+    index = stac_index.write_index(items, tmp_path / "items.parquet")
+    ds = stac_index.open_index(str(index), CubeRequest.parse(chunks={"time": 6}), entry_id="lake/test")
+    with dask.config.set(scheduler="sync"):
+        expected = ds["sst"].isel(time=slice(6, 12)).values
+        copy = pickle.loads(pickle.dumps(ds))
+        np.testing.assert_array_equal(copy["sst"].isel(time=slice(6, 12)).values, expected)
