@@ -104,7 +104,8 @@ class _Text:
     them). Read from the index at the first chunk computed, not at open: strings are most of an index's bytes."""
 
     hrefs: dict[str, pa.Array]
-    order: np.ndarray  # items by (time, id)
+    ids: pa.Array
+    by_time: np.ndarray  # items by time (stable); within a step they are put in id order when read
 
 
 def _schema_fields(schema: pa.Schema) -> tuple[set[str], dict[str, set[str]]]:
@@ -603,13 +604,21 @@ class IndexedCube:
                 table = self.dataset.to_table(columns=projection)
                 if len(self.columns.rows) != len(table):
                     table = table.take(pa.array(self.columns.rows))
-                order = pc.sort_indices(
-                    pa.table({"t": self.columns.times, "id": table["id"]}),
-                    sort_keys=[("t", "ascending"), ("id", "ascending")],
-                ).to_numpy()
+                # Sorting a million ids as strings takes seconds: items are sorted by time here, and the few of
+                # one time step by id when that step is read (step_items).
+                by_time = np.argsort(self.columns.times, kind="stable")
                 hrefs = {key: table[key].combine_chunks() for key in self.keys if key in table.column_names}
-                self._text = _Text(hrefs, np.asarray(order))
+                self._text = _Text(hrefs, table["id"].combine_chunks(), by_time)
             return self._text
+
+    def step_items(self, step: int) -> np.ndarray:
+        """The items of time step ``step`` in odc-stac's order (by id)."""
+        text = self.text()
+        items = text.by_time[self.step_starts[step] : self.step_starts[step + 1]]
+        if len(items) < 2:
+            return items
+        ids = text.ids.take(pa.array(items)).to_pylist()
+        return items[sorted(range(len(items)), key=ids.__getitem__)]
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -691,9 +700,8 @@ class _IndexedBand:
         assert isinstance(dst_gbox, GeoBox)
         height, width = dst_gbox.shape.yx
         layers: list[list[RasterSource]] = []
-        order = cube.text().order
         for step in range(t_slice.start, t_slice.stop):
-            items = order[cube.step_starts[step] : cube.step_starts[step + 1]]
+            items = cube.step_items(step)
             sources = []
             for item in items:
                 if tile in self._grid_tiles(int(cube.columns.grid[item])):
