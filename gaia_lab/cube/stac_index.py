@@ -103,7 +103,7 @@ class _Text:
     """What reading needs besides: hrefs, and the items' order within a time step (by id, as odc-stac orders
     them). Read from the index at the first chunk computed, not at open: strings are most of an index's bytes."""
 
-    hrefs: dict[str, pa.Array]
+    hrefs: dict[str, pa.Array | None]  # filled asset by asset (IndexedCube.hrefs)
     ids: pa.Array
     by_time: np.ndarray  # items by time (stable); within a step they are put in id order when read
 
@@ -597,19 +597,27 @@ class IndexedCube:
         """Hrefs and id order of the items, read once per process at the first chunk computed."""
         with self._text_lock:
             if self._text is None:
-                projection = {"id": pc.field("id")}
-                for key in self.keys:
-                    if "href" in self.asset_fields.get(key, ()):
-                        projection[key] = pc.field("assets", key, "href")
-                table = self.dataset.to_table(columns=projection)
-                if len(self.columns.rows) != len(table):
-                    table = table.take(pa.array(self.columns.rows))
                 # Sorting a million ids as strings takes seconds: items are sorted by time here, and the few of
                 # one time step by id when that step is read (step_items).
                 by_time = np.argsort(self.columns.times, kind="stable")
-                hrefs = {key: table[key].combine_chunks() for key in self.keys if key in table.column_names}
-                self._text = _Text(hrefs, table["id"].combine_chunks(), by_time)
+                self._text = _Text({}, self._strings(pc.field("id")), by_time)
             return self._text
+
+    def hrefs(self, key: str) -> pa.Array | None:
+        """The hrefs of asset ``key``, read at the first chunk of a band from that asset (one string column: a band
+        read alone does not pay for the others)."""
+        text = self.text()
+        with self._text_lock:
+            if key not in text.hrefs:
+                fields = self.asset_fields.get(key, ())
+                text.hrefs[key] = self._strings(pc.field("assets", key, "href")) if "href" in fields else None
+            return text.hrefs[key]
+
+    def _strings(self, field: Any) -> pa.Array:
+        column = self.dataset.to_table(columns={"s": field})["s"]
+        if len(self.columns.rows) != len(column):
+            column = column.take(pa.array(self.columns.rows))
+        return column.combine_chunks()
 
     def step_items(self, step: int) -> np.ndarray:
         """The items of time step ``step`` in odc-stac's order (by id)."""
@@ -680,7 +688,7 @@ class _IndexedBand:
 
     def _source(self, item: int) -> RasterSource | None:
         cube = self.cube
-        hrefs = cube.text().hrefs.get(self.key)
+        hrefs = cube.hrefs(self.key)
         if hrefs is None or not hrefs[item].is_valid:
             return None
         template = cube.templates[int(cube.columns.grid[item])]
