@@ -116,10 +116,8 @@ def _open_stac(
         hrefs = [href]
     elif items is None and not isinstance(obj, StacItem) and (index_key := index_asset(assets)) is not None:
         # the items are indexed in stac-geoparquet: the cube opens from its columns, no item document read
-        from gaia_lab.cube.stac_index import open_index
-
         href = str(assets[index_key]["href"])
-        ds = open_index(href, request, entry_id=entry_id)
+        ds = index_module(href, entry_id).open_index(href, request, entry_id=entry_id)
         hrefs = [href]
     else:
         if isinstance(obj, StacItem):
@@ -162,6 +160,20 @@ def open_stac_table(
     return vector_module(href, entry_id).read_geodataframe(
         href, request, entry_id=entry_id, storage_options=storage_options
     )
+
+
+def index_module(href: str, entry_id: str | None = None) -> ModuleType:
+    """``gaia_lab.cube.stac_index``, imported when an item index is first opened (pyarrow and stac-geoparquet are
+    the ``index`` extra)."""
+    try:
+        from gaia_lab.cube import stac_index
+    except ImportError as error:
+        raise AssetError(
+            href,
+            f"opening a stac-geoparquet item index needs {error.name}: pip install 'gaia-lab[index]'",
+            entry_id=entry_id,
+        ) from None
+    return stac_index
 
 
 def vector_module(href: str, entry_id: str | None = None) -> ModuleType:
