@@ -15,7 +15,7 @@ Python >= 3.12, which neither this project's environment (3.11) nor Debian 12's 
 Checks: the index cube has the grid (a window of it with a bbox) and the values of odc-stac's cube on a sample of
 chunks, and the same grid as GAIA Lab's cube opened from the item files.
 
-Goals (issue 18): 1,000,000 items indexed < 2 s to a lazy cube, 100,000 items < 3 s; open cost independent of item
+Goals: 1,000,000 items indexed < 2 s to a lazy cube, 100,000 items < 3 s; open cost independent of item
 count.
 """
 
