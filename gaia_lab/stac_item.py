@@ -130,10 +130,14 @@ INDEX_ROLE = "stac-items"
 
 
 def index_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
-    """The key of the asset holding a collection's items as stac-geoparquet (role ``stac-items``), if it has one."""
+    """The key of the asset holding a collection's items as stac-geoparquet (role ``stac-items``), if it has one
+    that GAIA Lab reads: a local file. An index elsewhere (``abfs://``, ``https://``: the Planetary Computer's need
+    credentials of their own) is left alone, and the collection's items are read as before."""
     for key, asset in assets.items():
         media_type = str(asset.get("type") or "").split(";", 1)[0].strip().lower()
-        if INDEX_ROLE in (asset.get("roles") or ()) and (not media_type or media_type in GEOPARQUET_TYPES):
+        href = str(asset.get("href") or "")
+        local = "://" not in href or href.startswith("file://")
+        if INDEX_ROLE in (asset.get("roles") or ()) and (not media_type or media_type in GEOPARQUET_TYPES) and local:
             return key
     return None
 

@@ -100,3 +100,6 @@ def test_an_item_index_is_not_data_and_spares_reading_the_items():
     assert not opens_items(indexed)
     other = {"items": {"href": "/lake/items.json", "type": "application/json", "roles": ["stac-items"]}}
     assert index_asset(other) is None
+    # an index on a remote store needing credentials of its own: the items are read as before
+    remote = {"geoparquet-items": {"href": "abfs://items/scenes.parquet", "roles": ["stac-items"]}}
+    assert index_asset(remote) is None

@@ -17,7 +17,8 @@ assets as a struct column) holds the same metadata as columns, so this module op
   with the same chunks (tests compare them).
 
 The index is the stac-geoparquet layout written by the ``stac-geoparquet`` package (``write_index``); a collection
-points to its index with an asset of role ``stac-items`` (as the Planetary Computer's ``geoparquet-items``).
+points to its index with an asset of role ``stac-items`` (as the Planetary Computer's ``geoparquet-items``), read
+when it is a local file (``stac_item.index_asset``).
 Assumed, as a stac-geoparquet writer makes them: within one grid (CRS, shape, transform, media type), an asset's
 raster metadata (data type, nodata, bands) are those of the grid's first item.
 """
