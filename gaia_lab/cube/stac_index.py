@@ -640,7 +640,8 @@ class IndexedCube:
         self._text_lock = threading.Lock()
 
     def dataset_of(self) -> xr.Dataset:
-        token = tokenize(self.href, Path(self.href).stat().st_mtime_ns if "://" not in self.href else None)
+        local = self.href.removeprefix("file://")
+        token = tokenize(self.href, Path(local).stat().st_mtime_ns if "://" not in local else None)
         token = tokenize(token, self.band_names, self.gbox, self.chunk_shape, len(self.columns.times))
         env = self.driver.capture_env()
 
