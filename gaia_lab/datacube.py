@@ -13,7 +13,7 @@ import xarray as xr
 from gaia_lab.catalog import Catalog, Entry, open_catalog
 from gaia_lab.catalog.providers.stac_io import ProviderStacIO
 from gaia_lab.cube import apply_query, open_geotiff, open_stac, open_virtual, open_zarr
-from gaia_lab.cube.stac import vector_module
+from gaia_lab.cube.stac import index_module, vector_module
 from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import StacItem
@@ -57,7 +57,8 @@ def open_datacube(
 
     Hrefs: a STAC item/collection JSON, a Zarr store (``.zarr``), a virtual Zarr store (an Icechunk repository
     ``.icechunk``, kerchunk references ``.json``/``.parq``), a GeoParquet table (``.parquet``, opened as an xvec
-    vector cube) or a GeoTIFF; the same query arguments as :meth:`Entry.to_xarray` apply.
+    vector cube; a stac-geoparquet item index opens as the raster cube of its items) or a GeoTIFF; the same query
+    arguments as :meth:`Entry.to_xarray` apply.
     """
     query: dict[str, Any] = {
         "bbox": bbox,
@@ -86,6 +87,10 @@ def open_datacube(
         stac = StacItem.from_pystac(obj) if isinstance(obj, pystac.Item) else obj
         return open_stac(stac, request, entry_id=source, storage_options=storage_options, provider="href")
     if path.endswith(".parquet"):
+        index = index_module(source, source)
+        if index.is_index(source):  # items indexed in stac-geoparquet: a raster cube of them
+            indexed: xr.Dataset = index.open_index(source, request, entry_id=source)
+            return indexed
         vector = vector_module(source, source)
         cube: xr.Dataset = vector.open_geoparquet(source, request, entry_id=source, storage_options=storage_options)
         return cube

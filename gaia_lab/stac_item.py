@@ -124,6 +124,24 @@ def geoparquet_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
     )
 
 
+#: The role of a collection asset holding the collection's items as a stac-geoparquet table (as the Planetary
+#: Computer's ``geoparquet-items`` assets): an item index, not data.
+INDEX_ROLE = "stac-items"
+
+
+def index_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the asset holding a collection's items as stac-geoparquet (role ``stac-items``), if it has one
+    that GAIA Lab reads: a local file. An index elsewhere (``abfs://``, ``https://``: the Planetary Computer's need
+    credentials of their own) is left alone, and the collection's items are read as before."""
+    for key, asset in assets.items():
+        media_type = str(asset.get("type") or "").split(";", 1)[0].strip().lower()
+        href = str(asset.get("href") or "")
+        local = "://" not in href or href.startswith("file://")
+        if INDEX_ROLE in (asset.get("roles") or ()) and (not media_type or media_type in GEOPARQUET_TYPES) and local:
+            return key
+    return None
+
+
 def opendap_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
     """The key of the OPeNDAP endpoint holding a collection's or item's data, if it has one."""
     return next((key for key, asset in assets.items() if asset_format(asset) == "opendap" and is_data(asset)), None)
@@ -357,11 +375,12 @@ def collection_variables(collection: pystac.Collection) -> list[str]:
 
 
 def opens_items(source: pystac.Collection | StacItem) -> TypeGuard[pystac.Collection]:
-    """Whether opening a collection reads its items: not when one asset (Zarr, GeoParquet) holds all its data."""
+    """Whether opening a collection reads its items: not when one asset (Zarr, GeoParquet) holds all its data, nor
+    when an item index (stac-geoparquet) holds its items."""
     if not isinstance(source, pystac.Collection):
         return False
     assets = asset_dicts(source)
-    return zarr_asset(assets) is None and geoparquet_asset(assets) is None
+    return zarr_asset(assets) is None and geoparquet_asset(assets) is None and index_asset(assets) is None
 
 
 def collection_formats(collection: pystac.Collection) -> list[str]:
@@ -371,6 +390,7 @@ def collection_formats(collection: pystac.Collection) -> list[str]:
 
 
 __all__ = [
+    "INDEX_ROLE",
     "OPENDAP_ROLE",
     "OPENDAP_TYPE",
     "Grid",
@@ -386,6 +406,7 @@ __all__ = [
     "collection_variables",
     "formats_of",
     "geoparquet_asset",
+    "index_asset",
     "is_data",
     "opendap_asset",
     "opens_items",

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from gaia_lab.stac_item import StacItem, absolute_href, asset_dicts, asset_format, geoparquet_asset, opens_items
+from gaia_lab.stac_item import (
+    StacItem,
+    absolute_href,
+    asset_dicts,
+    asset_format,
+    geoparquet_asset,
+    index_asset,
+    opens_items,
+)
 
 
 @pytest.mark.parametrize(
@@ -72,3 +80,26 @@ def test_one_table_asset_holds_a_collection_and_its_items_are_not_read():
     thumbnail_only.add_asset("thumbnail", pystac.Asset("/lake/t.parquet", roles=["thumbnail"]))
     assert geoparquet_asset(asset_dicts(table)) == "data" and not opens_items(table)
     assert geoparquet_asset(asset_dicts(thumbnail_only)) is None and opens_items(thumbnail_only)
+
+
+def test_an_item_index_is_not_data_and_spares_reading_the_items():
+    import datetime as dt
+
+    import pystac
+
+    extent = pystac.Extent(
+        pystac.SpatialExtent([[0, 0, 1, 1]]), pystac.TemporalExtent([[dt.datetime(2000, 1, 1, tzinfo=dt.UTC), None]])
+    )
+    indexed = pystac.Collection("scenes", "scenes", extent)
+    indexed.add_asset(
+        "geoparquet-items",
+        pystac.Asset("/lake/items.parquet", media_type="application/x-parquet", roles=["stac-items"]),
+    )
+    assert index_asset(asset_dicts(indexed)) == "geoparquet-items"
+    assert geoparquet_asset(asset_dicts(indexed)) is None  # not a vector table
+    assert not opens_items(indexed)
+    other = {"items": {"href": "/lake/items.json", "type": "application/json", "roles": ["stac-items"]}}
+    assert index_asset(other) is None
+    # an index on a remote store needing credentials of its own: the items are read as before
+    remote = {"geoparquet-items": {"href": "abfs://items/scenes.parquet", "roles": ["stac-items"]}}
+    assert index_asset(remote) is None

@@ -17,7 +17,15 @@ from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, opendap_asset, zarr_asset
+from gaia_lab.stac_item import (
+    StacItem,
+    as_items,
+    asset_dicts,
+    geoparquet_asset,
+    index_asset,
+    opendap_asset,
+    zarr_asset,
+)
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -106,6 +114,11 @@ def _open_stac(
         href = str(assets[opendap_key]["href"])
         ds = open_opendap(href, request, entry_id=entry_id)  # the request's subset is read on the server
         hrefs = [href]
+    elif items is None and not isinstance(obj, StacItem) and (index_key := index_asset(assets)) is not None:
+        # the items are indexed in stac-geoparquet: the cube opens from its columns, no item document read
+        href = str(assets[index_key]["href"])
+        ds = index_module(href, entry_id).open_index(href, request, entry_id=entry_id)
+        hrefs = [href]
     else:
         if isinstance(obj, StacItem):
             candidates = [obj]
@@ -147,6 +160,20 @@ def open_stac_table(
     return vector_module(href, entry_id).read_geodataframe(
         href, request, entry_id=entry_id, storage_options=storage_options
     )
+
+
+def index_module(href: str, entry_id: str | None = None) -> ModuleType:
+    """``gaia_lab.cube.stac_index``, imported when an item index is first opened (pyarrow and stac-geoparquet are
+    the ``index`` extra)."""
+    try:
+        from gaia_lab.cube import stac_index
+    except ImportError as error:
+        raise AssetError(
+            href,
+            f"opening a stac-geoparquet item index needs {error.name}: pip install 'gaia-lab[index]'",
+            entry_id=entry_id,
+        ) from None
+    return stac_index
 
 
 def vector_module(href: str, entry_id: str | None = None) -> ModuleType:

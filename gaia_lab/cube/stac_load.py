@@ -17,6 +17,7 @@ It relies on odc-stac internals, so pyproject pins odc-stac and odc-loader to th
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -25,10 +26,11 @@ import xarray as xr
 from dask.base import normalize_token, tokenize
 from dask.utils import ndeepmap
 from odc.geo.geobox import GeoBox, GeoboxTiles
+from odc.geo.types import AnchorEnum
 from odc.loader import chunked_load, resolve_chunk_shape, resolve_load_cfg
 from odc.loader.types import ReaderDriverSpec
 from odc.stac import _stac_load
-from odc.stac._mdtools import _most_common_gbox, _resolve_driver, output_geobox, parse_items
+from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
 from gaia_lab.bulk import paused_gc
@@ -117,6 +119,26 @@ def _derive(
     return derived
 
 
+def _most_common_weighted(weighted: Sequence[tuple[GeoBox, int]], thresh: float) -> tuple[Any, Any, Any, GeoBox | None]:
+    """odc-stac's ``_most_common_gbox`` over geoboxes given with their number of items, without repeating each one
+    that many times (a million-item index has a hundred grids, not a million)."""
+    if len({box for box, _ in weighted}) == 1:
+        box = weighted[0][0]
+        return box.crs, box.resolution, box.anchor, box
+    histogram: Counter[tuple[Any, Any, Any]] = Counter()
+    for box, count in weighted:
+        histogram[(box.crs, box.resolution, box.anchor)] += count
+    total = sum(histogram.values())
+    (best, n), *_ = histogram.most_common(1)
+    if n / total > thresh:
+        return (*best, None)
+    without_anchor: Counter[tuple[Any, Any]] = Counter()
+    for (crs, resolution, _), count in histogram.items():
+        without_anchor[(crs, resolution)] += count
+    (best_pair, _), *_ = without_anchor.most_common(1)
+    return (*best_pair, AnchorEnum.EDGE, None)
+
+
 def _output_geobox(
     order: Sequence[int],
     grid_of: Sequence[str],
@@ -142,20 +164,43 @@ def _output_geobox(
             counts[signature] = 0
             representatives.append(parsed[index])
         counts[signature] += 1
+    return output_geobox_of_grids(
+        representatives,
+        list(counts.values()),
+        bands,
+        crs=crs,
+        resolution=resolution,
+        bbox=bbox,
+        geopolygon=geopolygon,
+    )
+
+
+def output_geobox_of_grids(
+    representatives: Sequence[ParsedItem],
+    counts: Sequence[int],
+    bands: Sequence[str],
+    *,
+    crs: Any,
+    resolution: Any,
+    bbox: tuple[float, float, float, float] | None,
+    geopolygon: Any,
+) -> GeoBox | None:
+    """``output_geobox`` over items given as one representative per grid, in the order odc-stac considers them,
+    and how many items each grid has."""
     if len(representatives) == 1:
         return output_geobox(
             representatives, bands=bands, crs=crs, resolution=resolution, bbox=bbox, geopolygon=geopolygon
         )
     anchor = None
     if crs is None or resolution is None:
-        weighted: list[GeoBox] = []
-        for item, count in zip(representatives, counts.values(), strict=True):
+        weighted: list[tuple[GeoBox, int]] = []
+        for item, count in zip(representatives, counts, strict=True):
             boxes = item.geoboxes(bands)
             if boxes:
-                weighted.extend([boxes[0]] * count)
+                weighted.append((boxes[0], count))
         if not weighted:
             return None
-        auto_crs, auto_resolution, anchor, only_grid = _most_common_gbox(weighted, 0.1)
+        auto_crs, auto_resolution, anchor, only_grid = _most_common_weighted(weighted, 0.1)
         if only_grid is not None and crs is None and resolution is None and bbox is None and geopolygon is None:
             return only_grid
         if crs is None and auto_crs is None and geopolygon is None:
