@@ -12,12 +12,24 @@ import xarray as xr
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
+from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.opendap import open_opendap
 from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
-from gaia_lab.stac_item import StacItem, as_items, asset_dicts, geoparquet_asset, opendap_asset, zarr_asset
+from gaia_lab.stac_item import (
+    RASTER_FORMATS,
+    StacItem,
+    as_items,
+    asset_dicts,
+    asset_format,
+    geoparquet_asset,
+    netcdf_asset,
+    opendap_asset,
+    table_asset,
+    zarr_asset,
+)
 
 
 def filter_items(items: Iterable[StacItem], request: CubeRequest, entry_id: str) -> list[StacItem]:
@@ -106,6 +118,23 @@ def _open_stac(
         href = str(assets[opendap_key]["href"])
         ds = open_opendap(href, request, entry_id=entry_id)  # the request's subset is read on the server
         hrefs = [href]
+    elif (
+        isinstance(obj, StacItem)
+        and (netcdf_key := netcdf_asset(assets)) is not None
+        and not any(asset_format(a) in RASTER_FORMATS for a in obj.data_assets().values())
+    ):
+        # a NetCDF file alone (a processing result: a station time series in CF discrete sampling geometry)
+        href = str(assets[netcdf_key]["href"])
+        ds = open_netcdf(href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options,
+                         provider=provider)  # fmt: skip
+        ds = subset.apply_query(ds, request, entry_id=entry_id)
+        hrefs = [href]
+    elif (
+        isinstance(obj, StacItem)
+        and table_asset(assets) is not None
+        and not obj.data_assets().keys() - {table_asset(assets)}
+    ):
+        raise EntryNotOpenable(entry_id, "its data is a CSV table, not a cube: open it with to_geopandas()")
     else:
         if isinstance(obj, StacItem):
             candidates = [obj]
@@ -136,17 +165,20 @@ def open_stac_table(
     entry_id: str,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """The GeoParquet asset of a collection or item as a GeoDataFrame (bbox and variables as in ``request``)."""
+    """The table of a collection or item: its GeoParquet asset as a GeoDataFrame, else its CSV asset (a
+    GeoDataFrame of points with longitude/latitude columns, else a DataFrame); bbox and variables as in
+    ``request``."""
     assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
-    key = geoparquet_asset(assets)
+    key = table_asset(assets)
     if key is None:
         raise EntryNotOpenable(
-            entry_id, f"no GeoParquet asset to open as a GeoDataFrame; its assets are {sorted(assets)}"
+            entry_id, f"no GeoParquet or CSV asset to open as a table; its assets are {sorted(assets)}"
         )
     href = str(assets[key]["href"])
-    return vector_module(href, entry_id).read_geodataframe(
-        href, request, entry_id=entry_id, storage_options=storage_options
-    )
+    reader = vector_module(href, entry_id)
+    if key != geoparquet_asset(assets):
+        return reader.read_csv_table(href, request, entry_id=entry_id, storage_options=storage_options)
+    return reader.read_geodataframe(href, request, entry_id=entry_id, storage_options=storage_options)
 
 
 def vector_module(href: str, entry_id: str | None = None) -> ModuleType:
