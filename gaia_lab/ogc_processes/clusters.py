@@ -178,6 +178,7 @@ class ClusterPool:
             cluster.scale(settings.workers)
             client = cluster.get_client(set_as_default=False)
             client.wait_for_workers(1, timeout=settings.start_timeout)
+            _preload(client, user)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 cluster.shutdown()
@@ -248,6 +249,17 @@ class ClusterPool:
             clusters = list(self._clusters.values())
         for current in clusters:
             self._discard(current, "the processes service is stopping")
+
+
+def _preload(client: Any, user: str) -> None:
+    """Workers import what jobs need as they join (a job does not pay it on each new worker); a failure here is
+    the job's to report (the same imports fail there, with the job's error)."""
+    from gaia_lab.ogc_processes.task import Preload
+
+    try:
+        client.register_plugin(Preload())
+    except Exception as exc:
+        LOG.warning("cluster of %s: workers did not preload the processing modules: %s", user, exc)
 
 
 def _close(gateway: Any) -> None:

@@ -4,6 +4,7 @@ cancellation and the duration limit honoured while the work advances (the Dask w
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import time
@@ -104,9 +105,11 @@ class _LocalProgress(Callback):
         check_running(self.process, self.context)
 
 
-def _report(context: ProcessContext, span: tuple[float, float], done: int, total: int, label: str) -> None:
+def _report(
+    context: ProcessContext, span: tuple[float, float], done: int, total: int, label: str, unit: str = "tasks"
+) -> None:
     low, high = span
-    context.progress(low + (high - low) * done / max(total, 1), f"{label}: {done}/{total} tasks")
+    context.progress(low + (high - low) * done / max(total, 1), f"{label}: {done}/{total} {unit}")
 
 
 def compute(
@@ -152,28 +155,6 @@ def _regular_chunks(ds: xr.Dataset) -> xr.Dataset:
     return ds.chunk(ragged) if ragged else ds
 
 
-def _write_keys(graph: Any, final: Any) -> list[Any]:
-    """The keys of a ``to_zarr(compute=False)`` graph that each write one chunk: the first chunk keys (dask names
-    chunks by tuples, steps that gather them by strings) below the final key, which closes the store. The final key
-    alone when there are none (progress then jumps from start to end)."""
-    from dask.core import get_dependencies
-
-    tasks = dict(graph)
-    writes: set[Any] = set()
-    seen: set[Any] = set()
-    frontier = list(get_dependencies(tasks, final))
-    while frontier:
-        key = frontier.pop()
-        if key in seen:
-            continue
-        seen.add(key)
-        if isinstance(key, tuple):
-            writes.add(key)
-        else:
-            frontier.extend(get_dependencies(tasks, key))
-    return list(writes) or [final]
-
-
 def store_zarr(
     process: str,
     lazy: xr.Dataset,
@@ -210,7 +191,7 @@ def store_zarr(
                     with _LocalProgress(process, context, span, label):
                         dask.base.compute(write, scheduler="threads")
                 else:
-                    _run_writes(process, write, client, context, span, label)
+                    _run_writes(process, write, ds, tmp, client, context, span, label)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -219,19 +200,43 @@ def store_zarr(
     return OutputFile(path, ZARR_MEDIA_TYPE, "zarr")
 
 
+def _chunk_files(store: Path, variables: list[str]) -> int:
+    """Chunk files written so far for ``variables`` of a Zarr v3 store (``<variable>/c/...``)."""
+    return sum(len(files) for name in variables for _, _, files in os.walk(store / name / "c"))
+
+
 def _run_writes(
-    process: str, write: Any, client: Any, context: ProcessContext, span: tuple[float, float], label: str
+    process: str,
+    write: Any,
+    ds: xr.Dataset,
+    store: Path,
+    client: Any,
+    context: ProcessContext,
+    span: tuple[float, float],
+    label: str,
 ) -> None:
-    graph = write.__dask_graph__()
-    futures = client.get(graph, _write_keys(graph, write.key), sync=False)
+    """The write graph on the cluster, followed by the chunk files appearing in the store: the graph's keys are
+    dask's business (their names and aliases change between versions), the files are what a run promises. Chunks
+    all fill value are not written (zarr's default), so the count may stop short of the total: the end is the
+    graph's."""
+    computed = {str(n): v for n, v in ds.data_vars.items() if v.chunks is not None}
+    total = max(1, sum(math.prod(len(c) for c in v.chunks) for v in computed.values()))
+    future = client.compute(write)
+    keys = set(dict(write.__dask_graph__()))
     try:
-        _follow(process, futures, context, span, label)
-        # The chunk writes are held by the futures above: the scheduler reuses them and runs the finalisation
-        # (closing the store writes its consolidated metadata) only.
-        client.compute(write, sync=True)
+        last_done = -1
+        while not future.done():
+            done = min(_chunk_files(store, list(computed)), total)
+            if done != last_done:
+                _report(context, span, done, total, label, "chunks")
+                last_done = done
+            check_running(process, context)
+            time.sleep(POLL_SECONDS)
+        future.result()  # raises the first task error
+        _report(context, span, total, total, label, "chunks")
     except BaseException:
-        client.cancel(futures)
-        _wait_not_running(client, set(graph.keys()))
+        client.cancel([future])
+        _wait_not_running(client, keys)
         raise
 
 
