@@ -219,14 +219,14 @@ def _run_writes(
     dask's business (their names and aliases change between versions), the files are what a run promises. Chunks
     all fill value are not written (zarr's default), so the count may stop short of the total: the end is the
     graph's."""
-    computed = {str(n): v for n, v in ds.data_vars.items() if v.chunks is not None}
-    total = max(1, sum(math.prod(len(c) for c in v.chunks) for v in computed.values()))
+    chunks = {str(n): v.chunks for n, v in ds.data_vars.items() if v.chunks is not None}
+    total = max(1, sum(math.prod([len(c) for c in per_dim]) for per_dim in chunks.values()))
     future = client.compute(write)
     keys = set(dict(write.__dask_graph__()))
     try:
         last_done = -1
         while not future.done():
-            done = min(_chunk_files(store, list(computed)), total)
+            done = min(_chunk_files(store, list(chunks)), total)
             if done != last_done:
                 _report(context, span, done, total, label, "chunks")
                 last_done = done
