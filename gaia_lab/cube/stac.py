@@ -122,8 +122,10 @@ def _open_stac(
         isinstance(obj, StacItem)
         and (netcdf_key := netcdf_asset(assets)) is not None
         and not any(asset_format(a) in RASTER_FORMATS for a in obj.data_assets().values())
+        and not {"proj:shape", "proj:transform"} & set(obj.properties)
     ):
-        # a NetCDF file alone (a processing result: a station time series in CF discrete sampling geometry)
+        # a NetCDF file alone on an item that describes no raster grid (a processing result: a station time series
+        # in CF discrete sampling geometry); a gridded item's assets are read tile by tile, NetCDF is not one of them
         href = str(assets[netcdf_key]["href"])
         ds = open_netcdf(href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options,
                          provider=provider)  # fmt: skip
