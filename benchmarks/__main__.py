@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform as host
+import statistics
 import time
 import traceback
 from collections.abc import Callable
@@ -393,6 +394,28 @@ def _virtual_zarr() -> list[Row]:
     ]
 
 
+def _processes() -> list[Row]:
+    from benchmarks import processes
+
+    r = processes.main([])
+    quick = " (library run on a LocalCluster, no service)" if r["quick"] else ""
+    what = f"regrid {r['inputs']['entry']} to EPSG:3857 at {r['inputs']['target']['resolution'] / 1000:g} km"
+    return [
+        (
+            f"OGC API - Processes: process run / same xarray computation on the same cluster, {what}{quick}",
+            f"{r['ratio']}x ({statistics.median(r['service_s']):.1f} s | {statistics.median(r['direct_s']):.1f} s)",
+            "≤ 1.2x",
+            _yes(r["goal_met"]),
+        ),
+        (
+            "OGC API - Processes: submission -> first progress report | first chunk report",
+            f"{statistics.median(r['first_progress_s']):.2f} s | {statistics.median(r['first_chunk_s']):.2f} s",
+            "",
+            "",
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "archive_open": _archive_open,
@@ -404,6 +427,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "s3_read": _s3_read,
     "virtual_zarr": _virtual_zarr,
     "platform": _platform,
+    "processes": _processes,
 }
 
 # --quick: module constants set before the benchmarks run (name -> {constant: value}).
@@ -417,6 +441,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "cli_latency": {"REPEAT": 1},
     "s3_read": {"ITEMS": 50, "REPEAT": 1},
     "virtual_zarr": {"FILES": 100, "REPEAT": 1},
+    "processes": {"PLATFORM": False, "RESOLUTION": 20_000.0, "REPEAT": 1},
 }
 
 

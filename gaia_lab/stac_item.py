@@ -29,6 +29,7 @@ GEOTIFF_TYPES = frozenset({"image/tiff", "image/geotiff", "image/vnd.stac.geotif
 JPEG2000_TYPES = frozenset({"image/jp2", "image/jpx"})
 ZARR_TYPES = frozenset({"application/vnd+zarr", "application/vnd.zarr", "application/x-zarr", "application/zarr"})
 NETCDF_TYPES = frozenset({"application/netcdf", "application/x-netcdf"})
+CSV_TYPES = frozenset({"text/csv", "application/csv"})
 # GeoParquet has no media type of its own yet: STAC (and stac-geoparquet) use Parquet's.
 GEOPARQUET_TYPES = frozenset({"application/vnd.apache.parquet", "application/x-parquet", "application/parquet"})
 #: An OPeNDAP endpoint (not a file: a DAP server answers ``<href>.dds``, ``.das``, ``.dods?<constraint>``). STAC has
@@ -45,6 +46,7 @@ _EXTENSIONS = {
     ".nc": "netcdf",
     ".parquet": "geoparquet",
     ".geoparquet": "geoparquet",
+    ".csv": "csv",
 }
 
 #: Formats a raster cube reads tile by tile through GDAL (rasterio's wheels read JPEG2000 with OpenJPEG).
@@ -57,8 +59,8 @@ PROJ_KEYS = (*PROJ_CRS_KEYS, "proj:shape", "proj:transform", "proj:bbox")
 
 
 def asset_format(asset: Mapping[str, Any]) -> str | None:
-    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, ``opendap``, ``geoparquet``, or ``None`` for anything
-    else (JSON, XML, PNG ...).
+    """``cog``, ``geotiff``, ``jp2``, ``zarr``, ``netcdf``, ``opendap``, ``geoparquet``, ``csv``, or ``None`` for
+    anything else (JSON, XML, PNG ...).
 
     The ``opendap`` role, else the media type decides; without one, the href's extension does (or a ``zarr`` role)."""
     media_type = str(asset.get("type") or "").lower()
@@ -77,6 +79,8 @@ def asset_format(asset: Mapping[str, Any]) -> str | None:
             return "netcdf"
         if base in GEOPARQUET_TYPES:
             return "geoparquet"
+        if base in CSV_TYPES:
+            return "csv"
         return None
     if "zarr" in (asset.get("roles") or ()):
         return "zarr"
@@ -140,6 +144,18 @@ def index_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
         if INDEX_ROLE in (asset.get("roles") or ()) and (not media_type or media_type in GEOPARQUET_TYPES) and local:
             return key
     return None
+
+
+def table_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of the table holding an item's data: its GeoParquet asset, else a CSV one (processing results)."""
+    return geoparquet_asset(assets) or next(
+        (key for key, asset in assets.items() if asset_format(asset) == "csv" and is_data(asset)), None
+    )
+
+
+def netcdf_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The key of a NetCDF file holding an item's data, if it has one."""
+    return next((key for key, asset in assets.items() if asset_format(asset) == "netcdf" and is_data(asset)), None)
 
 
 def opendap_asset(assets: Mapping[str, Mapping[str, Any]]) -> str | None:

@@ -12,18 +12,23 @@ import xarray as xr
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, subset
+from gaia_lab.cube.netcdf import open_netcdf
 from gaia_lab.cube.opendap import open_opendap
 from gaia_lab.cube.virtual import open_virtual
 from gaia_lab.cube.zarr import open_zarr
 from gaia_lab.errors import AssetError, EmptyResult, EntryNotOpenable
 from gaia_lab.query import CubeRequest, interval_intersects
 from gaia_lab.stac_item import (
+    RASTER_FORMATS,
     StacItem,
     as_items,
     asset_dicts,
+    asset_format,
     geoparquet_asset,
     index_asset,
+    netcdf_asset,
     opendap_asset,
+    table_asset,
     zarr_asset,
 )
 
@@ -119,6 +124,25 @@ def _open_stac(
         href = str(assets[index_key]["href"])
         ds = index_module(href, entry_id).open_index(href, request, entry_id=entry_id)
         hrefs = [href]
+    elif (
+        isinstance(obj, StacItem)
+        and (netcdf_key := netcdf_asset(assets)) is not None
+        and not any(asset_format(a) in RASTER_FORMATS for a in obj.data_assets().values())
+        and not {"proj:shape", "proj:transform"} & set(obj.properties)
+    ):
+        # a NetCDF file alone on an item that describes no raster grid (a processing result: a station time series
+        # in CF discrete sampling geometry); a gridded item's assets are read tile by tile, NetCDF is not one of them
+        href = str(assets[netcdf_key]["href"])
+        ds = open_netcdf(href, entry_id=entry_id, chunks=request.chunks, storage_options=storage_options,
+                         provider=provider)  # fmt: skip
+        ds = subset.apply_query(ds, request, entry_id=entry_id)
+        hrefs = [href]
+    elif (
+        isinstance(obj, StacItem)
+        and table_asset(assets) is not None
+        and not obj.data_assets().keys() - {table_asset(assets)}
+    ):
+        raise EntryNotOpenable(entry_id, "its data is a CSV table, not a cube: open it with to_geopandas()")
     else:
         if isinstance(obj, StacItem):
             candidates = [obj]
@@ -149,17 +173,20 @@ def open_stac_table(
     entry_id: str,
     storage_options: Mapping[str, Any] | None = None,
 ) -> Any:
-    """The GeoParquet asset of a collection or item as a GeoDataFrame (bbox and variables as in ``request``)."""
+    """The table of a collection or item: its GeoParquet asset as a GeoDataFrame, else its CSV asset (a
+    GeoDataFrame of points with longitude/latitude columns, else a DataFrame); bbox and variables as in
+    ``request``."""
     assets = obj.assets if isinstance(obj, StacItem) else asset_dicts(obj)
-    key = geoparquet_asset(assets)
+    key = table_asset(assets)
     if key is None:
         raise EntryNotOpenable(
-            entry_id, f"no GeoParquet asset to open as a GeoDataFrame; its assets are {sorted(assets)}"
+            entry_id, f"no GeoParquet or CSV asset to open as a table; its assets are {sorted(assets)}"
         )
     href = str(assets[key]["href"])
-    return vector_module(href, entry_id).read_geodataframe(
-        href, request, entry_id=entry_id, storage_options=storage_options
-    )
+    reader = vector_module(href, entry_id)
+    if key != geoparquet_asset(assets):
+        return reader.read_csv_table(href, request, entry_id=entry_id, storage_options=storage_options)
+    return reader.read_geodataframe(href, request, entry_id=entry_id, storage_options=storage_options)
 
 
 def index_module(href: str, entry_id: str | None = None) -> ModuleType:

@@ -15,6 +15,7 @@ the geometries are tested exactly.
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -322,4 +323,56 @@ def read_geodataframe(
     return result
 
 
-__all__ = ["GeoParquet", "inspect", "open_geoparquet", "read_geodataframe"]
+# Coordinate columns of a CSV table that make its rows points (WGS 84): processing results name them so.
+_LON_LAT = (("longitude", "latitude"), ("lon", "lat"))
+
+
+def read_csv_table(
+    href: str,
+    request: CubeRequest | None = None,
+    *,
+    entry_id: str | None = None,
+    storage_options: Mapping[str, Any] | None = None,
+) -> Any:
+    """A CSV table: a GeoDataFrame of points when it has longitude/latitude columns (rows kept inside ``bbox``),
+    else a pandas DataFrame (a table of zones, of stations without coordinates); ``variables`` name columns."""
+    import fsspec
+    import geopandas as gpd
+    import pandas as pd
+
+    request = request or CubeRequest.parse()
+    try:
+        with fsspec.open(href, "rb", **dict(storage_options or {})) as stream:
+            frame = pd.read_csv(stream)
+    except FileNotFoundError:
+        raise AssetError(href, "no such file", entry_id=entry_id) from None
+    except (OSError, ValueError) as error:
+        raise AssetError(href, f"cannot read as CSV: {type(error).__name__}: {error}", entry_id=entry_id) from None
+    for column in frame.columns:
+        # CSV has no types: time columns (ISO 8601 text as pandas writes it) come back as datetimes
+        if column == "time" or str(column).endswith("_time"):
+            with contextlib.suppress(ValueError, TypeError):
+                frame[column] = pd.to_datetime(frame[column], format="ISO8601")
+    if request.variables:
+        missing = [v for v in request.variables if v not in frame.columns]
+        if missing:
+            raise InvalidQuery(
+                "variables", list(request.variables), f"{missing} not in {entry_id or href}; columns: {list(frame)}"
+            )
+    lon_lat = next(((x, y) for x, y in _LON_LAT if x in frame.columns and y in frame.columns), None)
+    if lon_lat is None:
+        if request.bbox is not None:
+            raise InvalidQuery("bbox", tuple(request.bbox), f"{entry_id or href} has no coordinates to select by")
+        return frame[list(request.variables)] if request.variables else frame
+    x, y = lon_lat
+    if request.bbox is not None:
+        west, south, east, north = request.bbox
+        inside = frame[x].between(west, east) if west <= east else (frame[x] >= west) | (frame[x] <= east)
+        frame = frame[inside & frame[y].between(south, north)]
+    if request.variables:
+        frame = frame[[c for c in frame.columns if c in request.variables or c in lon_lat]]
+    result = gpd.GeoDataFrame(frame, geometry=gpd.points_from_xy(frame[x], frame[y]), crs="EPSG:4326")
+    return result.to_crs(request.crs) if request.crs is not None else result
+
+
+__all__ = ["GeoParquet", "inspect", "open_geoparquet", "read_csv_table", "read_geodataframe"]

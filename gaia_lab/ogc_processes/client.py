@@ -143,19 +143,22 @@ class ProcessJob:
         return dict(document["result"])
 
     def result(self, timeout: float | None = None) -> Any:
-        """The output opened: a lazy cube (Zarr, COG, NetCDF) or a table (CSV, GeoParquet: a DataFrame)."""
+        """The output opened: a lazy cube (Zarr, COG, NetCDF: an xarray Dataset) or a table (GeoParquet: a
+        GeoDataFrame; CSV: a GeoDataFrame of points when it has longitude/latitude, else a DataFrame).
+
+        Where the user's space is readable (a platform session), the result is opened as its entry of the user's
+        catalogue (``user-results/results/<job id>``), as ``gl.open_catalog()`` would; elsewhere it is read through
+        the service."""
         item = self.item(timeout)
         asset = next(iter(item["assets"].values()))
         media = str(asset.get("type", ""))
         local_file = asset.get("alternate", {}).get("local", {}).get("href")
-        readable = bool(local_file) and os.access(str(local_file), os.R_OK)
-        if _is_table(media):
-            return _read_table(Path(str(local_file)) if readable else self._download(str(asset["href"])), media)
         local_item = next((link["href"] for link in item.get("links", []) if link.get("rel") == "via"), None)
-        if readable and local_item and os.access(local_item, os.R_OK):
-            from gaia_lab.datacube import open_datacube
-
-            return open_datacube(local_item)  # in the user's space: read in place, as any STAC entry
+        if local_file and local_item and os.access(str(local_file), os.R_OK) and os.access(local_item, os.R_OK):
+            entry = _user_entry(Path(local_item), self.id)
+            return entry.to_geopandas() if _is_table(media) else entry.to_xarray()
+        if _is_table(media):
+            return _read_table(self._download(str(asset["href"])), media)
         return self._open_remote(str(asset["href"]), media)
 
     def _download(self, href: str) -> Path:
@@ -183,15 +186,27 @@ class ProcessJob:
         return info
 
 
+def _user_entry(item_path: Path, job_id: str) -> Any:
+    """The job's result as an entry of the user's catalogue, whose root holds ``<job id>/item.json``."""
+    from gaia_lab.catalog import open_catalog
+    from gaia_lab.catalog.user_results import provider_config
+    from gaia_lab.ogc_processes.user_catalog import entry_id
+
+    config = provider_config(item_path.parent.parent)
+    if config is None:
+        raise ProcessServiceError(f"job {job_id}: no results catalogue next to {item_path}", job_id=job_id)
+    return open_catalog({"providers": [config]})[entry_id(job_id)]
+
+
 def _is_table(media: str) -> bool:
     return "csv" in media or "parquet" in media
 
 
 def _read_table(path: Path, media: str) -> Any:
     if "csv" in media:
-        import pandas as pd
+        from gaia_lab.cube.vector import read_csv_table
 
-        return pd.read_csv(path)
+        return read_csv_table(str(path))
     import geopandas as gpd
 
     return gpd.read_parquet(path)

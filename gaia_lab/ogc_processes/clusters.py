@@ -22,6 +22,13 @@ from gaia_lab.errors import ClusterError
 
 LOG = logging.getLogger(__name__)
 GIB = 2**30
+# The platform settings (gaia-lab up; the chart's gaiaLab.processes values) behind each cluster option asked.
+SETTINGS = {
+    "worker_cores": "processes_worker_cores (chart: workerCores)",
+    "worker_memory": "processes_worker_memory (chart: workerMemoryGiB)",
+    "max_workers": "processes_workers (chart: workers)",
+    "environment": "processes_worker_environment",
+}
 # How long stopping a cluster waits for the gateway to report it stopped: until then its workers may still write.
 STOP_WAIT_SECONDS = 60.0
 
@@ -129,22 +136,41 @@ class ClusterPool:
                 current.jobs.discard(job_id)
                 current.last_used = time.monotonic()
 
+    def _options(self, gateway: Any, user: str) -> Any:
+        """The user's cluster options with the service's cluster size; the gateway's limits for that user apply
+        (ClusterError naming the option and the setting when the service asks more than the user may)."""
+        settings = self.settings
+        options = gateway.cluster_options()
+        requested: dict[str, Any] = {
+            "worker_cores": settings.worker_cores,
+            "worker_memory": settings.worker_memory_gib,
+            "max_workers": settings.workers,
+        }
+        if settings.environment:
+            requested["environment"] = dict(settings.environment)
+        offered = getattr(options, "_fields", {})
+        for name, value in requested.items():
+            if name not in offered:
+                LOG.warning("the gateway offers no %r option: user %s's cluster gets its default", name, user)
+                continue
+            try:
+                options[name] = value
+            except (TypeError, ValueError) as exc:
+                raise ClusterError(
+                    f"the processes service asks {name}={value!r} for the cluster of user {user!r}, which the "
+                    f"gateway refuses ({exc}); lower the service's {SETTINGS[name]} or raise the gateway's limit"
+                ) from None
+        return options
+
     def _start(self, user: str) -> UserCluster:
         settings = self.settings
         gateway = self._gateway_factory(user)
         try:
-            options = gateway.cluster_options()
-            requested: dict[str, Any] = {
-                "worker_cores": settings.worker_cores,
-                "worker_memory": settings.worker_memory_gib,
-                "max_workers": settings.workers,
-            }
-            if settings.environment:
-                requested["environment"] = dict(settings.environment)
-            for name, value in requested.items():
-                if name in getattr(options, "_fields", {}):
-                    options[name] = value
+            options = self._options(gateway, user)
             cluster = gateway.new_cluster(options)
+        except ClusterError:
+            _close(gateway)
+            raise
         except Exception as exc:
             _close(gateway)
             raise ClusterError(f"Dask Gateway could not start a cluster for user {user!r}: {exc}") from exc
@@ -152,6 +178,7 @@ class ClusterPool:
             cluster.scale(settings.workers)
             client = cluster.get_client(set_as_default=False)
             client.wait_for_workers(1, timeout=settings.start_timeout)
+            _preload(client, user)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 cluster.shutdown()
@@ -225,6 +252,17 @@ class ClusterPool:
             clusters = list(self._clusters.values())
         for current in clusters:
             self._discard(current, "the processes service is stopping")
+
+
+def _preload(client: Any, user: str) -> None:
+    """Workers import what jobs need as they join (a job does not pay it on each new worker); a failure here is
+    the job's to report (the same imports fail there, with the job's error)."""
+    from gaia_lab.ogc_processes.task import Preload
+
+    try:
+        client.register_plugin(Preload())
+    except Exception as exc:
+        LOG.warning("cluster of %s: workers did not preload the processing modules: %s", user, exc)
 
 
 def _close(gateway: Any) -> None:

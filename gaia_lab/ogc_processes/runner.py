@@ -53,6 +53,8 @@ class RunnerSettings:
     max_duration: float = 600.0
     max_output_bytes: int = 2 * 2**30
     max_active_jobs_per_user: int = 4
+    #: Create the user's results directory before the job (where the workers mount it rather than make it).
+    prepare_results_dirs: bool = False
 
 
 class JobRunner:
@@ -92,6 +94,8 @@ class JobRunner:
             )
         job_id = new_job_id()
         output_dir = self.settings.results_dir(user) / job_id
+        if self.settings.prepare_results_dirs:
+            self.settings.results_dir(user).mkdir(parents=True, exist_ok=True, mode=0o700)
         job = self.store.add(
             Job(id=job_id, user=user, process_id=process_id, inputs=inputs, output_dir=str(output_dir))
         )

@@ -56,6 +56,10 @@ class ServiceSettings:
     max_output_bytes: int = 2 * 2**30
     max_active_jobs_per_user: int = 4
     worker_environment: dict[str, str] = field(default_factory=dict)
+    # Create each user's results directory before their job (Kubernetes: the service and the workers share one uid
+    # and a volume, of which each user's workers mount their own directory: it must exist first). Left to the job
+    # where workers run under each user's own account (the platform's system accounts).
+    prepare_results_dirs: bool = False
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ServiceSettings:
@@ -159,6 +163,7 @@ def build_runner(settings: ServiceSettings) -> Any:
             max_duration=settings.max_duration,
             max_output_bytes=settings.max_output_bytes,
             max_active_jobs_per_user=settings.max_active_jobs_per_user,
+            prepare_results_dirs=settings.prepare_results_dirs,
         ),
     )
 

@@ -140,6 +140,12 @@ class PlatformConfig(Configurable):
         "Dask Gateway cluster) as the hub service gaia-lab-processes.",
     ).tag(config=True)
     processes_workers = Integer(2, help="Workers of a user's processing cluster.").tag(config=True)
+    processes_worker_cores = Integer(
+        1, help="Cores of each worker of a user's processing cluster (at most worker_cores_max)."
+    ).tag(config=True)
+    processes_worker_memory = Unicode(
+        "1 GiB", help="Memory of each worker of a user's processing cluster (at most worker_memory_max)."
+    ).tag(config=True)
     processes_idle_timeout = Float(
         120.0, help="Seconds a user's processing cluster stays up with no job before it is shut down."
     ).tag(config=True)
@@ -394,7 +400,9 @@ class PlatformConfig(Configurable):
                 raise TraitError(f"ip={value!r}: not an IP address") from exc
         return value
 
-    @validate("worker_memory", "worker_memory_max", "cluster_max_memory", "session_mem_limit")
+    @validate(
+        "worker_memory", "worker_memory_max", "cluster_max_memory", "session_mem_limit", "processes_worker_memory"
+    )
     def _valid_memory(self, proposal: dict[str, Any]) -> str:
         if proposal["trait"].name == "session_mem_limit" and not str(proposal["value"]).strip():
             return ""
@@ -407,6 +415,8 @@ class PlatformConfig(Configurable):
     @validate(
         "worker_cores",
         "worker_cores_max",
+        "processes_workers",
+        "processes_worker_cores",
         "max_workers",
         "spawn_timeout",
         "server_idle_timeout",
@@ -436,6 +446,25 @@ class PlatformConfig(Configurable):
         if parse_memory(self.worker_memory) > parse_memory(self.worker_memory_max):
             raise ConfigError(
                 f"worker_memory={self.worker_memory!r} exceeds worker_memory_max={self.worker_memory_max!r}",
+                source="PlatformConfig",
+            )
+        # The processing clusters are the users' own: they ask within the limits of the users' cluster options.
+        for name, value, limit in (
+            ("processes_worker_cores", self.processes_worker_cores, self.worker_cores_max),
+            ("processes_workers", self.processes_workers, self.max_workers),
+        ):
+            if value > limit:
+                source = "worker_cores_max" if name == "processes_worker_cores" else "max_workers"
+                raise ConfigError(
+                    f"{name}={value} exceeds {source}={limit}: a processing cluster is the user's own and gets no "
+                    f"more than users may ask; lower {name} or raise {source}",
+                    source="PlatformConfig",
+                )
+        if parse_memory(self.processes_worker_memory) > parse_memory(self.worker_memory_max):
+            raise ConfigError(
+                f"processes_worker_memory={self.processes_worker_memory!r} exceeds worker_memory_max="
+                f"{self.worker_memory_max!r}: a processing cluster is the user's own and gets no more than users may "
+                "ask; lower processes_worker_memory or raise worker_memory_max",
                 source="PlatformConfig",
             )
         if self.user_accounts == "system" and os.geteuid() != 0:

@@ -53,14 +53,12 @@ def _execute(inputs: dict[str, Any], context: ProcessContext) -> ProcessResult:
     lazy.attrs.update(ds.attrs)
     execute.check_output_size(ID, execute.nbytes(lazy), context)
     context.progress(0.05, f"{ID}: {operation} {period} {statistic} of {inputs['entry']} {dict(ds.sizes)}")
-    result = execute.compute(ID, lazy, context, label=operation)
-    context.progress(0.9, f"{ID}: writing zarr")
-    files = [outputs.write_zarr(result, context.output_dir / f"{operation}.zarr", like=lazy)]
+    files = [execute.store_zarr(ID, lazy, context.output_dir / f"{operation}.zarr", context, label=operation)]
     lineage = f"{period}ly {statistic} {operation} of {inputs['entry']}"
     item = outputs.cube_item(
         ID,
         context,
-        result,
+        lazy,
         files,
         title=f"{operation.title()} ({period}, {statistic}) of {inputs['entry']}",
         lineage=lineage,

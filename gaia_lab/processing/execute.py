@@ -4,8 +4,13 @@ cancellation and the duration limit honoured while the work advances (the Dask w
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import shutil
 import time
+import warnings
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dask.base
@@ -13,7 +18,7 @@ import xarray as xr
 from dask.callbacks import Callback
 
 from gaia_lab.errors import ProcessCancelled, ProcessLimitError
-from gaia_lab.processing.context import ProcessContext
+from gaia_lab.processing.context import OutputFile, ProcessContext
 
 POLL_SECONDS = 0.1
 
@@ -100,9 +105,11 @@ class _LocalProgress(Callback):
         check_running(self.process, self.context)
 
 
-def _report(context: ProcessContext, span: tuple[float, float], done: int, total: int, label: str) -> None:
+def _report(
+    context: ProcessContext, span: tuple[float, float], done: int, total: int, label: str, unit: str = "tasks"
+) -> None:
     low, high = span
-    context.progress(low + (high - low) * done / max(total, 1), f"{label}: {done}/{total} tasks")
+    context.progress(low + (high - low) * done / max(total, 1), f"{label}: {done}/{total} {unit}")
 
 
 def compute(
@@ -129,22 +136,137 @@ def compute(
         persisted = client.persist(obj)
         futures = futures_of(persisted)
         try:
-            total = len(futures)
-            last_done = -1
-            while True:
-                done = sum(1 for future in futures if future.done())
-                if done != last_done:
-                    _report(context, span, done, total, label)
-                    last_done = done
-                failed = next((future for future in futures if future.status == "error"), None)
-                if failed is not None:
-                    failed.result()  # raises the task's error
-                if done == total:
-                    break
-                check_running(process, context)
-                time.sleep(POLL_SECONDS)
+            _follow(process, futures, context, span, label)
             result = client.compute(persisted, sync=True)  # gathers the persisted chunks
             return result
         except BaseException:
             client.cancel(futures)
             raise
+
+
+def _regular_chunks(ds: xr.Dataset) -> xr.Dataset:
+    """Zarr chunks are all equal but the last along each dimension: a selection's dask chunks (a partial first
+    chunk after a bbox, a ragged time axis) become the largest chunk of each dimension."""
+    ragged = {
+        dim: max(sizes)
+        for dim, sizes in ds.chunks.items()
+        if len(sizes) > 1 and (len(set(sizes[:-1])) > 1 or sizes[-1] > sizes[0])
+    }
+    return ds.chunk(ragged) if ragged else ds
+
+
+def store_zarr(
+    process: str,
+    lazy: xr.Dataset,
+    path: Path,
+    context: ProcessContext,
+    *,
+    span: tuple[float, float] = (0.05, 0.95),
+    label: str = "computing",
+) -> OutputFile:
+    """Compute ``lazy`` and write it as a consolidated Zarr v3 store, each chunk written where it was computed.
+
+    On a cluster the workers write their own chunks (nothing is gathered into the run's task: a result larger
+    than one worker's memory still writes, and no copy crosses the network); progress is the fraction of chunk
+    writes done, and cancellation or the duration limit cancels them and removes the partial store.
+    """
+    from gaia_lab.processing.outputs import ZARR_FORMAT, ZARR_MEDIA_TYPE, clean_encoding
+
+    check_running(process, context)
+    ds = _regular_chunks(clean_encoding(lazy))
+    for name, variable in ds.variables.items():
+        # xarray encodes a chunked datetime variable only with both units and dtype prescribed, or neither; these
+        # (reference times, time bounds) are small: in memory they keep the source's units and calendar.
+        if variable.chunks is not None and (variable.dtype.kind in "mM" or variable.dtype == object):
+            ds[name] = variable.load()
+    tmp = path.with_name(path.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with warnings.catch_warnings():
+            # Consolidated metadata is not part of the Zarr v3 spec; zarr-python warns, and readers still use it.
+            warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
+            write = ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True, compute=False)
+            with client_for(context) as client:
+                if client is None:
+                    with _LocalProgress(process, context, span, label):
+                        dask.base.compute(write, scheduler="threads")
+                else:
+                    _run_writes(process, write, ds, tmp, client, context, span, label)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(path, ignore_errors=True)
+    os.replace(tmp, path)
+    return OutputFile(path, ZARR_MEDIA_TYPE, "zarr")
+
+
+def _chunk_files(store: Path, variables: list[str]) -> int:
+    """Chunk files written so far for ``variables`` of a Zarr v3 store (``<variable>/c/...``)."""
+    return sum(len(files) for name in variables for _, _, files in os.walk(store / name / "c"))
+
+
+def _run_writes(
+    process: str,
+    write: Any,
+    ds: xr.Dataset,
+    store: Path,
+    client: Any,
+    context: ProcessContext,
+    span: tuple[float, float],
+    label: str,
+) -> None:
+    """The write graph on the cluster, followed by the chunk files appearing in the store: the graph's keys are
+    dask's business (their names and aliases change between versions), the files are what a run promises. Chunks
+    all fill value are not written (zarr's default), so the count may stop short of the total: the end is the
+    graph's."""
+    chunks = {str(n): v.chunks for n, v in ds.data_vars.items() if v.chunks is not None}
+    total = max(1, sum(math.prod([len(c) for c in per_dim]) for per_dim in chunks.values()))
+    future = client.compute(write)
+    keys = set(dict(write.__dask_graph__()))
+    try:
+        last_done = -1
+        while not future.done():
+            done = min(_chunk_files(store, list(chunks)), total)
+            if done != last_done:
+                _report(context, span, done, total, label, "chunks")
+                last_done = done
+            check_running(process, context)
+            time.sleep(POLL_SECONDS)
+        future.result()  # raises the first task error
+        _report(context, span, total, total, label, "chunks")
+    except BaseException:
+        client.cancel([future])
+        _wait_not_running(client, keys)
+        raise
+
+
+def _wait_not_running(client: Any, keys: set[Any], timeout: float = 60.0) -> None:
+    """Until none of ``keys`` runs on a worker any more: a cancelled task already running finishes its chunk, and
+    the partial store is removed only after that last write."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            running = {key for keys_of in client.processing().values() for key in keys_of}
+        except Exception:  # the cluster is gone: nothing runs any more
+            return
+        if not running & keys:
+            return
+        time.sleep(POLL_SECONDS)
+
+
+def _follow(process: str, futures: list[Any], context: ProcessContext, span: tuple[float, float], label: str) -> None:
+    """Report progress as ``futures`` complete; raise the first task error, a cancellation or the duration limit."""
+    total = len(futures)
+    last_done = -1
+    while True:
+        done = sum(1 for future in futures if future.done())
+        if done != last_done:
+            _report(context, span, done, total, label)
+            last_done = done
+        failed = next((future for future in futures if future.status == "error"), None)
+        if failed is not None:
+            failed.result()  # raises the task's error
+        if done == total:
+            return
+        check_running(process, context)
+        time.sleep(POLL_SECONDS)

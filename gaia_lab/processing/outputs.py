@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -49,25 +47,6 @@ def clean_encoding(ds: xr.Dataset) -> xr.Dataset:
         if variable.dtype.kind == "M" or variable.dtype == object:
             variable.encoding.pop("dtype", None)
     return ds
-
-
-def write_zarr(ds: xr.Dataset, path: Path, *, like: xr.Dataset | None = None) -> OutputFile:
-    """A consolidated Zarr v3 store. The values are in memory; ``like`` (the lazy cube they were computed from)
-    gives the chunks to store, so a large result is not written as one chunk per variable."""
-    ds = clean_encoding(ds)
-    for name, variable in ds.variables.items():
-        source = like.variables.get(name) if like is not None else None
-        if source is not None and source.chunks is not None and source.shape == variable.shape:
-            variable.encoding["chunks"] = tuple(int(max(c)) for c in source.chunks)
-    tmp = path.with_name(path.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with warnings.catch_warnings():
-        # Consolidated metadata is not part of the Zarr v3 spec; zarr-python warns, and readers still use it.
-        warnings.filterwarnings("ignore", message=".*[Cc]onsolidated metadata.*")
-        ds.to_zarr(tmp, mode="w", zarr_format=ZARR_FORMAT, consolidated=True)
-    shutil.rmtree(path, ignore_errors=True)
-    os.replace(tmp, path)
-    return OutputFile(path, ZARR_MEDIA_TYPE, "zarr")
 
 
 def write_cog(array: xr.DataArray, path: Path, key: str) -> OutputFile:
@@ -290,5 +269,4 @@ __all__ = [
     "write_csv",
     "write_geoparquet",
     "write_netcdf",
-    "write_zarr",
 ]

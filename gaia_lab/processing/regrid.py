@@ -65,19 +65,21 @@ def _execute(inputs: dict[str, Any], context: ProcessContext) -> ProcessResult:
     lazy.attrs.update(ds.attrs)
     execute.check_output_size(ID, execute.nbytes(lazy), context)
     context.progress(0.05, f"{ID}: {inputs['entry']} {dict(ds.sizes)} -> {dict(lazy.sizes)}")
-    result = execute.compute(ID, lazy, context, label="regridding")
-    result = result.rio.write_crs(result.odc.crs.to_wkt())
+    lazy = lazy.rio.write_crs(lazy.odc.crs.to_wkt())
     fmt = inputs["format"]
-    context.progress(0.9, f"{ID}: writing {fmt}")
     if fmt == "cog":
-        if "time" in result.dims and result.sizes["time"] > 1:
+        if "time" in lazy.dims and lazy.sizes["time"] > 1:
             raise ProcessInputError(
-                ID, "/format", f"a COG holds one time step and the selection has {result.sizes['time']}"
+                ID, "/format", f"a COG holds one time step and the selection has {lazy.sizes['time']}"
             )
+        # GDAL writes a COG from the whole grid: it is gathered (one time step, within max_output_bytes).
+        result = execute.compute(ID, lazy, context, label="regridding")
+        context.progress(0.9, f"{ID}: writing {fmt}")
         grid2d = result.squeeze("time", drop=True) if "time" in result.dims else result
         files = [outputs.write_cog(grid2d[n], context.output_dir / f"{n}.tif", str(n)) for n in grid2d.data_vars]
     else:
-        files = [outputs.write_zarr(result, context.output_dir / "regrid.zarr", like=lazy)]
+        result = lazy
+        files = [execute.store_zarr(ID, lazy, context.output_dir / "regrid.zarr", context, label="regridding")]
     item = outputs.cube_item(
         ID,
         context,

@@ -31,11 +31,13 @@ def _execute(inputs: dict[str, Any], context: ProcessContext) -> ProcessResult:
         )
     execute.check_output_size(ID, execute.nbytes(ds), context)
     context.progress(0.05, f"{ID}: {dict(ds.sizes)} from {inputs['entry']}")
-    result = execute.compute(ID, ds, context, label="reading")
-    context.progress(0.9, f"{ID}: writing {fmt}")
     if fmt == "zarr":
-        files = [outputs.write_zarr(result, context.output_dir / "subset.zarr", like=ds)]
+        result = ds
+        files = [execute.store_zarr(ID, ds, context.output_dir / "subset.zarr", context, label="reading")]
     else:
+        # GDAL writes a COG from the whole grid: it is gathered (one time step, within max_output_bytes).
+        result = execute.compute(ID, ds, context, label="reading")
+        context.progress(0.9, f"{ID}: writing {fmt}")
         grid = result.squeeze("time", drop=True) if "time" in result.dims else result
         files = [
             outputs.write_cog(grid[name], context.output_dir / f"{name}.tif", str(name)) for name in grid.data_vars

@@ -202,3 +202,74 @@ def test_processes_service_settings_and_hub_registration(rendered: dict[str, lis
     values = load_values("default")["jupyterhub"]["hub"]
     assert values["services"]["gaia-lab-processes"]["url"] == "http://gaia-lab-processes:8013"
     assert "tokens" in values["loadRoles"]["gaia-lab-processes"]["scopes"]
+
+
+def test_processes_settings_ask_the_users_limits_for_worker_cores_and_memory(chart_copy: Path) -> None:
+    from gaia_lab.ogc_processes.server import ServiceSettings
+
+    proc = run_helm(
+        "template", "x", chart_copy, "--set", "gaiaLab.processes.workerMemoryGiB=3", "--set",
+        "gaiaLab.processes.workerCores=2",
+    )  # fmt: skip
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(proc.stdout) if d}
+    settings = ServiceSettings(**json.loads(docs[("ConfigMap", "gaia-lab-processes")]["data"]["settings.json"]))
+    assert (settings.worker_memory_gib, settings.worker_cores) == (3.0, 2)
+    refused = run_helm("template", "x", chart_copy, "--set", "gaiaLab.processes.workerMemoryGiB=0.1", check=False)
+    assert refused.returncode != 0 and "workerMemoryGiB" in refused.stderr
+
+
+def test_workers_mount_their_users_results_directory_of_the_processes_volume(
+    chart_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Results are written by the user's workers: with a results claim, the gateway gives each user's workers their
+    own directory of it (results/<user>) at the path the service gives the jobs; the service's pod has the whole
+    claim at the same place, and creates each user's directory first."""
+    import asyncio
+
+    from dask_gateway_server.backends.base import PublicException
+    from dask_gateway_server.backends.kubernetes import KubeBackend
+    from dask_gateway_server.models import User
+    from helmtools import gateway_config
+
+    from gaia_lab.ogc_processes.server import ServiceSettings, results_dir_for
+
+    proc = run_helm("template", "x", chart_copy, "--set", "gaiaLab.processes.dataClaim=gaia-results")
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in yaml.safe_load_all(proc.stdout) if d}
+    results = tmp_path / "results.json"
+    results.write_text(docs[("ConfigMap", "gaia-lab-processes-results")]["data"]["results.json"])
+    settings = ServiceSettings(**json.loads(docs[("ConfigMap", "gaia-lab-processes")]["data"]["settings.json"]))
+    assert settings.prepare_results_dirs
+    service_pod = docs[("Deployment", "gaia-lab-processes")]["spec"]["template"]["spec"]
+    (data,) = [v for v in service_pod["volumes"] if v["name"] == "data"]
+    assert data["persistentVolumeClaim"]["claimName"] == "gaia-results"
+    (service_mount,) = [m for m in service_pod["containers"][0]["volumeMounts"] if m["name"] == "data"]
+
+    def configure(user: str) -> Any:
+        c = gateway_config(load_values("default"))
+        backend = KubeBackend(config=c)
+        return asyncio.run(backend.process_cluster_options(User(name=user, groups=[], admin=False), {}))[1]
+
+    monkeypatch.setenv("GAIA_LAB_PROCESSES_RESULTS_FILE", str(results))
+    config = configure("alice")
+    volumes = {v["name"]: v for v in config.worker_extra_pod_config["volumes"]}
+    assert volumes["gaia-lab-results"]["persistentVolumeClaim"]["claimName"] == "gaia-results"
+    assert "gaia-lab-catalog" in volumes  # the chart's own worker volumes stay
+    mounts = {m["name"]: m for m in config.worker_extra_container_config["volumeMounts"]}
+    mount = mounts["gaia-lab-results"]
+    # the worker sees, at the service's own path for alice's results, alice's directory of the claim and no other
+    job_dir = results_dir_for(settings)("alice") / "job-1"
+    inside = Path(service_mount["mountPath"]) / mount["subPath"]
+    assert job_dir.is_relative_to(mount["mountPath"]) and job_dir.is_relative_to(inside)
+    assert mount["subPath"] == "results/alice" and "readOnly" not in mount
+    assert "gaia-lab-results" not in {v["name"] for v in config.scheduler_extra_pod_config.get("volumes", [])}
+    assert configure("bob").worker_extra_container_config["volumeMounts"][-1]["subPath"] == "results/bob"
+    with pytest.raises(PublicException, match="cannot name a results directory"):
+        configure("..")
+
+    # without a claim nothing is mounted (the workers keep the chart's volumes only)
+    monkeypatch.setenv("GAIA_LAB_PROCESSES_RESULTS_FILE", str(tmp_path / "absent.json"))
+    assert "gaia-lab-results" not in {v["name"] for v in configure("alice").worker_extra_pod_config["volumes"]}
+    # the gateway's pod reads the ConfigMap where the block looks for it
+    gateway = load_values("default")["dask-gateway"]["gateway"]
+    assert gateway["extraPodConfig"]["volumes"][0]["configMap"]["name"] == "gaia-lab-processes-results"
+    assert gateway["extraContainerConfig"]["volumeMounts"][0]["mountPath"] == "/etc/gaia-lab-processes-results"

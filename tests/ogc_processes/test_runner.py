@@ -99,7 +99,8 @@ def test_a_cluster_larger_than_the_gateway_allows_fails_the_job_naming_the_optio
     try:
         job = runner.submit("aggregate", {"entry": "climeri/sres-a1b-tas", "period": "year"}, USER, wait=True)
         assert job.status == FAILED
-        assert "worker_memory" in job.message, job.message
+        assert "worker_memory=512.0" in job.message and "processes_worker_memory" in job.message, job.message
+        assert "must be <=" in job.message, job.message  # the gateway's own words: the user's limit
     finally:
         runner.close()
     assert _clusters(platform, user) == []

@@ -204,6 +204,25 @@ def test_aggregate_equals_the_xarray_computation_written_here(service, owner, se
     np.testing.assert_allclose(result[name].values, expected[name].values, rtol=1e-5, equal_nan=True)
 
 
+@pytest.mark.parametrize(("process_id", "fmt"), [("time-series", "netcdf"), ("zonal-statistics", "csv")])
+def test_netcdf_and_csv_results_reopen_from_the_user_catalogue(
+    process_id, fmt, service, owner, session_catalog, results_dir, tmp_path
+):
+    inputs = {**PROCESSES[process_id].example["inputs"], "format": fmt}
+    (direct,) = _direct(process_id, inputs, session_catalog, tmp_path).values()
+    job = gl.process(process_id, inputs, url=service, token=owner.token)
+    result = job.result(timeout=300)
+    entry = _user_catalog(results_dir(owner.name))[entry_id(job.id)]
+    if fmt == "netcdf":
+        assert isinstance(result, xr.Dataset) and result.attrs["featureType"] == "timeSeries"
+        _same(result.load(), direct)
+        _same(entry.to_xarray().load(), direct)
+    else:
+        assert type(result) is pd.DataFrame  # zones without coordinates: a plain table
+        _same(result, direct)
+        _same(entry.to_geopandas(), direct)
+
+
 # -- bad input -------------------------------------------------------------------------------------------------------
 def test_invalid_inputs_get_400_naming_the_field(service, owner):
     inputs = dict(PROCESSES["subset"].example["inputs"], bbox=[-60, -5, 0])

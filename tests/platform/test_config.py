@@ -15,7 +15,7 @@ import yaml
 from traitlets.config import Config
 
 from gaia_lab.errors import ConfigError, PlatformError
-from gaia_lab.platform import PlatformConfig, load_config, portal_service, processes_service, stac_service
+from gaia_lab.platform import PlatformConfig, load_config, portal_service, processes_service, spec, stac_service
 from gaia_lab.platform import gateway_config as gateway_render
 from gaia_lab.platform import hub_config as hub_render
 from gaia_lab.platform.accounts import prepare_home
@@ -92,6 +92,13 @@ def test_yaml_flat_and_namespaced_and_python_files(tmp_path):
         ({"account_prefix": "Gaia_"}, "account_prefix='Gaia_': 1 to 16 characters"),
         ({"account_prefix": "a-very-long-prefix-"}, "account_prefix=.*1 to 16 characters"),
         ({"worker_memory": "128 MiB"}, r"worker_memory_gib.*need 0.25 <= default <= max"),
+        (
+            {"processes_worker_memory": "12 GiB", "worker_memory_max": "8 GiB"},
+            "processes_worker_memory='12 GiB' exceeds worker_memory_max='8 GiB'.*lower processes_worker_memory",
+        ),
+        ({"processes_worker_memory": "lots"}, "processes_worker_memory: .*not a memory size"),
+        ({"processes_worker_cores": 3, "worker_cores_max": 2}, "processes_worker_cores=3 exceeds worker_cores_max=2"),
+        ({"processes_workers": 9, "max_workers": 8}, "processes_workers=9 exceeds max_workers=8"),
     ],
 )
 def test_invalid_settings_are_named(tmp_path, settings, message):
@@ -524,3 +531,19 @@ def test_paths_other_accounts_cannot_reach_are_named(tmp_path):
         assert unreachable(base / "link") == f"{closed} is mode 0700: other accounts cannot enter it"  # followed
         assert unreachable(base / "open" / "deep" / "secret").endswith("is mode 0600: other accounts cannot read it")
         assert "No such file" in unreachable(base / "missing")
+
+
+def test_processing_cluster_size_reaches_the_service_settings_as_cluster_options(tmp_path):
+    config = load_config(
+        None,
+        data_dir=str(tmp_path / "data"),
+        processes_workers=3,
+        processes_worker_cores=2,
+        processes_worker_memory="3 GiB",
+    )
+    settings = processes_service.settings(config, Layout.from_config(config), PORTS)
+    assert (settings["workers"], settings["worker_cores"], settings["worker_memory_gib"]) == (3, 2, 3.0)
+    # The gateway's options (the users' limits) accept what the service asks.
+    options = spec.cluster_options(config.cluster_limits())
+    asked = {"worker_memory": 3.0, "worker_cores": 2, "max_workers": 3}
+    assert options.parse_options(asked) == {**options.parse_options({}), **asked}

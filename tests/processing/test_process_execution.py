@@ -4,6 +4,7 @@ left in the output directory)."""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -34,6 +35,11 @@ HEAVY = {"entry": "formater/elevation-5min", "bbox": [-180, -80, 180, 80],
          "target": {"crs": "EPSG:3857", "resolution": 10000}, "resampling": "cubic"}  # fmt: skip
 
 
+def _advance(message: str) -> bool:
+    """A report of the computation's advance: ``<label>: done/total tasks`` (or ``chunks`` written, on a cluster)."""
+    return re.search(r"\d+/\d+ (tasks|chunks)$", message) is not None
+
+
 def _scheduler_tasks(client):
     return client.run_on_scheduler(lambda dask_scheduler: sorted(map(str, dask_scheduler.tasks)))
 
@@ -57,7 +63,7 @@ def test_output_size_limit_is_checked_before_any_computation(context, lake_catal
     error = caught.value
     assert error.limit == "max_output_bytes" and error.value == estimate - 1 and error.process == "subset"
     assert "max_output_bytes" in str(error) and "narrow the bbox" in str(error)
-    assert not any("tasks" in message for _, message in recorder.reports)  # nothing was computed
+    assert not any(_advance(message) for _, message in recorder.reports)  # nothing was computed
     assert not list(context.output_dir.iterdir())
     context.limits = Limits(max_output_bytes=estimate + 10_000)  # coordinates included in the estimate
     assert run("subset", inputs, context).files
@@ -94,13 +100,13 @@ def test_duration_limit_on_a_cluster_cancels_the_work(context, dask_client):
 
     def progress(fraction, message):  # the limit runs out once the work is on the cluster
         calls.append(message)
-        if "tasks" in message:
+        if _advance(message):
             context.limits = Limits(max_duration=0.0)
 
     context.progress = progress
     with pytest.raises(ProcessLimitError, match="max_duration"):
         run("regrid", HEAVY, context)
-    assert any("tasks" in m for m in calls)
+    assert any(_advance(m) for m in calls)
     assert _wait_for_no_tasks(dask_client) == []
     assert not list(context.output_dir.iterdir())
 
@@ -111,13 +117,13 @@ def test_duration_limit_on_a_cluster_cancels_the_work(context, dask_client):
 def test_cancel_locally_stops_the_computation(context, recorder):
     def progress(fraction, message):
         recorder.reports.append((fraction, message))
-        if "tasks" in message and fraction > 0.05:
+        if _advance(message) and fraction > 0.05:
             recorder.cancel = True
 
     context.progress = progress
     with pytest.raises(ProcessCancelled, match="'regrid': cancelled"):
         run("regrid", HEAVY, context)
-    tasks = [message for _, message in recorder.reports if "tasks" in message]
+    tasks = [message for _, message in recorder.reports if _advance(message)]
     done, total = map(int, tasks[-1].split(": ")[1].split()[0].split("/"))
     assert done < total  # stopped part way
     assert not list(context.output_dir.iterdir())
@@ -128,7 +134,7 @@ def test_cancel_on_a_cluster_cancels_its_futures(context, dask_client, recorder)
 
     def progress(fraction, message):
         recorder.reports.append((fraction, message))
-        if "tasks" in message:
+        if _advance(message):
             recorder.cancel = True
 
     context.progress = progress
@@ -149,7 +155,7 @@ def test_a_run_through_a_client_gives_the_local_values(context, dask_client, tmp
     recorder.reports.clear()
     remote = pd.read_csv(run("zonal-statistics", inputs, context).files[0].path)
     pd.testing.assert_frame_equal(local, remote)
-    fractions = [f for f, m in recorder.reports if "tasks" in m]
+    fractions = [f for f, m in recorder.reports if _advance(m)]
     assert fractions == sorted(fractions) and len(fractions) >= 2
 
 
@@ -178,7 +184,7 @@ def test_a_run_as_a_task_on_a_worker_reports_and_can_be_cancelled(dask_client, l
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         report = progress.read(dask_client)
-        if "tasks" in report["message"]:
+        if _advance(report["message"]):
             break
         time.sleep(0.05)
     cancel.cancel(dask_client)
