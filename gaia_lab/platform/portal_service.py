@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import secrets as _random
 import sys
 from pathlib import Path
 from typing import Any
 
-from gaia_lab.platform import spec
+from gaia_lab.platform import hub_services, spec
 from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import Component, http_ok
-from gaia_lab.platform.secrets import write_private
 
 SERVICE = spec.PORTAL_SERVICE
 PREFIX = f"/services/{SERVICE}/"
@@ -80,14 +78,7 @@ def enabled(config: PlatformConfig) -> bool:
 
 def service_secrets(layout: Layout) -> dict[str, str]:
     """The service's hub token and cookie secret, generated once."""
-    path = state_dir(layout) / "secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        if {"hub_token", "cookie_secret"} <= set(stored):
-            return stored
-    created = {"hub_token": _random.token_hex(32), "cookie_secret": _random.token_hex(32)}
-    write_private(path, json.dumps(created, indent=2))
-    return created
+    return hub_services.service_secrets(state_dir(layout))
 
 
 def service_url(ip: str, ports: Ports) -> str:
@@ -105,7 +96,7 @@ def stac_api_url(config: PlatformConfig) -> str:
 
 def hub_service(ip: str, ports: Ports) -> dict[str, object]:
     """The hub's ``services`` entry (its token is added from ENV_TOKEN by the generated hub config)."""
-    return {"name": SERVICE, "url": service_url(ip, ports), "display": True, "oauth_no_confirm": True}
+    return hub_services.hub_service_entry(SERVICE, service_url(ip, ports))
 
 
 def hub_role() -> dict[str, object]:
@@ -139,25 +130,19 @@ def prepare(config: PlatformConfig, layout: Layout, ports: Ports, python: str) -
     from gaia_lab.platform.components import base_env  # components imports hub_config, which imports this module
 
     directory = state_dir(layout)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secrets = service_secrets(layout)
-    settings_file = directory / "settings.json"
-    settings_file.write_text(json.dumps(settings(config, layout, ports), indent=2))
+    secrets, settings_file = hub_services.prepare_state(directory, settings(config, layout, ports))
     ip = config.ip
     component = Component(
         name="portal",
         argv=[python, "-m", "gaia_lab.portal.server", "--settings", str(settings_file)],
         env={
             **base_env(layout, python),
-            "JUPYTERHUB_API_TOKEN": secrets["hub_token"],
-            "JUPYTERHUB_API_URL": f"http://{ip}:{ports.hub_port}/hub/api",
-            "JUPYTERHUB_SERVICE_NAME": SERVICE,
+            **hub_services.service_env(SERVICE, secrets, ENV_COOKIE_SECRET, ip, ports),
             "JUPYTERHUB_SERVICE_PREFIX": PREFIX,
             "JUPYTERHUB_CLIENT_ID": f"service-{SERVICE}",
             "JUPYTERHUB_OAUTH_CALLBACK_URL": f"{PREFIX}oauth_callback",
             "JUPYTERHUB_OAUTH_ACCESS_SCOPES": json.dumps([ACCESS_SCOPE]),
             "JUPYTERHUB_BASE_URL": "/",
-            ENV_COOKIE_SECRET: secrets["cookie_secret"],
         },
         cwd=directory,
         log=layout.logs_dir / "portal.log",

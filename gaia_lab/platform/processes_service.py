@@ -9,15 +9,12 @@ user's rights.
 
 from __future__ import annotations
 
-import json
-import secrets as _random
 from pathlib import Path
 
-from gaia_lab.platform import spec
+from gaia_lab.platform import hub_services, spec
 from gaia_lab.platform.config import PlatformConfig, parse_memory
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import Component, http_ok
-from gaia_lab.platform.secrets import write_private
 
 SERVICE = "gaia-lab-processes"
 PREFIX = f"/services/{SERVICE}/"
@@ -32,14 +29,7 @@ def state_dir(layout: Layout) -> Path:
 
 def service_secrets(layout: Layout) -> dict[str, str]:
     """The service's hub token and cookie secret, generated once."""
-    path = state_dir(layout) / "secrets.json"
-    if path.exists():
-        stored: dict[str, str] = json.loads(path.read_text())
-        if {"hub_token", "cookie_secret"} <= set(stored):
-            return stored
-    created = {"hub_token": _random.token_hex(32), "cookie_secret": _random.token_hex(32)}
-    write_private(path, json.dumps(created, indent=2))
-    return created
+    return hub_services.service_secrets(state_dir(layout))
 
 
 def service_url(ip: str, ports: Ports) -> str:
@@ -52,7 +42,7 @@ def public_url(ip: str, ports: Ports) -> str:
 
 def hub_service(ip: str, ports: Ports) -> dict[str, object]:
     """The hub's ``services`` entry (its token is added from ENV_TOKEN by the generated hub config)."""
-    return {"name": SERVICE, "url": service_url(ip, ports), "display": True, "oauth_no_confirm": True}
+    return hub_services.hub_service_entry(SERVICE, service_url(ip, ports))
 
 
 def hub_role() -> dict[str, object]:
@@ -92,20 +82,14 @@ def prepare(config: PlatformConfig, layout: Layout, ports: Ports, python: str) -
     from gaia_lab.platform.components import base_env  # components imports hub_config, which imports this module
 
     directory = state_dir(layout)
-    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secrets = service_secrets(layout)
-    settings_file = directory / "settings.json"
-    settings_file.write_text(json.dumps(settings(config, layout, ports), indent=2))
+    secrets, settings_file = hub_services.prepare_state(directory, settings(config, layout, ports))
     ip = config.ip
     component = Component(
         name="processes",
         argv=[python, "-m", "gaia_lab.ogc_processes.server", "--settings", str(settings_file)],
         env={
             **base_env(layout, python),
-            "JUPYTERHUB_API_TOKEN": secrets["hub_token"],
-            "JUPYTERHUB_API_URL": f"http://{ip}:{ports.hub_port}/hub/api",
-            "JUPYTERHUB_SERVICE_NAME": SERVICE,
-            ENV_COOKIE_SECRET: secrets["cookie_secret"],
+            **hub_services.service_env(SERVICE, secrets, ENV_COOKIE_SECRET, ip, ports),
         },
         cwd=directory,
         log=layout.logs_dir / "processes.log",
