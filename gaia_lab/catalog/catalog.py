@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from typing import Any
 
 from gaia_lab import metrics
 from gaia_lab.bulk import paused_gc
 from gaia_lab.catalog import user_results
 from gaia_lab.catalog.entry import Entry
+from gaia_lab.catalog.fanout import per_provider
 from gaia_lab.catalog.federation import (
     HUBS,
     ProviderConfig,
@@ -25,7 +24,7 @@ from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
 from gaia_lab.catalog.results import SearchResults
 from gaia_lab.catalog.starred import StarredDataset, read_starred
 from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
-from gaia_lab.errors import EntryNotFound, GaiaLabError, InvalidQuery, ProviderError, ProviderTimeout
+from gaia_lab.errors import EntryNotFound, GaiaLabError, InvalidQuery
 from gaia_lab.query import Query
 
 DEFAULT_LIMIT = 100
@@ -165,46 +164,18 @@ class Catalog:
     def _run(
         providers: list[Provider], query: Query, *, items: bool = False, filter: Mapping[str, Any] | None = None
     ) -> tuple[list[Entry], dict[str, GaiaLabError], dict[str, float]]:
-        if not providers:
-            return [], {}, {}
-        started = time.monotonic()
-        finished: dict[str, float] = {}
-
-        def timed(provider: Provider) -> list[Entry]:
+        def searched(provider: Provider) -> list[Entry]:
+            started = time.monotonic()
             failed = True
             try:
                 found = provider.search_items(query, filter) if items else provider.search(query)
                 failed = False
                 return found
             finally:
-                finished[provider.name] = time.monotonic() - started
-                metrics.record_search(provider.name, finished[provider.name], error=failed)
+                metrics.record_search(provider.name, time.monotonic() - started, error=failed)
 
-        executor = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="gaia-search")
-        futures: dict[Future[list[Entry]], Provider] = {executor.submit(timed, p): p for p in providers}
-        try:
-            # Each provider has its own deadline; waiting for the longest one bounds the whole search.
-            wait_futures(futures, timeout=max(p.timeout for p in providers))
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-        entries: list[Entry] = []
-        errors: dict[str, GaiaLabError] = {}
-        for future, provider in futures.items():
-            elapsed = finished.get(provider.name)
-            if not future.done() or elapsed is None or elapsed > provider.timeout:
-                errors[provider.name] = ProviderTimeout(
-                    provider.name, f"no complete answer within its timeout of {provider.timeout:g} s", url=provider.url
-                )
-                continue
-            error = future.exception()
-            if isinstance(error, GaiaLabError):
-                errors[provider.name] = error
-            elif error is not None:
-                errors[provider.name] = ProviderError(
-                    provider.name, f"search failed: {type(error).__name__}: {error}", url=provider.url
-                )
-            else:
-                entries.extend(future.result())
+        answers, errors, finished = per_provider(providers, searched, thread_name_prefix="gaia-search")
+        entries = [entry for provider in providers for entry in answers.get(provider.name, ())]
         return entries, errors, finished
 
 

@@ -17,17 +17,16 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from gaia_lab.catalog.entry import Entry
+from gaia_lab.catalog.fanout import per_provider
 from gaia_lab.catalog.providers.base import Provider
 from gaia_lab.catalog.providers.stac_api import StacApiProvider
 from gaia_lab.catalog.providers.stac_convert import as_source
-from gaia_lab.errors import GaiaLabError, InvalidQuery, ProviderError, ProviderTimeout
+from gaia_lab.errors import GaiaLabError, InvalidQuery, ProviderError
 from gaia_lab.query import BBox, Interval, Query, format_interval
 from gaia_lab.stac_item import StacItem
 
@@ -314,40 +313,9 @@ class FederatedItems:
         states: dict[str, MemberState],
         shares: dict[str, int],
     ) -> dict[str, tuple[list[StacItem], MemberState] | GaiaLabError]:
-        if not providers:
-            return {}
-        started = time.monotonic()
-        finished: dict[str, float] = {}
-
-        def timed(provider: Provider) -> tuple[list[StacItem], MemberState]:
-            try:
-                return self._page_of(provider, query, states[provider.name], shares[provider.name])
-            finally:
-                finished[provider.name] = time.monotonic() - started
-
-        executor = ThreadPoolExecutor(max_workers=len(providers), thread_name_prefix="gaia-stac-page")
-        futures: dict[Future[tuple[list[StacItem], MemberState]], Provider] = {
-            executor.submit(timed, p): p for p in providers.values()
-        }
-        try:
-            wait_futures(futures, timeout=max(p.timeout for p in providers.values()))
-        finally:
-            executor.shutdown(wait=False, cancel_futures=True)
-        outcomes: dict[str, tuple[list[StacItem], MemberState] | GaiaLabError] = {}
-        for future, provider in futures.items():
-            elapsed = finished.get(provider.name)
-            if not future.done() or elapsed is None or elapsed > provider.timeout:
-                outcomes[provider.name] = ProviderTimeout(
-                    provider.name, f"no answer within its timeout of {provider.timeout:g} s", url=provider.url
-                )
-                continue
-            error = future.exception()
-            if isinstance(error, GaiaLabError):
-                outcomes[provider.name] = error
-            elif error is not None:
-                outcomes[provider.name] = ProviderError(
-                    provider.name, f"search failed: {type(error).__name__}: {error}", url=provider.url
-                )
-            else:
-                outcomes[provider.name] = future.result()
-        return outcomes
+        answers, errors, _ = per_provider(
+            list(providers.values()),
+            lambda provider: self._page_of(provider, query, states[provider.name], shares[provider.name]),
+            thread_name_prefix="gaia-stac-page",
+        )
+        return {**answers, **errors}
