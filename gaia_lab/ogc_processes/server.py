@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from gaia_lab.hub_oauth import cookie_secret, service_oauth
+
 ENV_COOKIE_SECRET = "GAIA_LAB_PROCESSES_COOKIE_SECRET"
 # Where a deployment keeps the service's hub token in a file (a Kubernetes Secret volume) rather than in
 # JUPYTERHUB_API_TOKEN; read once at start.
@@ -203,7 +205,6 @@ def add_download_route(app: Any) -> None:
 
 def make_app(settings: ServiceSettings) -> Any:
     """The WSGI application: hub authentication around pygeoapi with the GAIA Lab manager and processes."""
-    from jupyterhub.services.auth import HubOAuth
 
     from gaia_lab.ogc_processes import manager
     from gaia_lab.ogc_processes.auth import HubAuthMiddleware
@@ -216,17 +217,8 @@ def make_app(settings: ServiceSettings) -> Any:
 
     add_download_route(APP)
     prefix = settings.prefix.rstrip("/")
-    auth = HubOAuth(
-        api_token=os.environ["JUPYTERHUB_API_TOKEN"],
-        api_url=settings.hub_api_url,
-        oauth_client_id=f"service-{SERVICE_NAME}",
-        oauth_redirect_uri=f"{prefix}/oauth_callback",
-        base_url=prefix + "/",
-        hub_prefix="/hub/",
-        access_scopes={f"access:services!service={SERVICE_NAME}"},
-        cache_max_age=60,
-    )
-    secret = os.environ.get(ENV_COOKIE_SECRET, "").encode() or os.urandom(32)
+    auth = service_oauth(SERVICE_NAME, prefix, settings.hub_api_url)
+    secret = cookie_secret(ENV_COOKIE_SECRET)
     return HubAuthMiddleware(APP, auth, prefix=prefix, cookie_secret=secret)
 
 

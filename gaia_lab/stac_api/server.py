@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gaia_lab.hub_oauth import cookie_secret, service_oauth
 from gaia_lab.stac_api import SERVICE_NAME
 
 ENV_COOKIE_SECRET = "GAIA_LAB_STAC_COOKIE_SECRET"
@@ -66,8 +67,6 @@ def load_federation_catalog(source: str) -> tuple[Any, list[str]]:
 
 
 def make_app(settings: ServiceSettings) -> Any:
-    from jupyterhub.services.auth import HubOAuth
-
     from gaia_lab.stac_api.app import create_app
     from gaia_lab.stac_api.auth import HubAuthASGI
     from gaia_lab.stac_api.federation import Federation
@@ -80,17 +79,8 @@ def make_app(settings: ServiceSettings) -> Any:
         asset_proxies=settings.asset_proxies,
         title=settings.title,
     )
-    auth = HubOAuth(
-        api_token=os.environ["JUPYTERHUB_API_TOKEN"],
-        api_url=settings.hub_api_url,
-        oauth_client_id=f"service-{SERVICE_NAME}",
-        oauth_redirect_uri=f"{prefix}/oauth_callback",
-        base_url=prefix + "/",
-        hub_prefix="/hub/",
-        access_scopes={f"access:services!service={SERVICE_NAME}"},
-        cache_max_age=60,
-    )
-    secret = os.environ.get(ENV_COOKIE_SECRET, "").encode() or os.urandom(32)
+    auth = service_oauth(SERVICE_NAME, prefix, settings.hub_api_url)
+    secret = cookie_secret(ENV_COOKIE_SECRET)
     return HubAuthASGI(app, auth, prefix=prefix, cookie_secret=secret)
 
 
