@@ -44,6 +44,7 @@ class Fault:
     ``status`` (answer ``status`` with a JSON error body), ``script`` (``responder`` answers every request: a CSW
     or OGC API - Records server that lies), ``none`` (a well-behaved API).
     times: misbehave on the first ``times`` matching requests only, then answer normally (retry tests); None: always.
+    after: answer the first ``after`` matching requests normally, then misbehave (a member that degrades).
     paths: path prefixes the fault applies to (e.g. ``("/search",)`` keeps the landing page working); None: all.
     """
 
@@ -51,6 +52,7 @@ class Fault:
     status: int = 500
     delay: float = 30.0
     times: int | None = None
+    after: int = 0
     paths: tuple[str, ...] | None = None
     responder: Responder | None = None
 
@@ -62,6 +64,7 @@ class FaultServer:
     # (method, path) of every request received, in order.
     requests: list[tuple[str, str]] = field(default_factory=list)
     faults_served: int = 0
+    matched: int = 0
     _httpd: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _stopping: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -105,6 +108,9 @@ class FaultServer:
         if fault.paths is not None and not path.startswith(fault.paths):
             return False
         with self._lock:
+            self.matched += 1
+            if self.matched <= fault.after:
+                return False
             if fault.times is not None and self.faults_served >= fault.times:
                 return False
             self.faults_served += 1

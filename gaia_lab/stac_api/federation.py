@@ -28,6 +28,7 @@ from gaia_lab.stac_item import StacItem
 
 # Members' collections change rarely: listed again at most this often.
 COLLECTIONS_TTL = 60.0
+MISS_RELIST = 5.0
 STAC_VERSION = "1.1.0"
 LICENSE_UNKNOWN = "other"
 
@@ -68,6 +69,8 @@ class Federation:
         # Members of the configuration this service could not load (named in the landing page).
         self.skipped = list(skipped)
         self._lock = threading.Lock()
+        self._refresh_lock = threading.Lock()
+        self._refreshing = False
         self._listing: Listing | None = None
 
     @property
@@ -76,20 +79,52 @@ class Federation:
 
     # -- collections ---------------------------------------------------------------------------------------------
     def listing(self, *, refresh: bool = False) -> Listing:
+        """The members' collections. Past its time to live the listing is still answered at once while one thread
+        lists the members again, so no request waits for the slowest member; only the first listing (and an
+        explicit ``refresh``) waits."""
         with self._lock:
             current = self._listing
-            if current is not None and not refresh and time.monotonic() - current.made < COLLECTIONS_TTL:
+            if current is not None and not refresh:
+                if time.monotonic() - current.made >= COLLECTIONS_TTL and not self._refreshing:
+                    self._refreshing = True
+                    threading.Thread(
+                        target=self._refresh_in_background, args=(current,), name="gaia-lab-listing", daemon=True
+                    ).start()
                 return current
-        entries, errors, _ = Catalog._run(self.catalog.providers, Query())
-        by_id = {collection_id(e.provider, e.local_id): e for e in entries}
-        listing = Listing(entries=rank(deduplicate(list(entries))), by_id=by_id, errors=errors)
-        with self._lock:
-            self._listing = listing
-        return listing
+        return self._refresh(current)
+
+    def _refresh_in_background(self, seen: Listing) -> None:
+        try:
+            self._refresh(seen)
+        finally:
+            with self._lock:
+                self._refreshing = False
+
+    def _refresh(self, seen: Listing | None) -> Listing:
+        # One listing of the members at a time: callers arriving meanwhile take its result.
+        with self._refresh_lock:
+            with self._lock:
+                current = self._listing
+            if current is not None and current is not seen:
+                return current
+            answered, errors, _ = Catalog._run(self.catalog.providers, Query())
+            entries = list(answered)
+            if current is not None:
+                # A member that did not answer this time keeps its last known collections (and is named in
+                # federation:missing): one slow answer must not empty the maps and User WebMaps built on it.
+                entries += [e for e in current.by_id.values() if e.provider in errors]
+            by_id = {collection_id(e.provider, e.local_id): e for e in entries}
+            listing = Listing(entries=rank(deduplicate(list(entries))), by_id=by_id, errors=errors)
+            with self._lock:
+                self._listing = listing
+            return listing
 
     def entry(self, api_id: str) -> Entry | None:
-        found = self.listing().by_id.get(api_id)
-        if found is None and member_of(api_id) in self.members:
+        listing = self.listing()
+        found = listing.by_id.get(api_id)
+        # A member's new dataset is looked for at once, but requests for ids that do not exist list the members
+        # at most once per MISS_RELIST seconds.
+        if found is None and member_of(api_id) in self.members and time.monotonic() - listing.made >= MISS_RELIST:
             found = self.listing(refresh=True).by_id.get(api_id)
         return found
 

@@ -125,22 +125,25 @@ def test_portal_search_dataset_open_in_jupyterlab_and_webmap(
 
         # The dataset page: metadata, extent and item footprints on the map, a quicklook.
         page.click('#results li.card[data-collection="odatis.ostia-sst"] a.title')
-        page.wait_for_selector("table.metadata", timeout=60_000)
+        page.wait_for_selector('.actions .star[data-collection="odatis.ostia-sst"]', timeout=60_000)
         assert "odatis/ostia-sst" in page.locator("table.metadata").inner_text()
         page.wait_for_function(
             "() => { const i = document.querySelector('#quicklook'); return i && i.complete && i.naturalWidth > 0; }",
             timeout=120_000,
         )
         assert _rendered(page, 1) == 1
-        page.click(".actions .star")
-        page.wait_for_selector('.actions .star[aria-pressed="true"]', timeout=30_000)
+        star = '.actions .star[data-collection="odatis.ostia-sst"]'
+        page.click(star)
+        page.wait_for_selector(f'{star}[aria-pressed="true"]', timeout=30_000)
         _shot(page, "dataset")
 
-        # A second star, from another hub; both on the User WebMap.
+        # A second star, from another hub; both on the User WebMap. The page changes by its hash (the same document):
+        # wait for the new dataset's own star, not for any dataset page.
         page.goto(f"{url}#/dataset/aeris.meteosat-bt108")
-        page.wait_for_selector("table.metadata", timeout=60_000)
-        page.click(".actions .star")
-        page.wait_for_selector('.actions .star[aria-pressed="true"]', timeout=30_000)
+        star = '.actions .star[data-collection="aeris.meteosat-bt108"]'
+        page.wait_for_selector(star, timeout=60_000)
+        page.click(star)
+        page.wait_for_selector(f'{star}[aria-pressed="true"]', timeout=30_000)
         page.click("#webmap-link")
         page.wait_for_selector("#results li.card", timeout=60_000)
         shown = page.locator("#results li.card").evaluate_all("nodes => nodes.map(n => n.dataset.collection)")
@@ -195,6 +198,8 @@ def test_portal_search_dataset_open_in_jupyterlab_and_webmap(
         assert (home / "my-workshop" / tutorials[0]).stat().st_mode & 0o200
     except Exception:
         _shot(page, "failure")
+        # What the page said, in the test's output: a screenshot stays on the machine that ran it.
+        print(f"portal page at failure ({page.url}):\n{page.locator('main').inner_text(timeout=5_000)}")
         raise
     finally:
         page.close()

@@ -374,9 +374,12 @@ async function webmapPage() {
   await loadStarred();
   const collections = [];
   const gone = [];
-  for (const id of starred.keys()) {
-    try { collections.push(await stac(`collections/${encodeURIComponent(id)}`)); } catch (error) { gone.push(id); }
-  }
+  const ids = [...starred.keys()];
+  const found = await Promise.allSettled(ids.map((id) => stac(`collections/${encodeURIComponent(id)}`)));
+  found.forEach((result, index) => {
+    if (result.status === "fulfilled") collections.push(result.value);
+    else gone.push(ids[index]);
+  });
   listWithMap(`My WebMap: ${collections.length} starred dataset${collections.length === 1 ? "" : "s"}`, collections,
     el("p", {}, gone.length ? `No longer in the catalogue: ${gone.join(", ")}. ` : "",
       "Star datasets on their pages or in lists; they are kept on the server, and in Python as gl.open_catalog().starred."));
@@ -390,6 +393,8 @@ async function route() {
   const [page, ...rest] = hash.split("/");
   const arg = rest.join("/");
   for (const link of document.querySelectorAll("#hubs a")) link.classList.toggle("active", page === "hub" && link.dataset.hub === arg);
+  // The previous page goes at once: nothing on it may be clicked for the page being loaded.
+  main.replaceChildren(el("p", { class: "loading" }, "Loading..."));
   try {
     if (page === "hub") await hubPage(arg);
     else if (page === "search") await searchPage(arg);
