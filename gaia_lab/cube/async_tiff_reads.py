@@ -59,6 +59,8 @@ _GEOGRAPHIC, _PROJECTED, _USER_DEFINED, _PIXEL_IS_POINT = 2, 1, 32767, 2
 
 FALLBACKS: Counter[str] = Counter()
 """Reasons sources of this process were read by GDAL instead of async-tiff, with how many times."""
+DECODED: Counter[str] = Counter()
+"""Sources of this process decoded by async-tiff, by href."""
 
 T = TypeVar("T")
 
@@ -215,9 +217,9 @@ async def _read_window(
     if ifd.tile_width is None or ifd.tile_height is None:
         raise _Unsupported("not tiled (strips)")
     if int(ifd.compression) not in _LOSSLESS:
-        raise _Unsupported(f"compression {ifd.compression!r}")
+        raise _Unsupported(f"compression {getattr(ifd.compression, 'name', ifd.compression)} (lossy or not built in)")
     if int(ifd.photometric_interpretation) not in (1, 2, 3):
-        raise _Unsupported(f"photometric interpretation {ifd.photometric_interpretation!r}")
+        raise _Unsupported(f"photometric interpretation {getattr(ifd.photometric_interpretation, 'name', '?')}")
     if not 1 <= band <= ifd.samples_per_pixel:
         raise _Unsupported(f"band {band} of {ifd.samples_per_pixel}")
     src_dtype = _sample_dtype(ifd)
@@ -273,7 +275,9 @@ class AsyncTiffReader(HrefNamingReader):
         selection: ReaderSubsetSelection | None = None,
     ) -> tuple[tuple[slice, slice], np.ndarray]:
         try:
-            return self._read_tiles(cfg, dst_geobox, dst, selection)
+            read = self._read_tiles(cfg, dst_geobox, dst, selection)
+            DECODED[self._src.uri] += 1
+            return read
         except _Unsupported as reason:
             why = str(reason)
         except Exception as error:  # decoding failed: GDAL reads it, and fails on a damaged file with an AssetError
