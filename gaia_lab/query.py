@@ -263,8 +263,8 @@ READERS = ("gdal", "async-tiff")
 def parse_reader(value: object) -> str | None:
     """The tile reader of a raster cube: ``"gdal"`` or ``"async-tiff"`` (None: the configured default, see
     ``gaia_lab.cube.async_tiff_reads``)."""
-    if value is None or value in READERS:
-        return value  # type: ignore[return-value]
+    if value is None or (isinstance(value, str) and value in READERS):
+        return value
     raise InvalidQuery("reader", value, f"expected one of {list(READERS)} (or None for the configured default)")
 
 

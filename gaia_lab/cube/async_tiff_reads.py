@@ -116,7 +116,7 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         if loop is None:
             loop = _shared["loop"] = asyncio.new_event_loop()
             threading.Thread(target=loop.run_forever, name="gaia-lab-async-tiff", daemon=True).start()
-        return loop  # type: ignore[no-any-return]
+        return loop
 
 
 def _store_and_pool() -> tuple[Any, Any]:
@@ -206,7 +206,9 @@ def _exact(src: np.dtype[Any], dst: np.dtype[Any]) -> bool:
 
 async def _read_window(
     path: str, band: int, cfg: RasterLoadParams, dst_geobox: GeoBox, ttol: float, out: np.ndarray | None
-) -> tuple[ReprojectInfo, np.ndarray, float | None]:
+) -> tuple[tuple[slice, slice], np.ndarray, float | None]:
+    """The part of the destination tile the source covers, its pixels (in ``out`` if given) and the source's
+    nodata value, as odc-loader's GDAL read gives them when it pastes."""
     from async_tiff import TIFF
 
     store, pool = _store_and_pool()
@@ -226,11 +228,12 @@ async def _read_window(
     nodata_text = ifd.gdal_nodata
     src_nodata0 = float(nodata_text.strip()) if nodata_text is not None else None
     rr = _reproject_info(_geobox(ifd, path), dst_geobox, ttol)
-    roi_dst = rr.roi_dst
-    shape = tuple(s.stop - s.start for s in roi_dst)
+    y_dst, x_dst = rr.roi_dst
+    roi_dst = (slice(y_dst.start, y_dst.stop), slice(x_dst.start, x_dst.stop))
+    shape = (y_dst.stop - y_dst.start, x_dst.stop - x_dst.start)
     out = np.empty(shape, dtype=resolve_dst_dtype(src_dtype.name, cfg)) if out is None else out[roi_dst]
     if 0 in shape:
-        return rr, out, src_nodata0
+        return roi_dst, out, src_nodata0
     if not rr.paste_ok or rr.read_shrink != 1:
         raise _Unsupported("needs reprojection, resampling or an overview")
     if not _exact(src_dtype, out.dtype):
@@ -239,7 +242,7 @@ async def _read_window(
     if rows.stop <= rows.start or cols.stop <= cols.start:
         raise _Unsupported("no overlap")  # GDAL's path fills it with nodata
     th, tw = ifd.tile_height, ifd.tile_width
-    across, _ = ifd.tile_count
+    across = -(-ifd.image_width // tw)
     wanted = [
         (tx, ty)
         for ty in range(rows.start // th, (rows.stop - 1) // th + 1)
@@ -260,7 +263,7 @@ async def _read_window(
         out[top - rows.start : bottom - rows.start, left - cols.start : right - cols.start] = plane[
             top - y0 : bottom - y0, left - x0 : right - x0
         ]
-    return rr, out, src_nodata0
+    return roi_dst, out, src_nodata0
 
 
 class AsyncTiffReader(HrefNamingReader):
@@ -300,12 +303,12 @@ class AsyncTiffReader(HrefNamingReader):
         if selection is not None or src.ydim != 0 or (dst is not None and dst.ndim != 2):
             raise _Unsupported("a band selection or a multi-band destination")
         ttol = 0.9 if cfg.nearest else 0.05  # as odc-loader decides whether a source can be pasted
-        rr, out, src_nodata0 = _run(_read_window(path, src.band, cfg, dst_geobox, ttol, dst))
+        roi, out, src_nodata0 = _run(_read_window(path, src.band, cfg, dst_geobox, ttol, dst))
         src_nodata = resolve_src_nodata(src_nodata0, cfg)
         dst_nodata = resolve_dst_nodata(out.dtype, cfg, src_nodata)
         if dst_nodata is not None and not same_nodata(src_nodata, dst_nodata):
             np.copyto(out, dst_nodata, where=nodata_mask(out, src_nodata))
-        return rr.roi_dst, out
+        return roi, out
 
 
 class AsyncTiffDriver(HrefNamingDriver):
