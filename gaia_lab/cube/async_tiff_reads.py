@@ -18,8 +18,10 @@ user-defined CRS, ``PixelIsPoint``, an ``.aux.xml`` sidecar GDAL would read); re
 resampling or an overview; conversions that could round. A source async-tiff fails on is re-read by GDAL, so a
 damaged file fails as on the GDAL path, with an ``AssetError`` naming its href.
 
-The tiles a chunk needs from one file are fetched in one ``fetch_tiles`` call and decoded concurrently on a Rust
-thread pool; the GIL is released while they decode.
+The tiles a chunk needs from one file are fetched in one ``fetch_tiles`` call (byte ranges read with ``os.pread``),
+then decoded: deflate tiles by libdeflate (imagecodecs, plugged into async-tiff's decoder registry; async-tiff undoes
+the predictor and lays out the samples) in the dask thread, the GIL released while inflating, so dask's threads
+decode in parallel; other compressions concurrently on async-tiff's Rust thread pool.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import logging
 import os
 import threading
 from collections import Counter
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Sequence
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlparse
 
@@ -75,7 +77,6 @@ def configured_reader(reader: str | None) -> str:
     if chosen == "async-tiff":
         try:
             import async_tiff  # noqa: F401
-            import obstore  # noqa: F401
         except ImportError:
             raise InvalidQuery(
                 parameter, chosen, "async-tiff is not installed here: pip install 'gaia-lab[rust]', or use 'gdal'"
@@ -92,7 +93,7 @@ class _Loops(threading.local):
 
 
 _loops = _Loops()
-_shared: dict[str, Any] = {}
+_shared: dict[Any, Any] = {}
 _shared_lock = threading.Lock()
 
 
@@ -119,17 +120,67 @@ def _background_loop() -> asyncio.AbstractEventLoop:
         return loop
 
 
-def _store_and_pool() -> tuple[Any, Any]:
-    """One local object store and one Rust decoding pool per process (created in the process that reads: dask
-    workers build their own)."""
+def _pool() -> Any:
+    """One Rust decoding pool per process (created in the process that reads: dask workers build their own)."""
     with _shared_lock:
-        if "store" not in _shared:
+        if "pool" not in _shared:
             from async_tiff import ThreadPool
-            from obstore.store import LocalStore
 
-            _shared["store"] = LocalStore()
             _shared["pool"] = ThreadPool(max(1, os.cpu_count() or 1))
-        return _shared["store"], _shared["pool"]
+        return _shared["pool"]
+
+
+class _LocalFile:
+    """async-tiff's byte-range input (obspec's ``get_range_async`` / ``get_ranges_async``) over one open local file,
+    read with ``os.pread`` in the calling thread: a few microseconds a range, where obstore's ``LocalStore`` hands
+    every range to a tokio blocking thread and back (3-4x the time of opening and fetching a small COG here)."""
+
+    def __init__(self, path: str) -> None:
+        self.descriptor = os.open(path, os.O_RDONLY)
+
+    def close(self) -> None:
+        os.close(self.descriptor)
+
+    async def get_range_async(
+        self, path: str, *, start: int, end: int | None = None, length: int | None = None
+    ) -> bytes:
+        size = length if length is not None else (end or start) - start
+        return os.pread(self.descriptor, size, start)
+
+    async def get_ranges_async(
+        self,
+        path: str,
+        *,
+        starts: Sequence[int],
+        ends: Sequence[int] | None = None,
+        lengths: Sequence[int] | None = None,
+    ) -> list[bytes]:
+        if lengths is None:
+            lengths = [stop - start for start, stop in zip(starts, ends or (), strict=True)]
+        return [os.pread(self.descriptor, size, start) for start, size in zip(starts, lengths, strict=True)]
+
+
+def _registry(compression: int, tile_bytes: int) -> Any:
+    """async-tiff's decoders, with deflate inflated by libdeflate (through imagecodecs, GIL released) into a buffer
+    of the tile's known size when imagecodecs is installed: 2-3x faster than async-tiff's own inflate on these
+    tiles; async-tiff still undoes the predictor and lays the samples out. None: async-tiff's defaults."""
+    if compression not in (8, 32946):
+        return None
+    key = ("registry", tile_bytes)
+    with _shared_lock:
+        registry = _shared.get(key)
+        if registry is None:
+            try:
+                import imagecodecs
+            except ImportError:
+                return None
+            from async_tiff import DecoderRegistry
+
+            def inflate(buffer: Any) -> Any:
+                return imagecodecs.deflate_decode(buffer, out=tile_bytes)
+
+            registry = _shared[key] = DecoderRegistry({8: inflate, 32946: inflate})
+        return registry
 
 
 def local_path(uri: str) -> str | None:
@@ -209,10 +260,25 @@ async def _read_window(
 ) -> tuple[tuple[slice, slice], np.ndarray, float | None]:
     """The part of the destination tile the source covers, its pixels (in ``out`` if given) and the source's
     nodata value, as odc-loader's GDAL read gives them when it pastes."""
+    source = _LocalFile(path)
+    try:
+        return await _read_open_window(source, path, band, cfg, dst_geobox, ttol, out)
+    finally:
+        source.close()
+
+
+async def _read_open_window(
+    source: _LocalFile,
+    path: str,
+    band: int,
+    cfg: RasterLoadParams,
+    dst_geobox: GeoBox,
+    ttol: float,
+    out: np.ndarray | None,
+) -> tuple[tuple[slice, slice], np.ndarray, float | None]:
     from async_tiff import TIFF
 
-    store, pool = _store_and_pool()
-    tiff = await TIFF.open(path.lstrip("/"), store=store)
+    tiff = await TIFF.open(path, store=source)
     ifd = tiff.ifds[0]
     if ifd.new_subfile_type not in (None, 0):
         raise _Unsupported("the first image is not the full-resolution one")
@@ -252,7 +318,15 @@ async def _read_window(
     if counts is None or any(counts[ty * across + tx] == 0 for tx, ty in wanted):
         raise _Unsupported("sparse tiles (GDAL fills them)")
     tiles = await tiff.fetch_tiles(wanted, 0)
-    decoded = await asyncio.gather(*(tile.decode(pool=pool) for tile in tiles))
+    planes = 1 if int(ifd.planar_configuration) == 2 else ifd.samples_per_pixel
+    registry = _registry(int(ifd.compression), th * tw * planes * src_dtype.itemsize)
+    if registry is not None:
+        # libdeflate releases the GIL while it inflates: decoded in this thread, the tiles of the chunk each dask
+        # thread reads decode in parallel, without a hand-over to the pool and back (measured 15-20% faster)
+        decoded = [tile.decode_sync(decoder_registry=registry) for tile in tiles]
+    else:
+        pool = _pool()
+        decoded = await asyncio.gather(*(tile.decode(decoder_registry=registry, pool=pool) for tile in tiles))
     planar = int(ifd.planar_configuration) == 2
     for (tx, ty), array in zip(wanted, decoded, strict=True):
         pixels = np.asarray(array)

@@ -218,3 +218,13 @@ def test_local_paths_and_remote_hrefs():
     assert async_tiff_reads.local_path("/data/x.tif") == "/data/x.tif"
     assert async_tiff_reads.local_path("s3://bucket/x.tif") is None
     assert async_tiff_reads.local_path("https://example.org/x.tif") is None
+
+
+def test_async_tiffs_own_inflate_gives_the_same_pixels(lake_catalog, monkeypatch):
+    """Without imagecodecs, deflate tiles are inflated by async-tiff itself, on its thread pool."""
+    monkeypatch.setattr(async_tiff_reads, "_registry", lambda compression, tile_bytes: None)
+    for entry in ("odatis/ostia-sst-monthly", "formater/elevation-5min"):
+        assert_same_cube(
+            lake_catalog[entry].to_xarray(reader="gdal"), lake_catalog[entry].to_xarray(reader="async-tiff")
+        )
+    assert async_tiff_reads.DECODED and not async_tiff_reads.FALLBACKS
