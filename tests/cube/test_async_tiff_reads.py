@@ -16,8 +16,9 @@ from rasterio.transform import from_origin
 
 import gaia_lab as gl
 from benchmarks.cog_corpus import collection
-from gaia_lab.cube import async_tiff_reads
+from gaia_lab.cube import async_tiff_reads, stac_index
 from gaia_lab.errors import AssetError, InvalidQuery
+from tests.cube.test_stac_index import lake_items
 
 
 @pytest.fixture(autouse=True)
@@ -227,4 +228,14 @@ def test_async_tiffs_own_inflate_gives_the_same_pixels(lake_catalog, monkeypatch
         assert_same_cube(
             lake_catalog[entry].to_xarray(reader="gdal"), lake_catalog[entry].to_xarray(reader="async-tiff")
         )
+    assert async_tiff_reads.DECODED and not async_tiff_reads.FALLBACKS
+
+
+@pytest.mark.parametrize(("hub", "collection"), [("odatis", "ostia-sst-monthly"), ("theia", "land-mask-europe")])
+def test_cubes_opened_from_a_stac_geoparquet_index_read_alike(lake_dir, tmp_path, hub, collection):
+    index = stac_index.write_index(lake_items(lake_dir, hub, collection), tmp_path / "items.parquet")
+    chunks = {"time": 5, "y": 300, "x": 300}
+    gdal = gl.open_datacube(str(index), chunks=chunks, reader="gdal")
+    rust = gl.open_datacube(str(index), chunks=chunks, reader="async-tiff")
+    assert_same_cube(gdal, rust)
     assert async_tiff_reads.DECODED and not async_tiff_reads.FALLBACKS
