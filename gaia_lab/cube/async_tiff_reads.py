@@ -45,10 +45,10 @@ from odc.loader.types import RasterLoadParams, RasterSource, ReaderSubsetSelecti
 
 from gaia_lab.cube.reads import HrefNamingDriver, HrefNamingReader
 from gaia_lab.errors import InvalidQuery
+from gaia_lab.query import READERS
 
 log = logging.getLogger(__name__)
 
-READERS = ("gdal", "async-tiff")
 DEFAULT_READER = "gdal"
 READER_VARIABLE = "GAIA_LAB_COG_READER"
 
@@ -62,8 +62,9 @@ _GEOGRAPHIC, _PROJECTED, _USER_DEFINED, _PIXEL_IS_POINT = 2, 1, 32767, 2
 FALLBACKS: Counter[str] = Counter()
 """Reasons sources of this process were read by GDAL instead of async-tiff, with how many times."""
 DECODED: Counter[str] = Counter()
-"""Sources of this process decoded by async-tiff, by href."""
+"""Reads (a source into a chunk) of this process decoded by async-tiff: ``DECODED["reads"]``."""
 
+_counts_lock = threading.Lock()
 T = TypeVar("T")
 
 
@@ -353,13 +354,15 @@ class AsyncTiffReader(HrefNamingReader):
     ) -> tuple[tuple[slice, slice], np.ndarray]:
         try:
             read = self._read_tiles(cfg, dst_geobox, dst, selection)
-            DECODED[self._src.uri] += 1
+            with _counts_lock:  # dask's threads read at once: += alone could lose counts
+                DECODED["reads"] += 1
             return read
         except _Unsupported as reason:
             why = str(reason)
         except Exception as error:  # decoding failed: GDAL reads it, and fails on a damaged file with an AssetError
             why = f"async-tiff failed ({type(error).__name__}: {error})"
-        FALLBACKS[why] += 1
+        with _counts_lock:
+            FALLBACKS[why] += 1
         log.debug("%s band %s: read with GDAL: %s", self._src.uri, self._src.band, why)
         return super().read(cfg, dst_geobox, dst=dst, selection=selection)
 
