@@ -170,6 +170,24 @@ def _read_throughput() -> list[Row]:
             "",
         ),
         (
+            'read + mean, same, Rust decode (reader="async-tiff", same chunks): GAIA Lab / limit, warm | cold',
+            f"{main_row['async_tiff_over_limit']} | {main_row['cold_async_tiff_over_limit']}",
+            "≥ 1.3",
+            _yes(goals["async_tiff_ge_1_3_of_limit_warm"] and goals["async_tiff_ge_1_3_of_limit_cold"]),
+        ),
+        (
+            "read only, same, Rust decode: GAIA Lab / decode limit, warm | cold",
+            f"{main_row['async_tiff_load_only_over_limit']} | {main_row['cold_async_tiff_load_only_over_limit']}",
+            "",
+            "",
+        ),
+        (
+            "read + mean, same, Rust decode: mean equal to the GDAL reader's, bit for bit",
+            str(main_row["async_tiff_same_mean"]),
+            "yes",
+            _yes(goals["async_tiff_same_mean"]),
+        ),
+        (
             "read + mean, same: odc-stac (GAIA Lab's chunks) time / GAIA Lab time, warm | cold",
             f"{main_row['gaia_over_odc_stac']}x | {main_row['cold_gaia_over_odc_stac']}x",
             "",

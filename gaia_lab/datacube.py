@@ -52,6 +52,7 @@ def open_datacube(
     resolution: object = None,
     chunks: Mapping[str, int] | None = None,
     storage_options: Mapping[str, Any] | None = None,
+    reader: str | None = None,
 ) -> xr.Dataset:
     """A lazy Dataset from ``"<provider>/<id>"`` (looked up in ``catalog``), an Entry, or an href.
 
@@ -67,6 +68,7 @@ def open_datacube(
         "crs": crs,
         "resolution": resolution,
         "chunks": chunks,
+        "reader": reader,
     }
     if isinstance(source, Entry):
         return source.to_xarray(**query)

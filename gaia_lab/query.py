@@ -257,6 +257,17 @@ def parse_limit(value: object, parameter: str = "limit") -> int | None:
     return limit
 
 
+READERS = ("gdal", "async-tiff")
+
+
+def parse_reader(value: object) -> str | None:
+    """The tile reader of a raster cube: ``"gdal"`` or ``"async-tiff"`` (None: the configured default, see
+    ``gaia_lab.cube.async_tiff_reads``)."""
+    if value is None or (isinstance(value, str) and value in READERS):
+        return value
+    raise InvalidQuery("reader", value, f"expected one of {list(READERS)} (or None for the configured default)")
+
+
 def parse_crs(value: object, parameter: str = "crs") -> str | None:
     """A coordinate reference system any PROJ user input names (``"EPSG:32631"``, ``32631``, WKT, PROJJSON, a
     ``pyproj.CRS``), as an authority code where one exists (else WKT2)."""
@@ -362,6 +373,7 @@ class CubeRequest:
     crs: str | None = None
     resolution: float | None = None
     chunks: Mapping[str, int] | None = None
+    reader: str | None = None  # how raster tiles are decoded; None: $GAIA_LAB_COG_READER, else GDAL
 
     @classmethod
     def parse(
@@ -372,6 +384,7 @@ class CubeRequest:
         crs: object = None,
         resolution: object = None,
         chunks: object = None,
+        reader: object = None,
     ) -> CubeRequest:
         names = parse_names(variables, "variables")
         return cls(
@@ -381,6 +394,7 @@ class CubeRequest:
             crs=parse_crs(crs),
             resolution=parse_resolution(resolution),
             chunks=parse_chunks(chunks),
+            reader=parse_reader(reader),
         )
 
     @property
@@ -407,6 +421,7 @@ __all__ = [
     "parse_datetime",
     "parse_limit",
     "parse_names",
+    "parse_reader",
     "parse_resolution",
     "parse_timestamp",
 ]

@@ -52,15 +52,24 @@ class Entry:
         crs: object = None,
         resolution: object = None,
         chunks: Mapping[str, int] | None = None,
+        reader: str | None = None,
     ) -> xr.Dataset:
         """A lazy, dask-backed Dataset; opening reads metadata only, never pixel data.
 
         ``bbox`` is WGS84 ``(west, south, east, north)`` (west > east crosses the antimeridian); ``datetime`` an
         ISO 8601 instant or ``START/END``; ``variables`` come in the order given; ``crs`` / ``resolution`` (in
-        units of the target CRS) set the output grid; ``chunks`` maps dimensions to dask chunk sizes.
+        units of the target CRS) set the output grid; ``chunks`` maps dimensions to dask chunk sizes; ``reader``
+        decodes GeoTIFF tiles with ``"gdal"`` or ``"async-tiff"`` (Rust, extra ``rust``; the same pixels, GDAL
+        reading what async-tiff cannot), by default ``$GAIA_LAB_COG_READER``, else ``"gdal"``.
         """
         request = CubeRequest.parse(
-            bbox=bbox, datetime=datetime, variables=variables, crs=crs, resolution=resolution, chunks=chunks
+            bbox=bbox,
+            datetime=datetime,
+            variables=variables,
+            crs=crs,
+            resolution=resolution,
+            chunks=chunks,
+            reader=reader,
         )
         if self._provider is None:
             raise InvalidQuery("entry", self.id, "this entry is detached from its provider and cannot be opened")

@@ -3,7 +3,8 @@
 Many items become one cube per band on a common grid through odc-stac and odc-loader (``stac_load``); a lone
 GeoTIFF opens with rioxarray. Everything that can be wrong with a request or with the items' metadata is found here,
 before odc-stac runs, so that the error names its real cause (a band, an item, a parameter).
-Tiles are read by ``gaia_lab.cube.reads`` (odc-loader's reader, errors naming the href, cheaper per-file path).
+Tiles are read by ``gaia_lab.cube.reads`` (odc-loader's reader, errors naming the href, cheaper per-file path), or,
+if asked, by ``gaia_lab.cube.async_tiff_reads`` (Rust decoding where it gives the same pixels).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from odc.stac import extract_collection_metadata
 from pyproj import CRS
 
 from gaia_lab.cube import s3, stac_load
+from gaia_lab.cube.async_tiff_reads import AsyncTiffDriver, configured_reader
 from gaia_lab.cube.reads import HrefNamingDriver
 from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
 from gaia_lab.query import BBox, CubeRequest
@@ -252,6 +254,14 @@ def default_chunks(items: Sequence[StacItem], keys: Sequence[str], dtype_size: i
     return {"time": steps, "y": SPATIAL_CHUNK, "x": SPATIAL_CHUNK}
 
 
+def tile_driver(request: CubeRequest) -> HrefNamingDriver:
+    """odc-loader's driver for the reader the request names (or the configured one): GDAL, or async-tiff where it
+    reads the same pixels (``gaia_lab.cube.async_tiff_reads``)."""
+    if configured_reader(request.reader) == "async-tiff":
+        return AsyncTiffDriver()
+    return HrefNamingDriver()
+
+
 def open_raster_items(
     items: Sequence[StacItem],
     request: CubeRequest,
@@ -289,8 +299,9 @@ def open_raster_items(
     else:
         load_chunks = default_chunks(items, keys, 4 if needs_float else max(sizes, default=4))
     names = [band.name for band in bands]
-    driver = HrefNamingDriver()
+    driver = tile_driver(request)
     if any(s3.is_s3(str(a.get("href", ""))) for a in first_assets.values()):
+        # GDAL's S3 access with the provider's credentials, whichever reader was asked for
         driver = s3.CredentialedDriver(s3.register(storage_options, provider or entry_id.split("/", 1)[0]))
     try:
         ds = stac_load.load(

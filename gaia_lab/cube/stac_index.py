@@ -50,7 +50,7 @@ from odc.stac._mdtools import parse_items
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube import cog, stac_load
-from gaia_lab.cube.reads import COPY_FUSER, HrefNamingDriver
+from gaia_lab.cube.reads import COPY_FUSER
 from gaia_lab.errors import AssetError, EmptyResult, InvalidQuery
 from gaia_lab.query import CubeRequest
 from gaia_lab.stac_item import INDEX_ROLE, StacItem, absolute_href, index_asset
@@ -481,7 +481,7 @@ class IndexedCube:
             record.to_pystac(grids=not self.by_footprint, assets=self.keys)  # as stac_load parses its templates
             for record in records
         ]
-        rdr = HrefNamingDriver()
+        rdr = cog.tile_driver(request)
         self.driver = rdr
         templates = list(parse_items(templates_pystac, md_plugin=None))
         if any(src.driver_data is not None for t in templates for src in t.bands.values()):
