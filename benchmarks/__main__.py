@@ -353,10 +353,16 @@ def _platform() -> list[Row]:
             _yes(goals["usable_lab_p50_lt_3s"] and goals["usable_lab_p95_lt_5s"]),
         ),
         (
-            "platform: Dask Gateway request -> first result",
+            "platform: Dask Gateway request -> first result (warm processes)",
             f"{result['gateway_median_s']} s",
             "< 2 s",
             _yes(goals["gateway_lt_2s"]),
+        ),
+        (
+            "platform: Dask Gateway, warm_processes off / on, request -> first result",
+            f"{result['gateway_cold_over_warm']}x",
+            "",
+            "",
         ),
     ]
 

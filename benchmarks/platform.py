@@ -7,7 +7,10 @@ test_ui_browser.py does): from pressing "Sign in" on the login page of a new use
 The HTTP measure of earlier runs (login POST -> /lab answering 200) is kept as a second row: it stops before the
 browser has loaded and started anything.
 
-Goals (issue 18): login -> usable JupyterLab p50 < 3 s, p95 < 5 s; Gateway cluster request -> first result < 2 s.
+The Gateway measure is taken twice: on the platform as configured (schedulers and nannies forked from a warm
+process, docs/platform.md#warm-schedulers-and-workers), then on a second platform with ``warm_processes`` off.
+
+Goals: login -> usable JupyterLab p50 < 3 s, p95 < 5 s; Gateway cluster request -> first result < 2 s.
 Run: python -m benchmarks.platform [--users 10] [--clusters 3]
 """
 
@@ -131,6 +134,32 @@ def first_result(settings: dict) -> float:
         return time.perf_counter() - started
 
 
+def gateway_settings(platform: Platform, name: str, password: str) -> dict[str, Any]:
+    user = HubUser(platform.info.hub_url, name, password)
+    user.login()
+    token = user.create_token()
+    return {
+        "gateway.address": platform.info.gateway_url,
+        "gateway.proxy-address": platform.info.gateway_proxy_address,
+        "gateway.auth.type": "jupyterhub",
+        "gateway.auth.kwargs": {"api_token": token},
+    }
+
+
+def cold_gateway_first_results(clusters: int) -> list[float]:
+    """The same Gateway measure on a platform whose schedulers and workers each start a new interpreter."""
+    with tempfile.TemporaryDirectory(prefix="gaia-lab-bench-cold-") as data_dir:
+        settings = {"data_dir": data_dir, "lake_dir": str(lake_dir()), "user_accounts": "shared", **PORTS}
+        platform = Platform(load_config(None, warm_processes=False, **settings), out=lambda s: None)
+        platform.start()
+        try:
+            assert platform.secrets is not None
+            gateway = gateway_settings(platform, "benchcold", platform.secrets.user_password)
+            return [first_result(gateway) for _ in range(clusters)]
+        finally:
+            platform.stop(quiet=True)
+
+
 def main(argv: list[str] | None = None) -> dict[str, object]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10, help="new users logging in, one after the other")
@@ -150,22 +179,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             base, password = platform.info.hub_url, platform.secrets.user_password
             logins = [login_to_lab(base, f"bench{i}", password) for i in range(min(args.users, 3))]
             in_browser = browser_logins(base, password, args.users)
-            user = HubUser(base, "benchgw", password)
-            user.login()
-            token = user.create_token()
-            gateway = {
-                "gateway.address": platform.info.gateway_url,
-                "gateway.proxy-address": platform.info.gateway_proxy_address,
-                "gateway.auth.type": "jupyterhub",
-                "gateway.auth.kwargs": {"api_token": token},
-            }
+            gateway = gateway_settings(platform, "benchgw", password)
             gateway_times = [first_result(gateway) for _ in range(args.clusters)]
             local_times = [first_result({"gateway.address": None}) for _ in range(args.clusters)]
             requests.get(f"{base}hub/health", timeout=10).raise_for_status()
         finally:
             platform.stop(quiet=True)
+    cold_times = cold_gateway_first_results(args.clusters)
 
     login, gateway, local = median(logins), median(gateway_times), median(local_times)
+    cold = median(cold_times)
     lab_ready = [lab for lab, _ in in_browser]
     usable = [idle for _, idle in in_browser]
     usable_p50, usable_p95 = percentile(usable, 0.5), percentile(usable, 0.95)
@@ -184,7 +207,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 "goal p50 < 3 s, p95 < 5 s",
             ),
             ("HTTP: login POST -> /lab answers 200 (median)", f"{login:.1f} s", ""),
-            ("Gateway: request -> first result", f"{gateway:.1f} s", "goal < 2 s"),
+            ("Gateway: request -> first result (warm processes)", f"{gateway:.1f} s", "goal < 2 s"),
+            ("Gateway, warm_processes off: request -> first result", f"{cold:.1f} s", "second platform, same run"),
+            ("Gateway: cold / warm", f"{cold / gateway:.2f}x", ""),
             ("LocalCluster: start -> first result", f"{local:.1f} s", "same run, for comparison"),
             ("Gateway / LocalCluster", f"{gateway / local:.2f}x", ""),
             ("login / Gateway cluster", f"{login / gateway:.2f}x", ""),
@@ -201,6 +226,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "browser_usable_p50_s": round(usable_p50, 2),
         "browser_usable_p95_s": round(usable_p95, 2),
         "gateway_median_s": round(gateway, 2),
+        "gateway_cold_first_result_s": [round(t, 2) for t in cold_times],
+        "gateway_cold_median_s": round(cold, 2),
+        "gateway_cold_over_warm": round(cold / gateway, 2),
         "local_median_s": round(local, 2),
         "gateway_over_local": round(gateway / local, 2),
         "goals_met": {

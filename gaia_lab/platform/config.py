@@ -361,6 +361,11 @@ class PlatformConfig(Configurable):
         _LIMITS["max_environment_variables"], help="Most environment variables a user may set for a cluster."
     ).tag(config=True)
     stop_clusters_on_shutdown = Bool(True, help="Stop every Dask cluster when the platform stops.").tag(config=True)
+    warm_processes = Bool(
+        True,
+        help="Fork Dask schedulers and workers from a process that has imported dask once (a cluster's first result "
+        "sooner); off: each starts a new interpreter.",
+    ).tag(config=True)
 
     @validate(*PORT_NAMES)
     def _valid_port(self, proposal: dict[str, Any]) -> int:

@@ -8,14 +8,18 @@
   platform's account.
 
 Both cap the running clusters per user, which dask-gateway does not offer, record clusters and workers in the
-usage database (:mod:`gaia_lab.platform.usage_gateway`), and serve ``/api/metrics`` with ``gaia-lab up --metrics``
-(:mod:`gaia_lab.platform.gateway_metrics`).
+usage database (:mod:`gaia_lab.platform.usage_gateway`), serve ``/api/metrics`` with ``gaia-lab up --metrics``
+(:mod:`gaia_lab.platform.gateway_metrics`), and fork schedulers and workers from a warm process
+(:mod:`gaia_lab.platform.warm_processes`) when ``warm_python`` names the sessions' Python.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,12 +27,13 @@ from aiohttp import web
 from dask_gateway_server.auth import JupyterHubAuthenticator
 from dask_gateway_server.backends.base import PublicException
 from dask_gateway_server.backends.local import LocalBackend, UnsafeLocalBackend
-from traitlets import Integer
+from traitlets import Bool, Float, Integer, List, Unicode
 
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import Account
 from gaia_lab.platform.gateway_metrics import GatewayMetricsMixin
 from gaia_lab.platform.usage_gateway import UsageRecordingMixin
+from gaia_lab.platform.warm_processes import DEFAULT_PRELOAD, Identity, WarmProcessError, ready, spawn
 
 
 class HubAuthenticator(JupyterHubAuthenticator):  # type: ignore[misc]
@@ -62,15 +67,133 @@ class ClusterCapMixin(LocalBackend):  # type: ignore[misc]
         return name
 
 
-class LimitedLocalBackend(GatewayMetricsMixin, UsageRecordingMixin, ClusterCapMixin, UnsafeLocalBackend):  # type: ignore[misc]
+class WarmProcessesMixin(LocalBackend):  # type: ignore[misc]
+    """Schedulers and workers forked from a process that has imported dask, distributed and dask-gateway once."""
+
+    warm_processes = Bool(
+        True,
+        help="Fork schedulers and workers from a warm process of warm_python (no interpreter start-up and imports "
+        "per process); a start it cannot serve is made the usual way.",
+        config=True,
+    )
+    warm_python = Unicode(
+        "",
+        help="Python of the environment the scheduler and worker commands belong to (empty: every process starts "
+        "cold). Commands of another environment always start cold.",
+        config=True,
+    )
+    warm_preload = List(
+        Unicode(), default_value=list(DEFAULT_PRELOAD), help="Modules the warm process imports once.", config=True
+    )
+    warm_socket = Unicode(
+        "", help="Unix socket of the warm process (default: warm.sock in clusters_directory).", config=True
+    )
+    warm_start_timeout = Float(60.0, help="Seconds the warm process may take to import its modules.", config=True)
+
+    _warm_server: subprocess.Popen[bytes] | None = None
+    _warm_wait: asyncio.Future[None] | None = None
+    _warm_ready = False
+
+    @property
+    def warm_socket_path(self) -> str:
+        return self.warm_socket or os.path.join(self.clusters_directory, "warm.sock")
+
+    async def do_setup(self) -> None:
+        await super().do_setup()
+        if self.warm_processes and self.warm_python:
+            os.makedirs(self.clusters_directory, mode=0o755, exist_ok=True)
+            command = [self.warm_python, "-m", "gaia_lab.platform.warm_processes", "--socket", self.warm_socket_path]
+            for module in self.warm_preload:
+                command += ["--preload", module]
+            # One BLAS thread in the warm process: schedulers and nannies do no linear algebra, and their forks
+            # inherit it (a nanny's worker is a new process with its own settings).
+            threads = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
+            self._warm_server = subprocess.Popen(command, env={**os.environ, **threads}, stdin=subprocess.DEVNULL)
+            self._warm_wait = asyncio.ensure_future(self._wait_warm_server())
+
+    async def _wait_warm_server(self) -> None:
+        deadline = time.monotonic() + self.warm_start_timeout
+        server = self._warm_server
+        while server is not None and server.poll() is None and time.monotonic() < deadline:
+            if await asyncio.get_running_loop().run_in_executor(None, ready, self.warm_socket_path):
+                self._warm_ready = True
+                self.log.info("Warm processes served from %s (pid %d)", self.warm_socket_path, server.pid)
+                return
+            await asyncio.sleep(0.2)
+        self.log.warning("Warm process did not start: schedulers and workers start cold")
+
+    async def do_cleanup(self) -> None:
+        self._warm_ready = False
+        if self._warm_wait is not None:
+            self._warm_wait.cancel()
+        server, self._warm_server = self._warm_server, None
+        if server is not None and server.poll() is None:
+            server.terminate()
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, server.wait, 10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        await super().do_cleanup()
+
+    def warm_identity(self, cluster: Any) -> Identity | None:
+        """The account a cluster's processes run as (None: the gateway's own)."""
+        return None
+
+    def _warm_serves(self, cmd: list[str]) -> bool:
+        return (
+            self._warm_ready
+            and self._warm_server is not None
+            and self._warm_server.poll() is None
+            and os.path.dirname(cmd[0]) == os.path.dirname(self.warm_python)
+        )
+
+    async def start_process(self, cluster: Any, cmd: list[str], env: dict[str, str], name: str) -> int:
+        if not self._warm_serves(cmd):
+            pid: int = await super().start_process(cluster, cmd, env, name)
+            return pid
+        workdir = cluster.state["workdir"]
+        log_path = os.path.join(self.get_logs_directory(workdir), name + ".log")
+        fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o755)
+        try:
+            identity = self.warm_identity(cluster)
+            call = lambda: spawn(  # noqa: E731
+                self.warm_socket_path, cmd, env, cwd=workdir, log_fd=fd, identity=identity
+            )
+            warm_pid: int = await asyncio.get_running_loop().run_in_executor(None, call)
+            self.log.info("Forked %s of cluster %s from the warm process: pid %d", name, cluster.name, warm_pid)
+            return warm_pid
+        except WarmProcessError as error:
+            self.log.warning("Warm start of %s for cluster %s failed (%s): starting it cold", name, cluster.name, error)
+        finally:
+            os.close(fd)
+        # Upstream's start opens the log with O_EXCL.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(log_path)
+        pid = await super().start_process(cluster, cmd, env, name)
+        return pid
+
+
+class LimitedLocalBackend(
+    GatewayMetricsMixin,
+    UsageRecordingMixin,
+    ClusterCapMixin,
+    WarmProcessesMixin,
+    UnsafeLocalBackend,  # type: ignore[misc]
+):
     """Clusters run as the gateway's own account (no root)."""
 
 
-class SystemUserLocalBackend(GatewayMetricsMixin, AccountSettings, UsageRecordingMixin, ClusterCapMixin):
+class SystemUserLocalBackend(
+    GatewayMetricsMixin, AccountSettings, UsageRecordingMixin, ClusterCapMixin, WarmProcessesMixin
+):
     """Clusters run as the system account of the hub user who asked (needs root)."""
 
     def account(self, username: str) -> Account:
         return self.accounts.ensure(username)
+
+    def warm_identity(self, cluster: Any) -> Identity | None:
+        account = self.account(cluster.username)
+        return Identity(account.uid, account.gid, tuple(os.getgrouplist(account.name, account.gid)))
 
     async def do_start_cluster(self, cluster: Any) -> AsyncIterator[dict[str, Any]]:
         # A user may ask for a cluster (with an API token) before ever starting a server: make the account here too.
