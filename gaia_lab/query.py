@@ -59,10 +59,21 @@ class BBox(NamedTuple):
         catalogue's bad metadata hides nothing: the object just cannot be filtered on."""
         if not value:
             return None
+        if type(value) is list and len(value) == 4 and _NUMBERS.issuperset(map(type, value)):
+            # The common case, read for every item of a search: four numbers inside the world (or, as global grids
+            # have them, pixel edges past it), boxed as parse_bbox boxes them without its generic parsing.
+            west, south, east, north = value
+            if math.isfinite(west) and math.isfinite(east) and -90 <= south <= north <= 90:
+                if east - west >= 360:
+                    return cls(-180.0, float(south), 180.0, float(north))
+                return cls(_wrap_longitude(float(west)), float(south), _wrap_longitude(float(east)), float(north))
         try:
             return parse_bbox(value, normalize=True)
         except InvalidQuery:
             return None
+
+
+_NUMBERS = frozenset({int, float})
 
 
 def _wrap_longitude(lon: float) -> float:
