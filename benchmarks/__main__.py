@@ -289,6 +289,20 @@ def _federated_search() -> list[Row]:
             "",
             "",
         ),
+        (
+            "federated search, 5 APIs: CPU s per search, GAIA Lab | its 5 servers (slowest API alone: client | server)",
+            f"{result['cpu_s']['federated']['client']} | {result['cpu_s']['federated']['servers']} "
+            f"({result['cpu_s']['slowest_single']['client']} | {result['cpu_s']['slowest_single']['servers']})",
+            "",
+            "",
+        ),
+        (
+            "federated search, 5 APIs, servers answering encoded pages (servers' CPU ~0): GAIA Lab | thread-pool "
+            "pystac-client / slowest single API",
+            f"{result['cached_servers']['federated_over_slowest']} | {result['cached_servers']['pooled_over_slowest']}",
+            "",
+            "",
+        ),
     ]
 
 

@@ -91,14 +91,23 @@ def demo_lake() -> Path:
 
 
 @contextmanager
-def stac_api_servers(documents: list[Path], latency: float) -> Iterator[list[str]]:
-    """One benchmark STAC API process per items file, on 127.0.0.1; all stopped on exit."""
+def stac_api_servers(documents: list[Path], latency: float, *, cache: bool = False) -> Iterator[list[str]]:
+    """One benchmark STAC API process per items file, on 127.0.0.1; all stopped on exit. ``cache``: each server
+    encodes a distinct answer once and sends its bytes again (next to no CPU per request)."""
     processes = []
     try:
         urls = []
         for document in documents:
             process = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.stac_api_server", str(document), "--latency", str(latency)],
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.stac_api_server",
+                    str(document),
+                    "--latency",
+                    str(latency),
+                    *(["--cache"] if cache else []),
+                ],
                 stdout=subprocess.PIPE,
                 text=True,
                 cwd=Path(__file__).parents[1],

@@ -14,18 +14,26 @@ size (the same requests), and with one page per API (the largest page these serv
 
 Contenders take turns within each round (``interleaved_best``). Goals: federated / slowest single provider <= 1.15;
 thread-pool pystac-client time / GAIA Lab time >= 1.0; sequential pystac-client / federated >= 3.
+
+The 5 servers run on this machine, on the client's cores: the CPU seconds a search costs the client and the servers
+are measured, and the same fan-out is timed again against servers that encode each answer once and then send its
+bytes (next to no CPU per request), which tells the servers' share of the time from the client's.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import os
+import statistics
 import tempfile
+import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pystac
 from pystac_client import Client
 
@@ -92,19 +100,84 @@ def eodag_search(dag: Any, names: list[str], page: int, pool: ThreadPoolExecutor
     return sum(pool.map(one, range(len(names))))
 
 
+def one_api(client: Client) -> list[dict[str, Any]]:
+    """The thread-pool peer's work for one API: every page, items kept as dicts."""
+    return list(client.search(max_items=ITEMS, limit=PAGE).items_as_dicts())
+
+
+def _servers() -> list[psutil.Process]:
+    """The benchmark STAC API processes started by this one."""
+    return [child for child in psutil.Process().children() if "benchmarks.stac_api_server" in " ".join(child.cmdline())]
+
+
+def cpu_seconds(action: Any, rounds: int = 3) -> tuple[float, float]:
+    """Median CPU seconds one call of ``action`` costs this process (every thread) and the benchmark servers."""
+    servers = _servers()
+
+    def server_cpu() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in servers)
+
+    client, server = [], []
+    for _ in range(rounds):
+        c0, s0 = time.process_time(), server_cpu()
+        action()
+        client.append(time.process_time() - c0)
+        server.append(server_cpu() - s0)
+    return statistics.median(client), statistics.median(server)
+
+
+def federation(urls: list[str]) -> Any:
+    return gl.open_catalog(
+        {
+            "providers": [
+                {"name": f"api-{i}", "hub": "ocean", "type": "stac", "url": url, "timeout": 60}
+                for i, url in enumerate(urls)
+            ]
+        }
+    )
+
+
+def with_cached_servers(documents: list[Path]) -> dict[str, Any]:
+    """The same fan-out against servers that answer from encoded pages: what is left is the client's and the
+    latency's, not the servers' CPU."""
+    with stac_api_servers(documents, LATENCY, cache=True) as urls:
+        catalog = federation(urls)
+        clients = [Client.open(url) for url in urls]
+
+        def federated() -> int:
+            return len(catalog.search(items=True, limit=PROVIDERS * ITEMS))
+
+        def pooled() -> int:
+            with ThreadPoolExecutor(len(clients)) as pool:
+                return sum(len(items) for items in pool.map(one_api, clients))
+
+        def single(name: str) -> int:
+            return len(catalog.search(items=True, providers=[name], limit=ITEMS))
+
+        singles = {p.name: (lambda n=p.name: single(n)) for p in catalog}
+        federated()  # warm, and every answer encoded once
+        pooled()
+        timed = interleaved_best(ROUNDS, {"federated": federated, "pooled": pooled, **singles})
+        slowest_name = max(singles, key=lambda n: timed[n][0])
+        slowest = timed[slowest_name][0]
+        client, server = cpu_seconds(federated)
+        assert timed["federated"][1] == timed["pooled"][1] == PROVIDERS * ITEMS
+        return {
+            "federated_s": round(timed["federated"][0], 3),
+            "slowest_single_s": round(slowest, 3),
+            "federated_over_slowest": round(timed["federated"][0] / slowest, 2),
+            "pooled_over_slowest": round(timed["pooled"][0] / slowest, 2),
+            "client_cpu_s": round(client, 3),
+            "servers_cpu_s": round(server, 3),
+        }
+
+
 def main() -> dict[str, float]:
     collection, item = template_item(demo_lake())
     with tempfile.TemporaryDirectory() as tmp:
         documents = [write_items(Path(tmp), i, collection, item) for i in range(PROVIDERS)]
         with stac_api_servers(documents, LATENCY) as urls:
-            catalog = gl.open_catalog(
-                {
-                    "providers": [
-                        {"name": f"api-{i}", "hub": "ocean", "type": "stac", "url": url, "timeout": 60}
-                        for i, url in enumerate(urls)
-                    ]
-                }
-            )
+            catalog = federation(urls)
 
             def federated() -> int:
                 results = catalog.search(items=True, limit=PROVIDERS * ITEMS)
@@ -115,9 +188,6 @@ def main() -> dict[str, float]:
                 return len(catalog.search(items=True, providers=[name], limit=ITEMS))
 
             clients = [Client.open(url) for url in urls]  # once, as a long-lived application does
-
-            def one_api(client: Client) -> list[dict[str, Any]]:
-                return list(client.search(max_items=ITEMS, limit=PAGE).items_as_dicts())
 
             def pooled_pystac_client() -> int:
                 with ThreadPoolExecutor(len(clients)) as pool:
@@ -143,11 +213,16 @@ def main() -> dict[str, float]:
             t_fed, n_fed = timed["federated"]
             t_pool, n_pool = timed["pooled"]
             singles = [timed[p.name][0] for p in catalog.providers]
+            slowest_name = max(catalog.providers, key=lambda p: timed[p.name][0]).name
+            cpu_federated = cpu_seconds(federated)
+            cpu_single = cpu_seconds(lambda: single(slowest_name))
+            cpu_pooled = cpu_seconds(pooled_pystac_client)
             t_seq, n_seq = best_of(REPEAT, sequential_pystac_client)
             with eodag_gateway(urls) as (dag, names), ThreadPoolExecutor(len(names)) as pool:
                 eodag_search(dag, names, PAGE, pool)  # warm: collections discovered, plugins built, connections
                 t_eodag, n_eodag = best_of(REPEAT, lambda: eodag_search(dag, names, PAGE, pool))
                 t_eodag_one, n_eodag_one = best_of(REPEAT, lambda: eodag_search(dag, names, ITEMS, pool))
+        cached = with_cached_servers(documents)
     counts = (n_fed, n_pool, n_seq, n_eodag, n_eodag_one)
     assert all(n == PROVIDERS * ITEMS for n in counts), counts
     slowest = max(singles)
@@ -169,6 +244,13 @@ def main() -> dict[str, float]:
         "eodag_one_page_s": round(t_eodag_one, 3),
         "federated_over_eodag": round(t_fed / t_eodag, 2),
         "federated_over_eodag_one_page": round(t_fed / t_eodag_one, 2),
+        # CPU seconds per search (median of 3): this process (every thread) and the servers together
+        "cpu_s": {
+            "federated": {"client": round(cpu_federated[0], 3), "servers": round(cpu_federated[1], 3)},
+            "slowest_single": {"client": round(cpu_single[0], 3), "servers": round(cpu_single[1], 3)},
+            "pooled_pystac_client": {"client": round(cpu_pooled[0], 3), "servers": round(cpu_pooled[1], 3)},
+        },
+        "cached_servers": cached,
     }
     print_table(
         f"federated search: {PROVIDERS} STAC APIs x {ITEMS} items, +{LATENCY * 1000:.0f} ms per request",
@@ -189,6 +271,27 @@ def main() -> dict[str, float]:
             ("GAIA Lab / EODAG, one page per API", f"{result['federated_over_eodag_one_page']:.2f}", ""),
             (f"EODAG, {PAGE} items a page (s)", f"{t_eodag:.2f}", ""),
             (f"EODAG, {ITEMS} items a page (s)", f"{t_eodag_one:.2f}", ""),
+            (
+                "CPU s per search, federated: client | 5 servers",
+                f"{cpu_federated[0]:.2f} | {cpu_federated[1]:.2f}",
+                f"{os.cpu_count()} cores",
+            ),
+            ("CPU s per search, slowest API alone: client | server", f"{cpu_single[0]:.2f} | {cpu_single[1]:.2f}", ""),
+            (
+                "CPU s per search, thread-pool pystac-client: client | servers",
+                f"{cpu_pooled[0]:.2f} | {cpu_pooled[1]:.2f}",
+                "",
+            ),
+            (
+                "servers answering encoded pages: federated / slowest provider",
+                f"{cached['federated_over_slowest']:.2f}",
+                f"servers' CPU {cached['servers_cpu_s']:.2f} s per search",
+            ),
+            (
+                "servers answering encoded pages: thread-pool pystac-client / slowest",
+                f"{cached['pooled_over_slowest']:.2f}",
+                "",
+            ),
         ],
     )
     record("federated_search", result)

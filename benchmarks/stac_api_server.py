@@ -24,7 +24,13 @@ CONFORMANCE = [
 ]
 
 
-def make_app(collection: dict[str, Any], items: list[dict[str, Any]], latency: float) -> web.Application:
+def make_app(
+    collection: dict[str, Any], items: list[dict[str, Any]], latency: float, *, cache: bool = False
+) -> web.Application:
+    """``cache``: each distinct search answer is encoded once and sent again as bytes (a server whose per-request
+    CPU is close to nothing, to tell the clients' time from the servers')."""
+    answers: dict[str, bytes] = {}
+
     async def delay() -> None:
         if latency:
             await asyncio.sleep(latency)
@@ -66,6 +72,9 @@ def make_app(collection: dict[str, Any], items: list[dict[str, Any]], latency: f
         params: dict[str, Any] = dict(request.query)
         if request.method == "POST":
             params.update(await request.json())
+        key = json.dumps(params, sort_keys=True)
+        if cache and key in answers:
+            return web.Response(body=answers[key], content_type="application/json", charset="utf-8")
         limit = int(params.get("limit") or 10)
         start = int(params.get("token") or 0)
         page = items[start : start + limit]
@@ -74,15 +83,17 @@ def make_app(collection: dict[str, Any], items: list[dict[str, Any]], latency: f
             body = {k: v for k, v in params.items() if k != "token"}
             body["token"] = start + limit
             links.append({"rel": "next", "href": f"{base(request)}/search", "method": "POST", "body": body})
-        return web.json_response(
-            {
-                "type": "FeatureCollection",
-                "features": page,
-                "links": links,
-                "numberMatched": len(items),
-                "numberReturned": len(page),
-            }
-        )
+        answer = {
+            "type": "FeatureCollection",
+            "features": page,
+            "links": links,
+            "numberMatched": len(items),
+            "numberReturned": len(page),
+        }
+        if cache:
+            answers[key] = json.dumps(answer).encode()
+            return web.Response(body=answers[key], content_type="application/json", charset="utf-8")
+        return web.json_response(answer)
 
     app = web.Application()
     app.router.add_get("/", landing)
@@ -96,6 +107,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("items")
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--cache", action="store_true", help="encode each distinct search answer once")
     args = parser.parse_args()
     with open(args.items, encoding="utf-8") as stream:
         document = json.load(stream)
@@ -103,7 +115,8 @@ def main() -> None:
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     print(f"listening on http://127.0.0.1:{port}", flush=True)
-    web.run_app(make_app(document["collection"], document["items"], args.latency), sock=sock, print=None)
+    app = make_app(document["collection"], document["items"], args.latency, cache=args.cache)
+    web.run_app(app, sock=sock, print=None)
 
 
 if __name__ == "__main__":

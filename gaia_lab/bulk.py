@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import queue
+import threading
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -22,3 +27,41 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+_DONE = object()
+
+
+def prefetched(pages: Iterable[T], *, ahead: int = 4, name: str = "gaia-prefetch") -> Iterator[T]:
+    """``pages`` advanced by a thread of its own, up to ``ahead`` pages before the caller.
+
+    For paged HTTP answers: the next page is requested as soon as one arrives, and the caller handles that one
+    while the server prepares the next, instead of after it. An error of ``pages`` is raised here, where the caller
+    asked for the page.
+    """
+    answers: queue.Queue[tuple[object, BaseException | None]] = queue.Queue(maxsize=ahead)
+    left = threading.Event()  # the caller stopped iterating: fetch nothing more
+
+    def fetch() -> None:
+        try:
+            for page in pages:
+                answers.put((page, None))
+                if left.is_set():
+                    return
+            answers.put((_DONE, None))
+        except Exception as error:  # handed to the caller, who types it
+            answers.put((_DONE, error))
+
+    threading.Thread(target=fetch, name=name, daemon=True).start()
+    try:
+        while True:
+            page, error = answers.get()
+            if error is not None:
+                raise error
+            if page is _DONE:
+                return
+            yield page  # type: ignore[misc]
+    finally:
+        left.set()
+        while not answers.empty():  # a fetcher blocked on a full queue sees ``left`` after one more put
+            answers.get_nowait()

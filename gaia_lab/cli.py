@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -341,6 +342,7 @@ def _join_negative_values(argv: Sequence[str]) -> list[str]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; ``argv`` defaults to the process's arguments, which means the process ends with it."""
     parser = build_parser()
     args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else argv))
     try:
@@ -350,6 +352,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        if argv is None:
+            # The interpreter's last collections would walk every object the command made (0.2-0.3 s after a
+            # search of the demo lake: its thesaurus and catalogues) only to free memory the OS takes back at exit.
+            gc.freeze()
 
 
 if __name__ == "__main__":

@@ -24,8 +24,6 @@ import contextlib
 import json
 import os
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -164,6 +162,10 @@ def prefixes() -> dict[str, str]:
 
 class _Reporter:
     def __init__(self, url: str, token: str, every: float) -> None:
+        # urllib's HTTP client is imported by reporting sessions only, and here rather than in the reporting
+        # thread, which may first run at interpreter exit
+        import urllib.request  # noqa: F401
+
         self.url, self.token, self.every = url, token, every
         self.wake = threading.Event()
         self.thread = threading.Thread(target=self._run, name="gaia-lab-metrics", daemon=True)
@@ -178,6 +180,9 @@ class _Reporter:
             self.send()
 
     def send(self) -> bool:
+        import urllib.error
+        import urllib.request
+
         report = _counters.take()
         if not report["search"] and not report["reads"]:
             return True

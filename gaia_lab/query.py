@@ -59,10 +59,21 @@ class BBox(NamedTuple):
         catalogue's bad metadata hides nothing: the object just cannot be filtered on."""
         if not value:
             return None
+        if type(value) is list and len(value) == 4 and _NUMBERS.issuperset(map(type, value)):
+            # The common case, read for every item of a search: four numbers inside the world (or, as global grids
+            # have them, pixel edges past it), boxed as parse_bbox boxes them without its generic parsing.
+            west, south, east, north = value
+            if math.isfinite(west) and math.isfinite(east) and -90 <= south <= north <= 90:
+                if east - west >= 360:
+                    return cls(-180.0, float(south), 180.0, float(north))
+                return cls(_wrap_longitude(float(west)), float(south), _wrap_longitude(float(east)), float(north))
         try:
             return parse_bbox(value, normalize=True)
         except InvalidQuery:
             return None
+
+
+_NUMBERS = frozenset({int, float})
 
 
 def _wrap_longitude(lon: float) -> float:
@@ -133,11 +144,63 @@ def _utc(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-def _parse_instant(text: object, parameter: str, original: object, *, end: bool) -> dt.datetime | None:
-    import pandas as pd
+# The ISO 8601 forms read without pandas (a search then imports none of it), years pandas' nanosecond timestamps
+# hold; anything else goes through pandas, which reads more forms and says which it cannot.
+_SIMPLE_INSTANT = re.compile(
+    r"(?P<year>\d{4})(?:-(?P<month>\d{2})(?:-(?P<day>\d{2})"
+    r"(?P<time>[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?)?)?)?"
+)
 
+
+def _simple_instant(text: object, *, end: bool) -> dt.datetime | None:
+    """``text`` as ``_parse_instant`` reads it, when it is one of the simple forms; else ``None``."""
+    if type(text) is dt.datetime or type(text) is dt.date:  # not pandas' Timestamp, a subclass
+        if not 1678 <= text.year <= 2261:
+            return None
+        if type(text) is dt.datetime:
+            return _utc(text)
+        start = dt.datetime(text.year, text.month, text.day, tzinfo=dt.UTC)
+        return start + dt.timedelta(days=1, microseconds=-1) if end else start
+    if not isinstance(text, str):
+        return None
+    raw = text.strip()
+    match = _SIMPLE_INSTANT.fullmatch(raw)
+    if match is None or not 1678 <= int(match["year"]) <= 2261:
+        return None
+    try:
+        if match["time"]:
+            return _utc(dt.datetime.fromisoformat(raw))
+        year, month, day = int(match["year"]), int(match["month"] or 1), int(match["day"] or 1)
+        start = dt.datetime(year, month, day, tzinfo=dt.UTC)
+    except ValueError:
+        return None  # pandas names the error
+    if not end:
+        return start
+    # A bare year, month or day as the end of a range means the whole period.
+    if match["day"]:
+        following = start + dt.timedelta(days=1)
+    elif match["month"]:
+        following = start.replace(year=year + month // 12, month=month % 12 + 1)
+    else:
+        following = start.replace(year=year + 1)
+    return following - dt.timedelta(microseconds=1)
+
+
+def _parse_instant(text: object, parameter: str, original: object, *, end: bool) -> dt.datetime | None:
     if text in _OPEN_ENDS:
         return None
+    simple = _simple_instant(text, end=end)
+    if simple is not None:
+        return simple
+    try:
+        return _pandas_instant(text, parameter, original, end=end)
+    except (ValueError, OverflowError):  # beyond pandas' nanosecond timestamps (years 1677-2262)
+        raise InvalidQuery(parameter, original, "out of the supported range of dates (1678-2261)") from None
+
+
+def _pandas_instant(text: object, parameter: str, original: object, *, end: bool) -> dt.datetime:
+    import pandas as pd
+
     if isinstance(text, dt.datetime):
         stamp = pd.Timestamp(text)
     elif isinstance(text, dt.date):

@@ -76,10 +76,11 @@ def test_providers_lists_the_federation(lake_dir):
         assert name in out
 
 
-def _modules_after(code: str) -> set[str]:
+def _modules_after(code: str, **env_vars: str) -> set[str]:
     """The modules a fresh interpreter holds after running ``code`` (this checkout's gaia_lab first on the path)."""
     probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (str(ROOT), os.environ.get("PYTHONPATH"))))}
+    env.update(env_vars)
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.splitlines()[-1]))
@@ -112,6 +113,35 @@ def test_help_imports_nothing_heavy():
         "assert 'search' in out.getvalue() and 'up' in out.getvalue(), out.getvalue()\n"
     )
     assert _modules_after(code) & HEAVY == set()
+
+
+# What a search of local catalogues (the demo lake: static STAC and an intake-esm datastore) has no use for: the
+# array stack, intake-esm's (pydantic, polars, pandas), HTTP clients and the platform.
+SEARCH_UNNEEDED = (HEAVY - {"pystac", "gaia_lab.catalog"}) | {
+    "numpy",
+    "intake",
+    "intake_esm",
+    "polars",
+    "pyarrow",
+    "zarr",
+    "requests",
+    "fsspec",
+    "gaia_lab.platform.api",
+}
+
+
+def test_search_imports_only_what_it_uses(lake_dir):
+    # Dates, bboxes and the intake-esm datastore's rows are all read: entries of every provider, filtered in time.
+    code = (
+        "import contextlib, io\n"
+        "from gaia_lab.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    assert main(['search', 'temperature', '--datetime', '2000/2009', '--bbox', '-100,20,0,60']) == 0\n"
+        "assert 'climeri/sres-a1b-tas' in out.getvalue(), out.getvalue()\n"
+        "assert 'climeri-esm/SRES.MOHC.UM-6.05.A1B.mon' in out.getvalue(), out.getvalue()\n"
+    )
+    loaded = _modules_after(code, GAIA_LAB_CATALOG=str(lake_dir / "federation.yaml"))
+    assert loaded & SEARCH_UNNEEDED == set()
 
 
 def test_import_stays_light_and_extensions_register_when_their_targets_load():

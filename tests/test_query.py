@@ -1,9 +1,11 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
+from unittest import mock
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from gaia_lab import query
 from gaia_lab.errors import InvalidQuery
 from gaia_lab.query import (
     BBox,
@@ -73,6 +75,50 @@ def test_datetime_intervals_round_trip_through_stac_form(moment, seconds):
     interval = parse_datetime((start, end))
     assert interval == (start, end)
     assert parse_datetime(format_interval(interval)) == (start, end)
+
+
+def _read_instant(value, *, end):
+    try:
+        return query._parse_instant(value, "datetime", value, end=end)
+    except InvalidQuery as error:
+        return str(error)
+
+
+_years = st.integers(1600, 2300)
+_offsets = st.sampled_from(["", "Z", "+00:00", "+05:30", "-11:00", "+14:00"])
+_instants = st.one_of(
+    _years.map(lambda y: f"{y:04d}"),
+    st.tuples(_years, st.integers(0, 13)).map(lambda t: f"{t[0]:04d}-{t[1]:02d}"),
+    st.tuples(_years, st.integers(0, 13), st.integers(0, 32)).map(lambda t: f"{t[0]:04d}-{t[1]:02d}-{t[2]:02d}"),
+    st.tuples(
+        st.datetimes(min_value=datetime(1600, 1, 1), max_value=datetime(2300, 1, 1)),
+        st.sampled_from(["T", " "]),
+        st.sampled_from(["minutes", "seconds", "milliseconds", "microseconds"]),
+        _offsets,
+    ).map(lambda t: t[0].isoformat(sep=t[1], timespec=t[2]) + t[3]),
+    st.dates(min_value=date(1600, 1, 1), max_value=date(2300, 1, 1)),
+    st.datetimes(
+        min_value=datetime(1600, 1, 2),
+        max_value=datetime(2300, 1, 1),
+        timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-3)), timezone(timedelta(hours=9))]),
+    ),
+)
+
+
+@given(_instants, st.booleans())
+def test_simple_instants_are_read_without_pandas_as_pandas_reads_them(value, end):
+    # Searches read catalogue dates in these forms without importing pandas; every other form goes through pandas.
+    fast = _read_instant(value, end=end)
+    with mock.patch.object(query, "_simple_instant", return_value=None):
+        slow = _read_instant(value, end=end)
+    assert fast == slow
+    assert type(fast) is type(slow)
+
+
+@pytest.mark.parametrize("value", ["2262", "1500-01-01/1600", "1677-01", date(1500, 1, 1)])
+def test_dates_outside_the_supported_range_are_invalid_queries(value):
+    with pytest.raises(InvalidQuery, match="datetime"):
+        parse_datetime(value)
 
 
 @given(st.text(max_size=40))

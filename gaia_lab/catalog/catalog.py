@@ -23,7 +23,7 @@ from gaia_lab.catalog.providers import Provider, make_provider
 from gaia_lab.catalog.ranking import deduplicate, matches_variables, rank, score
 from gaia_lab.catalog.results import SearchResults
 from gaia_lab.catalog.starred import StarredDataset, read_starred
-from gaia_lab.catalog.thesaurus import Thesaurus, load_thesaurus
+from gaia_lab.catalog.thesaurus import Expansion, Thesaurus, load_thesaurus
 from gaia_lab.errors import EntryNotFound, GaiaLabError, InvalidQuery
 from gaia_lab.query import Query
 
@@ -118,10 +118,16 @@ class Catalog:
         selected = self._select(query.hubs, providers)
         if filter is not None and not isinstance(filter, Mapping):
             raise InvalidQuery("filter", filter, "expected a CQL2-JSON mapping")
-        # Thousands of items parsed at once by several threads: without the pause, the cyclic collector runs over
-        # everything parsed so far every few thousand allocations, and JSON decoding takes most of the search.
+        # Thousands of items parsed at once by several threads, then filtered, de-duplicated and ranked: without
+        # the pause, the cyclic collector runs over everything parsed so far every few thousand allocations (none
+        # of it cyclic), and decoding JSON takes most of the search.
         with paused_gc():
             found, errors, timings = self._run(selected, query, items=items or filter is not None, filter=filter)
+            ranked = self._kept(found, query, expansion)
+        return SearchResults(ranked, query=query, errors=errors, expansion=expansion, timings=timings)
+
+    def _kept(self, found: list[Entry], query: Query, expansion: Expansion | None) -> list[Entry]:
+        """The entries that match the query's hubs, variables and text, de-duplicated and ranked."""
         wanted_variables = [self._variable_alternatives(v) for v in query.variables or []]
         kept: list[Entry] = []
         for entry in found:
@@ -135,9 +141,7 @@ class Catalog:
                     continue
             kept.append(entry)
         ranked = rank(deduplicate(kept))
-        if query.limit is not None:
-            ranked = ranked[: query.limit]
-        return SearchResults(ranked, query=query, errors=errors, expansion=expansion, timings=timings)
+        return ranked[: query.limit] if query.limit is not None else ranked
 
     def _variable_alternatives(self, name: str) -> list[str]:
         return [name, *self.thesaurus.cf_names(name)]

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlparse
 
-import fsspec
 import yaml
 from traitlets import Dict, Enum, Float, HasTraits, TraitError, Unicode, validate
 
@@ -248,8 +247,14 @@ def load_federation(source: str | os.PathLike[str]) -> list[ProviderConfig]:
     if not _is_url(location):
         location = os.path.abspath(os.path.expanduser(location))
     try:
-        with fsspec.open(location, "rt", encoding="utf-8") as stream:
-            document = yaml.safe_load(stream)
+        if _is_url(location):
+            import fsspec  # for remote federations only: a local one is read without it
+
+            with fsspec.open(location, "rt", encoding="utf-8") as stream:
+                document = yaml.safe_load(stream)
+        else:
+            with open(location, encoding="utf-8") as file:
+                document = yaml.safe_load(file)
     except FileNotFoundError:
         raise ConfigError("federation file not found", source=location) from None
     except yaml.YAMLError as error:

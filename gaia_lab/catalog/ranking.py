@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.thesaurus import Expansion, QueryTerm, Segment, match_key, normalize
@@ -194,13 +195,26 @@ def deduplicate(entries: list[Entry]) -> list[Entry]:
 
     The same dataset is recognised by the same local id and title (mirrored catalogues), or by the same hub, title
     and time span over nearly the same extent (a catalogue harvesting another under its own identifiers)."""
-    by_id: dict[tuple[str, str], Entry] = {}
+    # Titles are normalised only where they are compared: for items (the bulk of a search, never harvested under
+    # other ids) only when two share a local id.
+    by_id: dict[str, list[list[Any]]] = {}  # local id -> [kept entry, its normalised title or None], in order
     by_harvest: dict[tuple[object, ...], list[Entry]] = {}
     kept: list[Entry] = []
     for entry in entries:
-        title = normalize(entry.title)
-        harvest = _harvest_key(entry, title)
-        first = by_id.get((entry.local_id.lower(), title))
+        local = entry.local_id.lower()
+        title = normalize(entry.title) if entry.kind != "item" else None
+        first: Entry | None = None
+        same_id = by_id.get(local)
+        if same_id:
+            if title is None:
+                title = normalize(entry.title)
+            for pair in same_id:
+                if pair[1] is None:
+                    pair[1] = normalize(pair[0].title)
+                if pair[1] == title:
+                    first = pair[0]
+                    break
+        harvest = _harvest_key(entry, title) if title is not None else None
         box = entry.bbox
         if first is None and harvest is not None and box is not None:
             first = next(
@@ -214,7 +228,7 @@ def deduplicate(entries: list[Entry]) -> list[Entry]:
         if first is not None:
             first.mirrors.append(entry.id)
             continue
-        by_id[(entry.local_id.lower(), title)] = entry
+        by_id.setdefault(local, []).append([entry, title])
         if harvest is not None:
             by_harvest.setdefault(harvest, []).append(entry)
         kept.append(entry)

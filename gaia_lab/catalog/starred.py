@@ -6,8 +6,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import requests
-
 from gaia_lab.errors import StarredUnavailable
 
 ENV_URL = "GAIA_LAB_STAC_URL"  # set in every session by `gaia-lab up` (the service's root, through the hub)
@@ -39,6 +37,8 @@ def read_starred(url: str | None = None, token: str | None = None) -> list[Starr
     if not token:
         raise StarredUnavailable(f"no hub token: ${ENV_TOKEN} is not set (not a hub session)", url=url)
     endpoint = url.rstrip("/") + "/starred"
+    import requests  # only here: every catalogue imports this module, few read starred datasets
+
     try:
         answer = requests.get(endpoint, headers={"Authorization": f"token {token}"}, timeout=TIMEOUT)
     except requests.RequestException as error:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import dask.array
 import intake
 import numpy as np
@@ -11,7 +13,10 @@ from intake.readers.datatypes import Zarr
 from intake.readers.readers import XArrayDatasetReader
 
 import gaia_lab as gl
+from gaia_lab.catalog.federation import parse_federation
+from gaia_lab.catalog.providers.intake_esm import IntakeEsmProvider, _table_of
 from gaia_lab.errors import EntryNotFound, ProviderError
+from gaia_lab.query import Query
 
 
 @pytest.fixture
@@ -71,3 +76,74 @@ def test_a_broken_intake_catalogue_is_a_provider_error(tmp_path):
     catalog = gl.open_catalog({"providers": [{"name": "bad", "hub": "land", "type": "intake", "url": str(bad)}]})
     results = catalog.search()
     assert isinstance(results.errors["bad"], ProviderError)
+
+
+def _esm_provider(url):
+    config = parse_federation({"providers": [{"name": "esm", "hub": "climate", "type": "intake-esm", "url": str(url)}]})
+    return IntakeEsmProvider(config[0])
+
+
+def _entries(provider):
+    return [
+        (e.id, e.title, e.description, e.bbox, e.datetime, e.variables, e.keywords, e.formats, e.assets, e.source)
+        for e in provider.search(Query.parse())
+    ]
+
+
+def _entries_through_intake_esm(url):
+    provider = _esm_provider(url)
+    provider.__dict__["table"] = _table_of(provider.datastore)  # the rows of intake-esm's DataFrame
+    return _entries(provider)
+
+
+# A datastore with missing cells (a row missing a groupby attribute belongs to no dataset), text that looks like
+# numbers, padded values and periods given as start/end columns.
+_ODD_DATASTORE = """activity_id,source_id,member,variable_id,path,format,start_time,end_time,title,standard_name
+A,M1,1,tas,/a.nc,netcdf,2000-01,2000-12,T one,air_temperature
+A,M1,1,,/b.nc,,2001-01,,T one,
+A,,2,tas,/c.nc,netcdf,,,,
+B,M2,007, tas ,/d.nc,zarr,1999,2003,,x
+B,M2,007,pr,/e.nc,zarr,1998,2002,,x
+"""
+
+
+def _write_datastore(directory, csv_text, *, groupby=("activity_id", "source_id", "member"), assets="path"):
+    (directory / "store.csv").write_text(csv_text)
+    collection = {
+        "esmcat_version": "0.1.0",
+        "id": "odd",
+        "description": "odd cells",
+        "catalog_file": "store.csv",
+        "attributes": [],
+        "assets": {"column_name": assets, "format_column_name": "format"},
+        "aggregation_control": {"variable_column_name": "variable_id", "groupby_attrs": list(groupby)},
+    }
+    (directory / "store.json").write_text(json.dumps(collection))
+    return directory / "store.json"
+
+
+def test_intake_esm_search_reads_the_datastore_itself_as_intake_esm_reads_it(lake_dir, tmp_path):
+    for url in (lake_dir / "climeri" / "esm-datastore.json", _write_datastore(tmp_path, _ODD_DATASTORE)):
+        provider = _esm_provider(url)
+        found = _entries(provider)
+        assert found and "datastore" not in provider.__dict__  # searched without loading intake-esm's datastore
+        assert found == _entries_through_intake_esm(url)
+    ids = [entry[0] for entry in found]
+    assert ids == ["esm/A.M1.1", "esm/B.M2.007"]  # sorted keys; the row without a source_id is no dataset
+
+
+def test_intake_esm_tables_the_direct_reader_is_unsure_of_are_read_by_intake_esm(tmp_path):
+    url = _write_datastore(tmp_path, 'a,b\n"x,y",""\n', groupby=("a",), assets="b")  # a quoted empty cell: ""
+    provider = _esm_provider(url)
+    found = _entries(provider)
+    assert "datastore" in provider.__dict__
+    assert [(e[0], e[8]) for e in found] == [("esm/x,y", {"0": ""})]
+    assert found == _entries_through_intake_esm(url)
+
+
+def test_a_missing_intake_esm_datastore_is_a_provider_error(tmp_path):
+    catalog = gl.open_catalog(
+        {"providers": [{"name": "esm", "hub": "climate", "type": "intake-esm", "url": str(tmp_path / "no.json")}]}
+    )
+    error = catalog.search().errors["esm"]
+    assert isinstance(error, ProviderError) and "datastore file not found" in str(error)

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
+from gaia_lab.catalog.providers.esm_table import DatastoreTable, Row, read_for_search
 from gaia_lab.errors import AssetError, EntryNotFound, InvalidQuery, ProviderError
 from gaia_lab.query import BBox, CubeRequest, Interval, Query, parse_datetime
 
 if TYPE_CHECKING:
-    import pandas as pd
     import xarray as xr
 
 _VARIABLE_COLUMNS = ("variable_id", "variable", "short_name")
@@ -37,12 +37,31 @@ _KEYWORD_COLUMNS = (
 )
 
 
-def _time_range(rows: pd.DataFrame) -> Interval | None:
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and value != value)  # NaN from a typed (Parquet) column
+
+
+def _text(value: object) -> str:
+    # pandas' spelling of a missing string value, as the entries built from intake-esm's DataFrame had it
+    return "<NA>" if _missing(value) else str(value)
+
+
+def _unique(rows: list[Row], column: str, *, dropna: bool = False) -> list[Any]:
+    """The column's distinct values in order of appearance (``Series.unique()``), missing ones as one ``None``."""
+    values = (None if _missing(row[column]) else row[column] for row in rows)
+    return [v for v in dict.fromkeys(values) if not (dropna and v is None)]
+
+
+def _time_range(rows: list[Row], columns: set[str]) -> Interval | None:
     try:
-        if "start_time" in rows and "end_time" in rows:
-            return parse_datetime((str(rows["start_time"].min()), str(rows["end_time"].max())))
-        if "time_range" in rows:  # CMIP file names: 185001-201412
-            spans = [re.findall(r"\d{4,}", str(v)) for v in rows["time_range"]]
+        if "start_time" in columns and "end_time" in columns:
+            starts = [r["start_time"] for r in rows if not _missing(r["start_time"])]
+            ends = [r["end_time"] for r in rows if not _missing(r["end_time"])]
+            if not starts or not ends:
+                return None
+            return parse_datetime((str(min(starts)), str(max(ends))))
+        if "time_range" in columns:  # CMIP file names: 185001-201412
+            spans = [re.findall(r"\d{4,}", _text(r["time_range"])) for r in rows]
             starts = [s[0] for s in spans if len(s) == 2]
             ends = [s[1] for s in spans if len(s) == 2]
             if starts:
@@ -56,10 +75,16 @@ def _time_range(rows: pd.DataFrame) -> Interval | None:
     return None
 
 
-def _bbox(rows: pd.DataFrame) -> BBox | None:
-    if "bbox" not in rows:
-        return None
-    return BBox.from_stac(str(rows["bbox"].iloc[0]))
+def _table_of(store: Any) -> DatastoreTable:
+    control = store.esmcat.aggregation_control
+    frame = store.df
+    return DatastoreTable(
+        description=store.esmcat.description or "",
+        groupby_attrs=list(control.groupby_attrs or []) if control is not None else [],
+        asset_column=store.esmcat.assets.column_name,
+        columns=[str(c) for c in frame.columns],
+        rows=frame.to_dict("records"),
+    )
 
 
 class IntakeEsmProvider(Provider):
@@ -85,37 +110,53 @@ class IntakeEsmProvider(Provider):
                 ) from None
 
     @cached_property
-    def groups(self) -> dict[str, pd.DataFrame]:
-        store = self.datastore
-        attrs = list(store.esmcat.aggregation_control.groupby_attrs or [])
-        frame: pd.DataFrame = store.df
+    def table(self) -> DatastoreTable:
+        """The datastore's rows: read directly (a search imports none of intake-esm's stack), or from intake-esm's
+        DataFrame for the tables only intake-esm reads."""
+        try:
+            table = read_for_search(self.url, self.config.storage_options)
+        except FileNotFoundError:
+            raise ProviderError(self.name, "datastore file not found", url=self.url) from None
+        except Exception:  # intake-esm reads it again below and names what is wrong
+            table = None
+        return table if table is not None else _table_of(self.datastore)
+
+    @cached_property
+    def groups(self) -> dict[str, list[Row]]:
+        """Rows by dataset key, keys sorted, rows in datastore order; a row missing a groupby attribute belongs to
+        no dataset (as in intake-esm's ``groupby``)."""
+        table = self.table
+        attrs = table.groupby_attrs
         if not attrs:
-            return {str(i): frame.iloc[[i]] for i in range(len(frame))}
-        return {
-            ".".join(map(str, key if isinstance(key, tuple) else (key,))): rows
-            for key, rows in frame.groupby(attrs, sort=True)
-        }
+            return {str(i): [row] for i, row in enumerate(table.rows)}
+        grouped: dict[tuple[Any, ...], list[Row]] = {}
+        for row in table.rows:
+            key = tuple(row[a] for a in attrs)
+            if not any(_missing(v) for v in key):
+                grouped.setdefault(key, []).append(row)
+        return {".".join(map(str, key)): grouped[key] for key in sorted(grouped)}
 
     def _entry(self, key: str) -> Entry:
         rows = self.groups[key]
-        variable_column = next((c for c in _VARIABLE_COLUMNS if c in rows), None)
-        variables = sorted(map(str, rows[variable_column].unique())) if variable_column else []
-        keywords = [str(v) for c in _KEYWORD_COLUMNS if c in rows for v in rows[c].dropna().unique()]
-        description = self.datastore.esmcat.description or ""
-        title = str(rows["title"].iloc[0]) if "title" in rows else f"{self.title}: {key}"
+        table = self.table
+        columns = set(table.columns)
+        variable_column = next((c for c in _VARIABLE_COLUMNS if c in columns), None)
+        variables = sorted(map(_text, _unique(rows, variable_column))) if variable_column else []
+        keywords = [str(v) for c in _KEYWORD_COLUMNS if c in columns for v in _unique(rows, c, dropna=True)]
+        title = _text(rows[0]["title"]) if "title" in columns else f"{self.title}: {key}"
         return Entry(
             id=f"{self.name}/{key}",
             provider=self.name,
             hub=self.hub,
             title=title,
-            description=description,
-            bbox=_bbox(rows),
-            datetime=_time_range(rows),
+            description=table.description,
+            bbox=BBox.from_stac(_text(rows[0]["bbox"])) if "bbox" in columns else None,
+            datetime=_time_range(rows, columns),
             variables=variables,
             keywords=keywords,
             kind="dataset",
-            formats=[str(f) for f in rows["format"].unique()] if "format" in rows else [],
-            assets={f"{i}": str(p) for i, p in enumerate(rows[self.datastore.esmcat.assets.column_name])},
+            formats=[_text(f) for f in _unique(rows, "format")] if "format" in columns else [],
+            assets={f"{i}": _text(row[table.asset_column]) for i, row in enumerate(rows)},
             source=key,
             _provider=self,
         )
@@ -137,8 +178,8 @@ class IntakeEsmProvider(Provider):
 
         store = self.datastore
         rows = self.groups[entry.source]
-        attrs = list(store.esmcat.aggregation_control.groupby_attrs or [])
-        subset = store.search(**{a: rows[a].iloc[0] for a in attrs}) if attrs else store
+        attrs = self.table.groupby_attrs
+        subset = store.search(**{a: rows[0][a] for a in attrs}) if attrs else store
         open_kwargs: dict[str, Any] = {"chunks": dict(request.chunks) if request.chunks is not None else {}}
         try:
             datasets = subset.to_dataset_dict(xarray_open_kwargs=open_kwargs, progressbar=False)

@@ -7,7 +7,7 @@ extension otherwise; transient HTTP errors (429, 502-504, connection resets) are
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from threading import Lock
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from pystac_client import Client
 from pystac_client.exceptions import APIError
 from pystac_client.stac_api_io import StacApiIO
 
+from gaia_lab.bulk import prefetched
 from gaia_lab.catalog.entry import Entry
 from gaia_lab.catalog.federation import ProviderConfig
 from gaia_lab.catalog.providers.base import Provider
@@ -118,9 +119,16 @@ class StacApiProvider(Provider):
             collections=collections, bbox=bbox, datetime=datetime, filter=filter, max_items=max_items
         )
         records: list[StacItem] = self._call(
-            lambda: [StacItem.from_dict(feature) for feature in self.client.search(**kwargs).items_as_dicts()]
+            lambda: [StacItem.from_dict(feature) for page in self._pages(kwargs) for feature in page]
         )
         return records
+
+    def _pages(self, kwargs: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+        """The items of a search, page by page as they arrive: the next page is asked for before this one is
+        handled, so that the server's time and the conversion of the items overlap."""
+        search = self.client.search(**kwargs)
+        for page in prefetched(search.pages_as_dicts(), name=f"gaia-pages-{self.name}"):
+            yield page.get("features") or []
 
     def _search_arguments(
         self,
@@ -157,8 +165,14 @@ class StacApiProvider(Provider):
             filter=filter,
             max_items=query.limit,
         )
-        dicts = self._call(lambda: list(self.client.search(**kwargs).items_as_dicts()))
-        return [item_entry(self, StacItem.from_dict(item), EncodedItem.encode(item)) for item in dicts]
+        entries: list[Entry] = self._call(
+            lambda: [
+                item_entry(self, StacItem.from_dict(item), EncodedItem.encode(item))
+                for page in self._pages(kwargs)
+                for item in page
+            ]
+        )
+        return entries
 
     def get(self, local_id: str) -> Entry:
         collection_id, _, item_id = local_id.partition("/")

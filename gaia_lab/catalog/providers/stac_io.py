@@ -3,24 +3,29 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse
 
-import fsspec
 import pystac
-import requests
 from pystac.stac_io import DefaultStacIO
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from gaia_lab import credentials
 from gaia_lab.errors import ProviderAuthError, ProviderError, ProviderTimeout
+
+# requests and fsspec are imported by the first read that needs them: a local catalogue (the demo lake) is read with
+# neither.
+if TYPE_CHECKING:
+    import requests
+    from urllib3.util.retry import Retry
 
 TRANSIENT_STATUSES = (429, 502, 503, 504)
 
 
 def transient_retry(timeout: float) -> Retry:
     """Retries for transient failures: backoff doubles from 0.1 s, and three tries stay inside the timeout."""
+    from urllib3.util.retry import Retry
+
     return Retry(
         total=3,
         connect=3,
@@ -37,6 +42,9 @@ def transient_retry(timeout: float) -> Retry:
 
 def retrying_session(timeout: float) -> requests.Session:
     """A requests session that retries transient failures (:func:`transient_retry`) within ``timeout``."""
+    import requests
+    from requests.adapters import HTTPAdapter
+
     session = requests.Session()
     adapter = HTTPAdapter(max_retries=transient_retry(timeout))
     session.mount("http://", adapter)
@@ -60,13 +68,21 @@ class ProviderStacIO(DefaultStacIO):
         self.timeout = timeout
         self.storage_options = storage_options or {}
         credentials.redact(self.storage_options)  # its secrets are scrubbed from logs (botocore logs requests)
-        self.session = retrying_session(timeout)
+
+    @cached_property
+    def session(self) -> requests.Session:
+        return retrying_session(self.timeout)
 
     def read_text_from_href(self, href: str) -> str:
         scheme = urlparse(href).scheme
         if scheme in ("http", "https"):
             return self._read_http(href)
         try:
+            if not scheme:
+                with open(href, encoding="utf-8") as file:
+                    return file.read()
+            import fsspec
+
             with fsspec.open(href, "rt", encoding="utf-8", **self.storage_options) as stream:
                 return str(stream.read())
         except FileNotFoundError:
@@ -75,6 +91,8 @@ class ProviderStacIO(DefaultStacIO):
             raise ProviderError(self.provider, f"cannot read: {error}", url=href) from None
 
     def _read_http(self, href: str) -> str:
+        import requests
+
         try:
             response = self.session.get(href, headers=self.headers, timeout=self.timeout)
         except requests.Timeout:

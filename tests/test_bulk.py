@@ -1,0 +1,64 @@
+"""Bulk helpers: pages fetched ahead of the caller."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from gaia_lab.bulk import prefetched
+
+
+def _wait_for(condition, seconds=5.0):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_prefetched_yields_every_page_in_order():
+    assert list(prefetched(iter(range(10)), ahead=2)) == list(range(10))
+    assert list(prefetched(iter([]))) == []
+
+
+def test_the_next_page_is_asked_for_while_the_caller_handles_one():
+    asked: list[int] = []
+
+    def pages() -> Iterator[int]:
+        for n in range(3):
+            asked.append(n)
+            yield n
+
+    it = prefetched(pages())
+    assert next(it) == 0
+    assert _wait_for(lambda: len(asked) == 3)  # without the caller asking for page 1
+    assert list(it) == [1, 2]
+
+
+def test_an_error_of_the_pages_reaches_the_caller_after_the_pages_before_it():
+    def pages() -> Iterator[int]:
+        yield 1
+        raise ValueError("page 2 is broken")
+
+    it = prefetched(pages())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="page 2 is broken"):
+        next(it)
+
+
+def test_a_caller_that_stops_early_stops_the_fetching():
+    fetched: list[int] = []
+
+    def pages() -> Iterator[int]:
+        for n in range(1000):
+            fetched.append(n)
+            yield n
+
+    it = prefetched(pages(), ahead=2)
+    assert next(it) == 0
+    it.close()
+    time.sleep(0.3)
+    settled = len(fetched)
+    time.sleep(0.3)
+    assert len(fetched) == settled < 10
