@@ -12,7 +12,8 @@ import orjson
 import pystac
 import requests
 from pystac.serialization import identify_stac_object, identify_stac_object_type, migrate_to_latest
-from pystac.stac_io import HREF, DefaultStacIO
+from pystac.stac_io import DefaultStacIO
+from pystac.utils import HREF
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
