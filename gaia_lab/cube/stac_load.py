@@ -29,13 +29,14 @@ from odc.geo.crs import norm_crs
 from odc.geo.geobox import GeoBox, GeoboxTiles
 from odc.geo.geom import Geometry
 from odc.geo.types import AnchorEnum, Unset
-from odc.loader import chunked_load, resolve_chunk_shape, resolve_load_cfg
+from odc.loader import resolve_chunk_shape, resolve_load_cfg
 from odc.loader.types import ReaderDriverSpec
 from odc.stac import _stac_load
 from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
 from gaia_lab.bulk import paused_gc
+from gaia_lab.cube.chunk_graph import chunked_load
 from gaia_lab.cube.reads import COPY_FUSER
 from gaia_lab.stac_item import StacItem
 
