@@ -20,6 +20,7 @@ from functools import cached_property
 from typing import Any, TypeGuard
 from urllib.parse import urljoin
 
+import orjson
 import pystac
 
 from gaia_lab.query import BBox, Interval, interval_from_stac, parse_timestamp
@@ -313,9 +314,11 @@ class StacItem:
         Items placed by their footprint (``by_footprint``, or bands missing or lacking a full grid) have it in the
         key.
 
-        ``repr`` rather than sorted JSON: it runs once per item, and two equal grids written with their keys in
-        another order only cost one more template."""
-        described: list[tuple[Any, ...] | None] = []
+        Encoded with orjson rather than sorted: it runs once per item, and two equal grids written with their keys
+        in another order only cost one more template. orjson writes None, NaN and infinities alike (``null``), so
+        absent fields are left out rather than written as None, and a key that still holds a ``null`` (a NaN nodata,
+        a null field) is the ``repr`` instead, which tells them apart."""
+        described: list[Any] = []
         placed_by_footprint = by_footprint
         grids = self.grids
         for key in bands:
@@ -323,22 +326,25 @@ class StacItem:
             if asset is None:
                 # odc-stac places an item without a band by its footprint too (it counts for the cube's extent)
                 placed_by_footprint = True
-                described.append(None)
+                described.append("no asset")
                 continue
             grid = grids[key]
             placed_by_footprint = placed_by_footprint or grid is None
             described.append(
-                (
-                    asset.get("type"),
-                    grid,
-                    asset.get("raster:bands") or asset.get("bands"),
-                    asset.get("nodata"),
-                    asset.get("data_type"),
-                )
+                ("no grid" if grid is None else grid, {k: asset[k] for k in _PARSED_ASSET_FIELDS if k in asset})
             )
         if placed_by_footprint:
-            described.append(("footprint", self.document.get("geometry"), self.bbox))
-        return repr(described)
+            bbox = None if self.bbox is None else tuple(self.bbox)
+            described.append(("footprint", self.document.get("geometry"), bbox))
+        try:
+            encoded = orjson.dumps(described)
+        except TypeError:  # a value JSON does not hold (a document built in memory)
+            return f"repr:{described!r}"
+        return f"repr:{described!r}" if b"null" in encoded else f"json:{encoded.decode()}"
+
+
+#: The fields of an asset that odc-stac reads when it parses an item (besides the grid).
+_PARSED_ASSET_FIELDS = ("type", "raster:bands", "bands", "nodata", "data_type")
 
 
 def as_items(items: Any) -> list[StacItem]:

@@ -25,17 +25,22 @@ import pystac
 import xarray as xr
 from dask.base import normalize_token, tokenize
 from dask.utils import ndeepmap
+from odc.geo.crs import norm_crs
 from odc.geo.geobox import GeoBox, GeoboxTiles
-from odc.geo.types import AnchorEnum
-from odc.loader import chunked_load, resolve_chunk_shape, resolve_load_cfg
+from odc.geo.geom import Geometry
+from odc.geo.types import AnchorEnum, Unset
+from odc.loader import resolve_chunk_shape, resolve_load_cfg
 from odc.loader.types import ReaderDriverSpec
 from odc.stac import _stac_load
 from odc.stac._mdtools import _resolve_driver, output_geobox, parse_items
 from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
 from gaia_lab.bulk import paused_gc
+from gaia_lab.cube.chunk_graph import chunked_load
 from gaia_lab.cube.reads import COPY_FUSER
 from gaia_lab.stac_item import StacItem
+
+_UNSET = Unset()
 
 
 class NoOutputGrid(ValueError):
@@ -84,6 +89,43 @@ def _copy_with(template: Any, **fields: Any) -> Any:
     derived.__dict__.update(template.__dict__)
     derived.__dict__.update(fields)
     return derived
+
+
+class _GridItem(ParsedItem):
+    """A ParsedItem that shares its footprint projections with every item of its grid.
+
+    The items of one grid are copies of one template (``_derive``): same footprint, same geoboxes. odc-stac
+    projects a footprint (densified to a hundred points, then reprojected) once to size the output grid and once
+    more to find the tiles it touches; with a hundred grids that was a tenth of the open. Each projection is now
+    computed once per grid, CRS and bands."""
+
+    def safe_geometry(self, crs: Any = _UNSET, bands: Any = None) -> Geometry | None:
+        cache: dict[Any, Geometry | None] = self.__dict__["_footprints"]
+        placed_by_geometry = all(getattr(src, "geobox", None) is None for src in self.bands.values())
+        # Without a geobox the bands play no part: the footprint is the item's geometry whatever they are.
+        if isinstance(crs, str) and not crs.lower().startswith("utm"):  # "utm" is resolved per footprint
+            # odc-stac asks for the first footprint in the CRS as given and for the others in the CRS it became
+            crs = norm_crs(crs)
+        key: tuple[Any, Any]
+        if placed_by_geometry:
+            key = (crs, None)
+        else:
+            key = (crs, bands if bands is None or isinstance(bands, str) else tuple(bands))
+        try:
+            return cache[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable CRS or band query: computed each time, as odc-stac does
+            return super().safe_geometry(crs, bands)
+        cache[key] = found = super().safe_geometry(crs, bands)
+        return found
+
+
+def _grid_item(template: ParsedItem) -> _GridItem:
+    shared: _GridItem = object.__new__(_GridItem)
+    shared.__dict__.update(template.__dict__)
+    shared.__dict__["_footprints"] = {}
+    return shared
 
 
 def placed_by_footprint(records: Sequence[StacItem], asset_keys: Sequence[str]) -> bool:
@@ -281,7 +323,7 @@ def _load(
         # Only the assets loaded: odc-stac works out the grid of every asset it is given, and would fail on an
         # unrequested one without a grid.
         template_items.append(records[by_grid[signature][0]].to_pystac(grids=not by_footprint, assets=asset_keys))
-    templates = list(parse_items(template_items, md_plugin=md_parser))
+    templates = [_grid_item(parsed) for parsed in parse_items(template_items, md_plugin=md_parser)]
     if any(src.driver_data is not None for t in templates for src in t.bands.values()):
         raise ValueError("reader driver data per item is not supported")
 

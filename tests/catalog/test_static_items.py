@@ -13,6 +13,7 @@ import pystac
 import pytest
 
 import gaia_lab as gl
+from gaia_lab.catalog.providers.stac_io import MANY_LINKS, ProviderStacIO
 from gaia_lab.catalog.providers.static_items import read_item_records
 from gaia_lab.errors import ProviderError
 
@@ -115,3 +116,37 @@ def test_a_missing_item_document_names_the_provider_and_file(lake_copy):
     )
     with pytest.raises(ProviderError, match=r"ostia-sst-2009-05\.json"):
         catalog[f"lake/{COLLECTION}"].to_xarray()
+
+
+def test_an_item_written_with_nan_reads_as_python_wrote_it(lake_copy):
+    # Python's json writes float NaN as a bare NaN, which strict JSON parsers refuse; such catalogues exist.
+    collection_dir = lake_copy / "odatis" / COLLECTION
+    path = next(collection_dir.glob("*/ostia-sst-2007-01.json"))
+    document = json.loads(path.read_text())
+    document["properties"]["gaia:fill"] = float("nan")
+    path.write_text(json.dumps(document))
+    collection = pystac.Collection.from_file(str(collection_dir / "collection.json"))
+    records = read_item_records(collection, lambda href: Path(href).read_text(), "odatis")
+    record = next(r for r in records if r.id == document["id"])
+    assert np.isnan(record.properties["gaia:fill"])
+
+
+def test_a_collection_with_many_links_reads_as_pystac_reads_it(lake_copy):
+    collection_dir = lake_copy / "odatis" / COLLECTION
+    path = collection_dir / "collection.json"
+    document = json.loads(path.read_text())
+    item_links = [link for link in document["links"] if link["rel"] == "item"]
+    extra = [{"rel": "related", "href": f"./related-{n}.json", "title": f"r{n}"} for n in range(MANY_LINKS)]
+    document["links"] += extra
+    path.write_text(json.dumps(document))
+    stac_io = ProviderStacIO("odatis")
+    ours = stac_io.read_stac(str(path))
+    reference = pystac.read_file(str(path))
+    assert isinstance(ours, pystac.Collection)
+    assert ours.to_dict() == reference.to_dict()
+    assert len(ours.links) == len(reference.links) > MANY_LINKS
+    assert [i.id for i in ours.get_items()] == [i.id for i in reference.get_items()]
+    assert len(item_links) == len(list(ours.get_items())) == 54
+    unchanged = json.loads(json.dumps(document))
+    stac_io.stac_object_from_dict(document, href=str(path))
+    assert document == unchanged  # the caller's document is not consumed

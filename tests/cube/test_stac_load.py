@@ -99,3 +99,43 @@ def test_the_grid_most_items_share_decides_the_resolution(lake_dir):
     reference = odc.stac.load(items, ["land"], groupby="time", chunks={"time": 1})
     assert ours.odc.geobox == reference.odc.geobox
     assert ours.odc.geobox.resolution.x == pytest.approx(2 * size)
+
+
+def test_grids_placed_by_footprint_are_projected_once_each(lake_dir, monkeypatch):
+    """Tiles without proj:transform on four footprints: the cube is odc-stac's, and each footprint is projected
+    once for the output grid and its tiles together, not once per item and use."""
+    items = []
+    for item in lake_items(lake_dir, "theia", "land-mask-europe"):
+        for day in range(3):
+            copy = item.clone()
+            copy.id = f"{item.id}-{day}"
+            copy.datetime = item.datetime + timedelta(days=day) if item.datetime else None
+            copy.properties.pop("proj:transform", None)
+            for asset in copy.assets.values():
+                asset.extra_fields.pop("proj:transform", None)
+            items.append(copy)
+    query = {"crs": "EPSG:3035", "resolution": 5000.0}
+    projected = []
+    original = odc.stac.model.ParsedItem.safe_geometry
+
+    def counted(self, *args, **kwargs):
+        projected.append(self.id)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(odc.stac.model.ParsedItem, "safe_geometry", counted)
+    ours = stac_load.load(as_items(items), ["land"], chunks={"time": 1}, **query)
+    assert len(projected) == 4  # one per footprint
+    reference = odc.stac.load(items, ["land"], groupby="time", chunks={"time": 1}, **query)
+    assert ours.odc.geobox == reference.odc.geobox
+    with dask.config.set(scheduler="sync"):
+        np.testing.assert_array_equal(ours["land"].values, reference["land"].values)
+
+
+def test_grid_keys_tell_none_from_nan(lake_dir):
+    (item, *_) = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
+    document = item.to_dict()
+    keys = []
+    for nodata in (None, float("nan"), float("nan"), 0.0):
+        document["assets"]["sst"]["nodata"] = nodata
+        keys.append(StacItem.from_dict(document).grid_key(["sst"]))
+    assert keys[1] == keys[2] and len({keys[0], keys[1], keys[3]}) == 3
