@@ -30,6 +30,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 # What a scheduler and a worker of Dask Gateway import before serving: loaded once, shared by every fork.
@@ -246,6 +247,7 @@ def _become(
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
+        _retitle(argv)
         import dask.config
 
         # dask read its configuration (DASK_* variables, YAML files) when the server imported it: read it again.
@@ -262,6 +264,27 @@ def _become(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _retitle(argv: list[str]) -> None:  # pragma: no cover - runs in the child
+    """Show the command this process runs, not the server's, in ``ps`` and ``/proc/<pid>/cmdline``.
+
+    The kernel reads a process's command line from the process's own memory, between the addresses in fields 48
+    and 49 of ``/proc/self/stat``: the command is written there (cut to the server's own command line's length,
+    which its list of preloaded modules keeps long), and the short name (``comm``) is set with ``prctl``."""
+    import ctypes
+
+    try:
+        fields = Path("/proc/self/stat").read_bytes().rsplit(b")", 1)[1].split()
+        start, end = int(fields[48 - 3]), int(fields[49 - 3])  # fields after the name start at field 3
+        size = end - start
+        title = b"\0".join(arg.encode() for arg in argv)[: size - 1]
+        ctypes.memmove(start, title.ljust(size, b"\0"), size)
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_name = 15
+        libc.prctl(pr_set_name, os.path.basename(argv[0]).encode()[:15], 0, 0, 0)
+    except (OSError, ValueError, IndexError, AttributeError):
+        pass  # a kernel without these fields: the server's command line stays
 
 
 def console_scripts(names: Sequence[str]) -> dict[str, Callable[[], Any]]:

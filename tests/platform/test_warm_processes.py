@@ -109,6 +109,9 @@ def test_a_scheduler_runs_as_the_given_account_in_its_own_session(
         assert process.gids().real == 65534
         assert os.getsid(pid) == pid
         assert process.cwd() == str(workdir)
+        # ps shows what it runs, not the server's command line.
+        assert process.cmdline()[: len(argv)] == argv
+        assert process.name() == "dask"
     finally:
         os.kill(pid, 2)
         _wait_gone(pid)
