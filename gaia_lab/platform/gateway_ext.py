@@ -33,7 +33,7 @@ from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import Account
 from gaia_lab.platform.gateway_metrics import GatewayMetricsMixin
 from gaia_lab.platform.usage_gateway import UsageRecordingMixin
-from gaia_lab.platform.warm_processes import DEFAULT_PRELOAD, Identity, WarmProcessError, ready, spawn
+from gaia_lab.platform.warm_processes import DEFAULT_PRELOAD, Identity, WarmProcessError, ready, spawn, switch_to
 
 
 class HubAuthenticator(JupyterHubAuthenticator):  # type: ignore[misc]
@@ -191,7 +191,7 @@ class SystemUserLocalBackend(
     def account(self, username: str) -> Account:
         return self.accounts.ensure(username)
 
-    def warm_identity(self, cluster: Any) -> Identity | None:
+    def warm_identity(self, cluster: Any) -> Identity:
         account = self.account(cluster.username)
         return Identity(account.uid, account.gid, tuple(os.getgrouplist(account.name, account.gid)))
 
@@ -226,14 +226,12 @@ class SystemUserLocalBackend(
             os.chown(path, account.uid, account.gid, follow_symlinks=False)
 
     def make_preexec_fn(self, cluster: Any) -> Callable[[], None]:  # pragma: no cover - runs in the child
-        account = self.account(cluster.username)
-        groups = os.getgrouplist(account.name, account.gid)
+        # The same account switch as a warm start's (gaia_lab.platform.warm_processes).
+        identity = self.warm_identity(cluster)
         workdir = cluster.state["workdir"]
 
         def preexec() -> None:
-            os.setgid(account.gid)
-            os.setgroups(groups)
-            os.setuid(account.uid)
+            switch_to(identity)
             os.chdir(workdir)
 
         return preexec

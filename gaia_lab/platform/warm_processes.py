@@ -118,6 +118,13 @@ def ready(socket_path: str, timeout: float = 1.0) -> bool:
         return False
 
 
+def switch_to(identity: Identity) -> None:
+    """Become ``identity`` (root only): its groups first, while still allowed to set them."""
+    os.setgroups(list(identity.groups))
+    os.setgid(identity.gid)
+    os.setuid(identity.uid)
+
+
 def _read_all(connection: socket.socket) -> bytes:
     chunks = []
     while chunk := connection.recv(65536):
@@ -161,21 +168,10 @@ class Server:
         fds: list[int] = []
         try:
             header, fds, _, _ = socket.recv_fds(connection, HEADER.size, 1)
-            while len(header) < HEADER.size:
-                more = connection.recv(HEADER.size - len(header))
-                if not more:
-                    raise WarmProcessError("request cut short")
-                header += more
-            (length,) = HEADER.unpack(header)
+            (length,) = HEADER.unpack(_receive(connection, header, HEADER.size))
             if length > MAX_REQUEST or len(fds) != 1:
                 raise WarmProcessError("malformed request")
-            body = b""
-            while len(body) < length:
-                more = connection.recv(length - len(body))
-                if not more:
-                    raise WarmProcessError("request cut short")
-                body += more
-            request = json.loads(body)
+            request = json.loads(_receive(connection, b"", length))
             argv, env, cwd = list(request["argv"]), dict(request["env"]), str(request["cwd"])
             main = self._script(argv)
             identity = (
@@ -203,6 +199,17 @@ class Server:
         if os.path.dirname(command) not in ("", self.bin_dir) or os.path.basename(command) not in self.scripts:
             raise WarmProcessError(f"{command!r} is not one of this environment's commands {sorted(self.scripts)}")
         return self.scripts[os.path.basename(command)]
+
+
+def _receive(connection: socket.socket, start: bytes, size: int) -> bytes:
+    """``start`` completed to ``size`` bytes from ``connection``."""
+    data = start
+    while len(data) < size:
+        more = connection.recv(size - len(data))
+        if not more:
+            raise WarmProcessError("request cut short")
+        data += more
+    return data
 
 
 def _reap(signum: int, frame: Any) -> None:
@@ -241,9 +248,7 @@ def _become(
         os.dup2(log_fd, 2)
         os.close(log_fd)
         if identity is not None:
-            os.setgroups(list(identity.groups))
-            os.setgid(identity.gid)
-            os.setuid(identity.uid)
+            switch_to(identity)
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
