@@ -367,6 +367,13 @@ def _platform() -> list[Row]:
             _yes(goals["usable_lab_p50_lt_3s"] and goals["usable_lab_p95_lt_5s"]),
         ),
         (
+            "platform: where a login goes (medians): sign in -> /lab page (spawn) | -> launcher (JupyterLab in the "
+            "browser) | -> kernel idle",
+            " | ".join(f"{took} s" for took in result["browser_login_steps_median_s"].values()),
+            "",
+            "",
+        ),
+        (
             "platform: Dask Gateway request -> first result (warm processes)",
             f"{result['gateway_median_s']} s",
             "< 2 s",
@@ -508,10 +515,15 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def markdown(rows: list[Row], seconds: float) -> str:
+def durations(took: dict[str, float]) -> str:
+    """``name m:ss`` of each benchmark run, in run order: where the run's minutes went."""
+    return ", ".join(f"{name} {round(s) // 60}:{round(s) % 60:02d}" for name, s in took.items())
+
+
+def markdown(rows: list[Row], seconds: float, took: dict[str, float]) -> str:
     lines = [
         f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
-        f"`python -m benchmarks` took {seconds / 60:.1f} min.",
+        f"`python -m benchmarks` took {seconds / 60:.1f} min ({durations(took)}).",
         "",
         "| measure | result | goal | met |",
         "| --- | --- | --- | --- |",
@@ -537,23 +549,28 @@ def main() -> int:
     started = time.perf_counter()
     rows: list[Row] = []
     failed = []
+    took: dict[str, float] = {}
     for name, run in BENCHMARKS.items():
         if (args.only and name not in args.only) or (args.quick and not args.only and name not in QUICK):
             continue
         print(f"\n=== {name} ===", flush=True)
+        begun = time.perf_counter()
         try:
             rows += run()
         except Exception:
             traceback.print_exc()
             failed.append(name)
             rows.append((f"{name}: failed, see the log", "", "", "NO"))
+        took[name] = time.perf_counter() - begun
+        print(f"=== {name}: {took[name]:.0f} s ===", flush=True)
     seconds = time.perf_counter() - started
     mode = " (--quick: smoke run, not figures)" if args.quick else ""
     print(f"\nGAIA Lab benchmarks on {machine()} ({seconds / 60:.1f} min){mode}")
+    print(f"  {durations(took)}")
     width = max(len(r[0]) for r in rows)
     for what, value, goal, met in rows:
         print(f"  {what.ljust(width)}  {value:>28}  {goal:>8}  {met}")
-    table = markdown(rows, seconds)
+    table = markdown(rows, seconds, took)
     common.RUNS.mkdir(exist_ok=True)
     summary = common.RUNS / f"summary-{datetime.now(UTC):%Y%m%dT%H%M%S}.md"
     summary.write_text(table, encoding="utf-8")

@@ -24,7 +24,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import dask.config
 import dask_gateway  # noqa: F401  (loads its config defaults now, not inside a dask.config.set that would undo them)
@@ -77,13 +78,29 @@ CHROMIUM_ARGS = [
 ]
 
 
-def login_in_browser(browser: Any, base: str, name: str, password: str) -> tuple[float, float]:
-    """Seconds from "Sign in" to JupyterLab's launcher, and to a new notebook's kernel idle (a new user each)."""
+class Login(NamedTuple):
+    """Seconds from pressing "Sign in" to each step of a new user's first visit, in the order they happen."""
+
+    lab_page: float  # the session's /lab page answered: hub login, OAuth redirects and the server's spawn done
+    lab_ready: float  # JupyterLab's launcher drawn: its assets loaded and the application restored
+    kernel_idle: float  # a new notebook's kernel started and reporting idle
+
+
+def login_in_browser(browser: Any, base: str, name: str, password: str) -> Login:
+    """One new user's login in Chromium, timed step by step (where the time of a login goes)."""
     page = browser.new_page(viewport={"width": 1400, "height": 900})
+    lab_page = f"/user/{name}/lab"
+    answered: list[float] = []
+
+    def on_response(response: Any) -> None:
+        if not answered and urlsplit(response.url).path.rstrip("/") == lab_page and response.status == 200:
+            answered.append(time.perf_counter())
+
     try:
         page.goto(f"{base}hub/login", timeout=60_000)
         page.fill("#username_input", name)
         page.fill("#password_input", password)
+        page.on("response", on_response)
         started = time.perf_counter()
         page.click("#login_submit")
         page.wait_for_selector(".jp-LauncherCard", timeout=240_000)
@@ -94,10 +111,10 @@ def login_in_browser(browser: Any, base: str, name: str, password: str) -> tuple
     finally:
         page.close()
     HubUser(base, name, password).login()
-    return lab_ready, kernel_idle
+    return Login(answered[0] - started if answered else math.nan, lab_ready, kernel_idle)
 
 
-def browser_logins(base: str, password: str, users: int) -> list[tuple[float, float]]:
+def browser_logins(base: str, password: str, users: int) -> list[Login]:
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
@@ -189,8 +206,19 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     login, gateway, local = median(logins), median(gateway_times), median(local_times)
     cold = median(cold_times)
-    lab_ready = [lab for lab, _ in in_browser]
-    usable = [idle for _, idle in in_browser]
+    lab_page = [visit.lab_page for visit in in_browser]
+    lab_ready = [visit.lab_ready for visit in in_browser]
+    usable = [visit.kernel_idle for visit in in_browser]
+    # Where a login's time goes (medians of the steps): the server's side, the browser's JupyterLab, the kernel.
+    steps = {
+        "sign in -> /lab page answered (hub login, redirects, spawn)": median(lab_page),
+        "/lab page -> launcher drawn (assets, application restored)": median(
+            [visit.lab_ready - visit.lab_page for visit in in_browser]
+        ),
+        "launcher -> notebook kernel idle (kernel start)": median(
+            [visit.kernel_idle - visit.lab_ready for visit in in_browser]
+        ),
+    }
     usable_p50, usable_p95 = percentile(usable, 0.5), percentile(usable, 0.95)
     print_table(
         f"Platform on this machine ({os.cpu_count()} cores), medians of {args.users} logins / {args.clusters} clusters",
@@ -206,6 +234,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 f"{usable_p50:.1f} | {usable_p95:.1f} s",
                 "goal p50 < 3 s, p95 < 5 s",
             ),
+            *[(f"Chromium, median step: {step}", f"{took:.2f} s", "") for step, took in steps.items()],
             ("HTTP: login POST -> /lab answers 200 (median)", f"{login:.1f} s", ""),
             ("Gateway: request -> first result (warm processes)", f"{gateway:.1f} s", "goal < 2 s"),
             ("Gateway, warm_processes off: request -> first result", f"{cold:.1f} s", "second platform, same run"),
@@ -221,7 +250,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "gateway_first_result_s": [round(t, 2) for t in gateway_times],
         "local_first_result_s": [round(t, 2) for t in local_times],
         "login_to_lab_median_s": round(login, 2),
+        "browser_lab_page_s": [round(t, 2) for t in lab_page],
         "browser_lab_ready_s": [round(t, 2) for t in lab_ready],
+        "browser_login_steps_median_s": {step: round(took, 2) for step, took in steps.items()},
         "browser_kernel_idle_s": [round(t, 2) for t in usable],
         "browser_usable_p50_s": round(usable_p50, 2),
         "browser_usable_p95_s": round(usable_p95, 2),

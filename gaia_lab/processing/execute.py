@@ -240,16 +240,25 @@ def _run_writes(
         raise
 
 
+def _busy_keys(dask_worker: Any) -> list[Any]:
+    """Keys whose code runs in a worker's threads, cancelled ones included: the scheduler forgets a cancelled task at
+    once, while its thread (which Python cannot stop) goes on to the end of its chunk write."""
+    return [key for key, task in dask_worker.state.tasks.items() if task.state in _BUSY_STATES]
+
+
+_BUSY_STATES = frozenset({"executing", "long-running", "cancelled", "resumed"})
+
+
 def _wait_not_running(client: Any, keys: set[Any], timeout: float = 60.0) -> None:
-    """Until none of ``keys`` runs on a worker any more: a cancelled task already running finishes its chunk, and
-    the partial store is removed only after that last write."""
+    """Until none of ``keys`` runs on a worker any more, as the workers themselves see it: a cancelled task already
+    running finishes its chunk, and the partial store is removed only after that last write."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            running = {key for keys_of in client.processing().values() for key in keys_of}
+            busy = {key for keys_of in client.run(_busy_keys).values() for key in keys_of}
         except Exception:  # the cluster is gone: nothing runs any more
             return
-        if not running & keys:
+        if not busy & keys:
             return
         time.sleep(POLL_SECONDS)
 
