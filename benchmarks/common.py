@@ -8,7 +8,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,15 +32,22 @@ def best_of(repeat: int, action: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def interleaved(
-    repeat: int, actions: dict[str, Callable[[], Any]], before: Callable[[], None] | None = None
+    repeat: int,
+    actions: dict[str, Callable[[], Any]],
+    before: Callable[[], None] | None = None,
+    once: Collection[str] = (),
 ) -> dict[str, tuple[list[float], Any]]:
     """Every wall time of each action over ``repeat`` rounds, the actions taking turns within a round (on a shared
     machine a slow spell then hits every contender, not only the one measured during it), and the result of its
-    fastest run. ``before`` runs untimed before every timed run (e.g. evicting files from the page cache)."""
+    fastest run. ``before`` runs untimed before every timed run (e.g. evicting files from the page cache).
+    Actions named in ``once`` run in the first round only: peers many times slower than GAIA Lab, whose ratio no
+    slow spell could turn around, and whose repeats would fill most of the run's time."""
     times: dict[str, list[float]] = {name: [] for name in actions}
     results: dict[str, Any] = {}
-    for _ in range(repeat):
+    for round_number in range(repeat):
         for name, action in actions.items():
+            if round_number and name in once:
+                continue
             if before is not None:
                 before()
             start = time.perf_counter()
@@ -52,9 +59,11 @@ def interleaved(
     return {name: (times[name], results[name]) for name in actions}
 
 
-def interleaved_best(repeat: int, actions: dict[str, Callable[[], Any]]) -> dict[str, tuple[float, Any]]:
+def interleaved_best(
+    repeat: int, actions: dict[str, Callable[[], Any]], once: Collection[str] = ()
+) -> dict[str, tuple[float, Any]]:
     """Best wall time of each action over ``repeat`` interleaved rounds (see ``interleaved``) and its result."""
-    return {name: (min(times), result) for name, (times, result) in interleaved(repeat, actions).items()}
+    return {name: (min(times), result) for name, (times, result) in interleaved(repeat, actions, once=once).items()}
 
 
 def spread(times: list[float]) -> str:

@@ -23,6 +23,8 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -31,6 +33,7 @@ import dask.config
 import dask_gateway  # noqa: F401  (loads its config defaults now, not inside a dask.config.set that would undo them)
 import requests
 
+from benchmarks import processes
 from benchmarks.common import median, print_table, record
 from gaia_lab.cluster import cluster
 from gaia_lab.platform import Platform, load_config
@@ -52,7 +55,7 @@ def lake_dir() -> Path:
 
 
 def login_to_lab(base: str, name: str, password: str) -> float:
-    """Seconds from the login POST to JupyterLab's page answering 200 (spawn included)."""
+    """Seconds from the login POST to JupyterLab's page answering 200 (spawn included); the session stays up."""
     user = HubUser(base, name, password)
     started = time.perf_counter()
     user.login()
@@ -60,9 +63,7 @@ def login_to_lab(base: str, name: str, password: str) -> float:
     user.start_server()
     lab = user.session.get(f"{base}user/{name}/lab", timeout=60)
     lab.raise_for_status()
-    took = time.perf_counter() - started
-    user.stop_server()
-    return took
+    return time.perf_counter() - started
 
 
 CHROMIUM_ARGS = [
@@ -121,11 +122,8 @@ def browser_logins(base: str, password: str, users: int) -> list[Login]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
         try:
-            times = []
-            for index in range(users):
-                times.append(login_in_browser(browser, base, f"browser{index}", password))
-                _stop_server(base, f"browser{index}", password)
-            return times
+            # Each session stays up until every login is measured (a workshop's sessions pile up the same way).
+            return [login_in_browser(browser, base, f"browser{index}", password) for index in range(users)]
         finally:
             browser.close()
 
@@ -135,6 +133,12 @@ def _stop_server(base: str, name: str, password: str) -> None:
     user.login()
     user.create_token()
     user.stop_server()
+
+
+def stop_servers(base: str, names: list[str], password: str) -> None:
+    """Stop these users' sessions together, before the cluster measures (their stops would otherwise take turns)."""
+    with ThreadPoolExecutor(max(1, len(names))) as pool:
+        list(pool.map(lambda name: _stop_server(base, name, password), names))
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -177,7 +181,9 @@ def cold_gateway_first_results(clusters: int) -> list[float]:
             platform.stop(quiet=True)
 
 
-def main(argv: list[str] | None = None) -> dict[str, object]:
+def main(argv: list[str] | None = None, then: Callable[[Platform], None] | None = None) -> dict[str, object]:
+    """``then``: run on the platform once its measures are taken, before it stops (the processes benchmark, sharing
+    its start-up)."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--users", type=int, default=10, help="new users logging in, one after the other")
     parser.add_argument("--clusters", type=int, default=3, help="cluster requests measured per kind")
@@ -187,6 +193,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         # One account for every session, as measured before per-user accounts existed: the timings compare with
         # earlier runs (tests/platform/bench_users.py measures a class of 30 with an account each).
         settings = {"data_dir": data_dir, "lake_dir": str(lake_dir()), "user_accounts": "shared", **PORTS}
+        if then is not None:
+            settings |= processes.platform_settings()
         platform = Platform(load_config(None, **settings), out=lambda s: None)
         started = time.perf_counter()
         platform.start()
@@ -194,12 +202,16 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         try:
             assert platform.secrets is not None
             base, password = platform.info.hub_url, platform.secrets.user_password
-            logins = [login_to_lab(base, f"bench{i}", password) for i in range(min(args.users, 3))]
+            http_users = [f"bench{i}" for i in range(min(args.users, 3))]
+            logins = [login_to_lab(base, name, password) for name in http_users]
             in_browser = browser_logins(base, password, args.users)
+            stop_servers(base, http_users + [f"browser{i}" for i in range(args.users)], password)
             gateway = gateway_settings(platform, "benchgw", password)
             gateway_times = [first_result(gateway) for _ in range(args.clusters)]
             local_times = [first_result({"gateway.address": None}) for _ in range(args.clusters)]
             requests.get(f"{base}hub/health", timeout=10).raise_for_status()
+            if then is not None:
+                then(platform)
         finally:
             platform.stop(quiet=True)
     cold_times = cold_gateway_first_results(args.clusters)

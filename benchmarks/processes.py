@@ -19,6 +19,7 @@ the same direct computation on a LocalCluster, a 20 km grid, one round: a smoke 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import shutil
@@ -39,7 +40,7 @@ BBOX = [-180.0, -80.0, 180.0, 80.0]
 # Set by `python -m benchmarks --quick` (benchmarks/__main__.py QUICK).
 RESOLUTION = 2000.0
 # Even: each contender goes first as often as second (the second run of a round was ~30% slower here).
-REPEAT = 4
+REPEAT = 2
 PLATFORM = True
 # The processing cluster's workers (the platform's defaults: processes_workers, _worker_cores, _worker_memory).
 WORKERS, WORKER_MEMORY = 2, "1 GiB"
@@ -151,11 +152,20 @@ def service_run(url: str, token: str, resolution: float) -> dict[str, Any]:
     }
 
 
-def _platform_rounds(resolution: float, repeat: int, work: Path) -> tuple[dict[str, list[float]], dict[str, Any]]:
-    from dask_gateway import Gateway, JupyterHubAuth
-    from hubclient import HubUser
+def platform_settings() -> dict[str, Any]:
+    """What the processing service needs of a platform for this benchmark (the platform benchmark's platform takes
+    them too when both run: one platform start for both)."""
+    return {
+        # The workers import this checkout's gaia_lab (the sessions' environment may hold another).
+        "processes_worker_environment": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        "processes_workers": WORKERS,
+        "processes_worker_memory": WORKER_MEMORY,
+        # The direct runs keep the cluster busy from the client: the service must not stop it as idle meanwhile.
+        "processes_idle_timeout": 1800.0,
+    }
 
-    import gaia_lab as gl
+
+def _platform_rounds(resolution: float, repeat: int, work: Path) -> tuple[dict[str, list[float]], dict[str, Any]]:
     from gaia_lab.platform import Platform, load_config
     from gaia_lab.platform.config import PORT_NAMES
 
@@ -164,52 +174,59 @@ def _platform_rounds(resolution: float, repeat: int, work: Path) -> tuple[dict[s
         "lake_dir": str(lake_dir()),
         "user_accounts": "shared",
         **dict.fromkeys(PORT_NAMES, 0),  # free ports, whatever else runs here
-        # The workers import this checkout's gaia_lab (the sessions' environment may hold another).
-        "processes_worker_environment": {"PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-        "processes_workers": WORKERS,
-        "processes_worker_memory": WORKER_MEMORY,
-        # The direct runs keep the cluster busy from the client: the service must not stop it as idle meanwhile.
-        "processes_idle_timeout": 1800.0,
+        **platform_settings(),
     }
     platform = Platform(load_config(None, **settings), out=lambda s: None)
     platform.start()
     try:
-        assert platform.secrets is not None and platform.info is not None
-        user = HubUser(platform.info.hub_url, "bench-proc", platform.secrets.user_password)
-        user.login()
-        token = user.create_token()
-        url = platform.info.processes_url
-        service_run(url, token, 50_000.0)  # warm-up: the user's cluster starts here, workers import gaia_lab
-        gateway = Gateway(
-            address=platform.info.gateway_url,
-            proxy_address=platform.info.gateway_proxy_address,
-            auth=JupyterHubAuth(api_token=token),
-        )
-        try:
-            (report,) = gateway.list_clusters()
-            cluster = gateway.connect(report.name)
-            client = cluster.get_client(set_as_default=False)
-            catalog = gl.open_catalog(platform.layout.catalog_file)
-            direct(catalog, client, 50_000.0, work / "warm.zarr")  # warm-up of the client side
-            runs: dict[str, Any] = {}
-
-            def through_service() -> None:
-                runs.setdefault("service", []).append(service_run(url, token, resolution))
-
-            timings = rounds_alternating(
-                repeat,
-                {
-                    "service": through_service,
-                    "direct": lambda: direct(catalog, client, resolution, work / "direct.zarr"),
-                },
-                client,
-            )
-            same_values(runs["service"][-1]["store"], work / "direct.zarr")
-            client.close()
-        finally:
-            gateway.close()
+        return rounds_on_platform(platform, resolution, repeat, work)
     finally:
         platform.stop(quiet=True)
+
+
+def rounds_on_platform(
+    platform: Any, resolution: float, repeat: int, work: Path
+) -> tuple[dict[str, list[float]], dict[str, Any]]:
+    """The rounds on a running platform configured with ``platform_settings()``."""
+    from dask_gateway import Gateway, JupyterHubAuth
+    from hubclient import HubUser
+
+    import gaia_lab as gl
+
+    assert platform.secrets is not None and platform.info is not None
+    user = HubUser(platform.info.hub_url, "bench-proc", platform.secrets.user_password)
+    user.login()
+    token = user.create_token()
+    url = platform.info.processes_url
+    service_run(url, token, 50_000.0)  # warm-up: the user's cluster starts here, workers import gaia_lab
+    gateway = Gateway(
+        address=platform.info.gateway_url,
+        proxy_address=platform.info.gateway_proxy_address,
+        auth=JupyterHubAuth(api_token=token),
+    )
+    try:
+        (report,) = gateway.list_clusters()
+        cluster = gateway.connect(report.name)
+        client = cluster.get_client(set_as_default=False)
+        catalog = gl.open_catalog(platform.layout.catalog_file)
+        direct(catalog, client, 50_000.0, work / "warm.zarr")  # warm-up of the client side
+        runs: dict[str, Any] = {}
+
+        def through_service() -> None:
+            runs.setdefault("service", []).append(service_run(url, token, resolution))
+
+        timings = rounds_alternating(
+            repeat,
+            {
+                "service": through_service,
+                "direct": lambda: direct(catalog, client, resolution, work / "direct.zarr"),
+            },
+            client,
+        )
+        same_values(runs["service"][-1]["store"], work / "direct.zarr")
+        client.close()
+    finally:
+        gateway.close()
     services = runs["service"]
     times = {
         **timings,
@@ -276,7 +293,8 @@ def _local_rounds(resolution: float, repeat: int, work: Path) -> tuple[dict[str,
     return times, {"cluster": f"LocalCluster, {WORKERS} workers of 1 thread (no service: gaia_lab.processing.run)"}
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def main(argv: list[str] | None = None, on_platform: Any = None) -> dict[str, Any]:
+    """``on_platform``: a running platform configured with ``platform_settings()`` to use instead of starting one."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=REPEAT)
     parser.add_argument("--resolution", type=float, default=RESOLUTION, help="metres (EPSG:3857)")
@@ -287,6 +305,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     repeat = 1 if args.quick else args.repeat
     rounds: Callable[[float, int, Path], tuple[dict[str, list[float]], dict[str, Any]]]
     rounds = _local_rounds if quick else _platform_rounds
+    if on_platform is not None and not quick:
+        rounds = functools.partial(rounds_on_platform, on_platform)
     work = Path(tempfile.mkdtemp(prefix="gaia-lab-bench-processes-"))
     try:
         times, described = rounds(resolution, repeat, work)
