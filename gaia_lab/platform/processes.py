@@ -31,6 +31,21 @@ def http_ok(url: str, *, token: str | None = None, timeout: float = 2.0) -> bool
         return False
 
 
+def wait_all_healthy(starting: list[Component]) -> dict[str, float]:
+    """Seconds from each component's start until its health check passed, checking them in turns (components
+    started together each get their own figure); PlatformError for the first that died or timed out."""
+    took: dict[str, float] = {}
+    delay = 0.05
+    while len(took) < len(starting):
+        for component in starting:
+            if component.name not in took and (seconds := component.healthy_after()) is not None:
+                took[component.name] = seconds
+        if len(took) < len(starting):
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.5)
+    return took
+
+
 def log_tail(path: Path, lines: int = 15) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()
@@ -50,6 +65,7 @@ class Component:
     start_timeout: float = 60.0
     stop_timeout: float = 20.0
     proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_at: float = field(default=0.0, repr=False)  # time.monotonic() of the last start
 
     @property
     def pid(self) -> int | None:
@@ -59,6 +75,7 @@ class Component:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self) -> None:
+        self.started_at = time.monotonic()
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             try:
@@ -77,25 +94,27 @@ class Component:
                 raise PlatformError(f"cannot run {self.argv[0]}: {exc}", component=self.name) from exc
 
     def wait_healthy(self) -> float:
-        """Seconds until the health check passed; PlatformError if the process died or timed out."""
-        start = time.monotonic()
-        delay = 0.05
-        while True:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise PlatformError(
-                    f"exited with code {self.proc.returncode} while starting; last lines of {self.log}:\n"
-                    + log_tail(self.log),
-                    component=self.name,
-                )
-            if self.health():
-                return time.monotonic() - start
-            if time.monotonic() - start > self.start_timeout:
-                raise PlatformError(
-                    f"not healthy after {self.start_timeout:.0f} s; last lines of {self.log}:\n" + log_tail(self.log),
-                    component=self.name,
-                )
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
+        """Seconds from the start until the health check passed; PlatformError if the process died or timed out."""
+        return wait_all_healthy([self])[self.name]
+
+    def healthy_after(self) -> float | None:
+        """Seconds from the start if the health check passes now, None if not yet; PlatformError if the process
+        died or the start timed out."""
+        if self.proc is not None and self.proc.poll() is not None:
+            raise PlatformError(
+                f"exited with code {self.proc.returncode} while starting; last lines of {self.log}:\n"
+                + log_tail(self.log),
+                component=self.name,
+            )
+        start = self.started_at or time.monotonic()
+        if self.health():
+            return time.monotonic() - start
+        if time.monotonic() - start > self.start_timeout:
+            raise PlatformError(
+                f"not healthy after {self.start_timeout:.0f} s; last lines of {self.log}:\n" + log_tail(self.log),
+                component=self.name,
+            )
+        return None
 
     def stop(self) -> None:
         if self.proc is None:

@@ -26,9 +26,12 @@ from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.federation import write_session_federation
 from gaia_lab.platform.hubapi import HubAPI
 from gaia_lab.platform.layout import Layout, Ports, resolve_ports
-from gaia_lab.platform.processes import Component, log_tail, pid_alive, sweep
+from gaia_lab.platform.processes import Component, log_tail, pid_alive, sweep, wait_all_healthy
 from gaia_lab.platform.runloop import run_until_stopped
 from gaia_lab.platform.secrets import Secrets, load_or_create, write_private
+
+# Components started once the data servers, the proxy and the gateway are healthy (by name).
+_SERVICES = frozenset({"processes", "openeo", "stac", "portal"})
 
 
 @dataclass(frozen=True)
@@ -169,19 +172,16 @@ class Platform:
                 if metrics_secrets is not None
                 else []
             )
-            for component in [
-                built[0],
-                *opendap_components,
-                *catalogue_components,
-                *built[1:-1],
-                *hpc_components,
-                hub,
-                *metrics_components,
-            ]:
-                self.components[component.name] = component
-                component.start()
-                took = component.wait_healthy()
-                self.out(f"  started {component.name:<24} pid {component.pid:<8} healthy in {took:.1f} s")
+            servers = [built[0], *opendap_components, *catalogue_components, *built[1:-1]]
+            services = [c for c in servers if c.name in _SERVICES]
+            # Started together, each phase once the previous one is healthy: the data servers, the proxy and the
+            # gateway; then the services (which reach those only when asked) and the hub (which needs the proxy).
+            # Slurm's daemons depend on each other and the hub on the HPC gateway's token, the metrics scrape the
+            # hub: those one at a time.
+            phases = [[c for c in servers if c not in services], [*services, *([] if hpc_components else [hub])]]
+            phases += [[c] for c in [*hpc_components, *([hub] if hpc_components else []), *metrics_components]]
+            for phase in phases:
+                self._start_together(phase)
         except BaseException:
             self.stop(quiet=True)
             raise
@@ -202,6 +202,14 @@ class Platform:
                 f"{layout.data_dir / 'metrics' / 'secrets.json'})"
             )
         return self.info
+
+    def _start_together(self, phase: list[Component]) -> None:
+        for component in phase:
+            self.components[component.name] = component
+            component.start()
+        took = wait_all_healthy(phase)
+        for component in sorted(phase, key=lambda c: took[c.name]):
+            self.out(f"  started {component.name:<24} pid {component.pid:<8} healthy in {took[component.name]:.1f} s")
 
     def _hpc(self, ports: Ports, hub: Component) -> list[Component]:
         """With --slurm: the platform's Slurm (unless the config names a site's) and the HPC gateway; the hub gets
