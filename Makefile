@@ -3,7 +3,7 @@
 VENV := .venv/bin
 export PATH := $(CURDIR)/.cache/bin:$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: setup up demo test lint typecheck pytest imagecheck bench clean
+.PHONY: setup up demo test lint typecheck pytest benchsmoke imagecheck bench clean
 
 setup:
 	bash scripts/setup.sh
@@ -26,11 +26,15 @@ typecheck:
 pytest:
 	$(VENV)/pytest $(PYTEST_ARGS)
 
+# Every benchmark on small corpora, one round, no platform (about 1.5 min): they run and their contenders agree.
+benchsmoke:
+	$(VENV)/python -m benchmarks --quick
+
 # The image lock is installed and smoke-tested in a fresh venv only when it changed (about 7 minutes).
 imagecheck:
 	if images/lock-changed.sh; then images/check-lock.sh; fi
 
-test: setup lint typecheck pytest imagecheck
+test: setup lint typecheck pytest benchsmoke imagecheck
 
 bench: setup
 	$(VENV)/python -m benchmarks

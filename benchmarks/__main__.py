@@ -286,12 +286,6 @@ def _federated_search() -> list[Row]:
             "",
         ),
         (
-            "federated search, 5 APIs: GAIA Lab / EODAG (one page per API)",
-            f"{result['federated_over_eodag_one_page']}",
-            "",
-            "",
-        ),
-        (
             "federated search, 5 APIs: CPU s per search, GAIA Lab | its 5 servers (slowest API alone: client | server)",
             f"{result['cpu_s']['federated']['client']} | {result['cpu_s']['federated']['servers']} "
             f"({result['cpu_s']['slowest_single']['client']} | {result['cpu_s']['slowest_single']['servers']})",
