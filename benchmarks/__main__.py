@@ -100,6 +100,27 @@ def _archive_open() -> list[Row]:
     return rows
 
 
+def _archive_read() -> list[Row]:
+    from benchmarks import archive_read
+
+    r = archive_read.main()
+    what = f"real-archive corpus, bbox across 3 UTM zones, {r['steps']} dates, {r['source_files']} source files"
+    return [
+        (
+            f"read + mean, {what}, 2 threads: GAIA Lab / source-window decode limit (no warp) | odc-stac / limit",
+            f"{r['gaia_over_limit']} | {r['odc_stac_over_limit']}",
+            "",
+            "",
+        ),
+        (
+            "read + mean, real-archive corpus: odc-stac (same grid and chunks) time / GAIA Lab time; same mean",
+            f"{r['gaia_over_odc_stac']}x; {r['same_mean_as_odc_stac']}",
+            "",
+            _yes(r["same_mean_as_odc_stac"]),
+        ),
+    ]
+
+
 def _index_open() -> list[Row]:
     from benchmarks import index_open
 
@@ -473,6 +494,7 @@ def _processes() -> list[Row]:
 BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "open_latency": _open_latency,
     "archive_open": _archive_open,
+    "archive_read": _archive_read,
     "index_open": _index_open,
     "read_throughput": _read_throughput,
     "federated_search": _federated_search,
@@ -488,6 +510,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
 QUICK: dict[str, dict[str, Any]] = {
     "open_latency": {"SIZES": (100, 1000), "REPEAT": 1},
     "archive_open": {"DATES": 5, "REPEAT": 1},
+    "archive_read": {"DATES": 5, "STEPS": 5, "REPEAT": 1},
     "index_open": {"DATES": 5, "SIZES": (500, 5_000), "REPEAT": 1},
     "read_throughput": {"ITEMS": (100,), "THREADS": (2,), "REPEAT": 1},
     "federated_search": {"ITEMS": 200, "ROUNDS": 1, "REPEAT": 1},

@@ -21,8 +21,8 @@ from typing import Any
 
 from benchmarks.common import demo_lake, interleaved, print_table, record, spread
 
-REPEAT = 7
-# 2-2.5 s each, 20-30x GAIA Lab's figures: timed once (after the warm-up run), not seven times
+REPEAT = 5
+# 1-2.5 s each, 20-30x GAIA Lab's figures: timed once (after the warm-up run), not REPEAT times
 ONCE = frozenset({"stac-client --help", "import pystac_client"})
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent

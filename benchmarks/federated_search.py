@@ -46,7 +46,7 @@ PROVIDERS = 5
 ITEMS = 2000
 LATENCY = 0.1
 PAGE = 500
-ROUNDS = 5
+ROUNDS = 4
 REPEAT = 2  # best of, for the sequential loop (8-12x slower than GAIA Lab)
 EODAG_REPEAT = 1  # after a warm-up search: 15-25x slower, each run ~10 s
 

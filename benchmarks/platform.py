@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None, then: Callable[[Platform], None] | None 
         try:
             assert platform.secrets is not None
             base, password = platform.info.hub_url, platform.secrets.user_password
-            http_users = [f"bench{i}" for i in range(min(args.users, 2))]
+            http_users = [f"bench{i}" for i in range(min(args.users, 1))]
             logins = [login_to_lab(base, name, password) for name in http_users]
             in_browser = browser_logins(base, password, args.users)
             stop_servers(base, http_users + [f"browser{i}" for i in range(args.users)], password)
