@@ -35,6 +35,8 @@ def wait_all_healthy(starting: list[Component]) -> dict[str, float]:
     """Seconds from each component's start until its health check passed, checking them in turns (components
     started together each get their own figure); PlatformError for the first that died or timed out."""
     took: dict[str, float] = {}
+    for component in starting:  # one started by other means: counted from now
+        component.started_at = component.started_at or time.monotonic()
     delay = 0.05
     while len(took) < len(starting):
         for component in starting:
@@ -99,17 +101,16 @@ class Component:
 
     def healthy_after(self) -> float | None:
         """Seconds from the start if the health check passes now, None if not yet; PlatformError if the process
-        died or the start timed out."""
+        died or the start timed out (``wait_all_healthy`` sets ``started_at`` of a component it did not see start)."""
         if self.proc is not None and self.proc.poll() is not None:
             raise PlatformError(
                 f"exited with code {self.proc.returncode} while starting; last lines of {self.log}:\n"
                 + log_tail(self.log),
                 component=self.name,
             )
-        start = self.started_at or time.monotonic()
         if self.health():
-            return time.monotonic() - start
-        if time.monotonic() - start > self.start_timeout:
+            return time.monotonic() - self.started_at
+        if time.monotonic() - self.started_at > self.start_timeout:
             raise PlatformError(
                 f"not healthy after {self.start_timeout:.0f} s; last lines of {self.log}:\n" + log_tail(self.log),
                 component=self.name,
