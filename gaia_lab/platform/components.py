@@ -16,6 +16,7 @@ from gaia_lab.platform.config import PlatformConfig
 from gaia_lab.platform.layout import Layout, Ports
 from gaia_lab.platform.processes import MARKER, Component, http_ok
 from gaia_lab.platform.secrets import Secrets
+from gaia_lab.platform.warm_processes import ready, server_environment
 
 PROXY_INSTALL_HINT = (
     "install it with `npm install -g configurable-http-proxy` (Node.js >= 18), or "
@@ -39,9 +40,33 @@ ORDER = (
     "openeo",
     "stac",
     "portal",
+    "warm-sessions",
     "jupyterhub",
     "metrics-exporter",
     "prometheus",
+)
+
+
+WARM_SESSIONS = "warm-sessions"
+# What a JupyterLab server of the hub imports before it answers (jupyterhub-singleuser, jupyter_server, JupyterLab
+# and the server extensions the sessions enable): imported once by the warm process the spawner forks servers from.
+SESSION_PRELOAD = (
+    "jupyterhub.singleuser",
+    "jupyterhub.singleuser.extension",
+    "jupyter_server.serverapp",
+    "jupyterlab",
+    "jupyterlab.labapp",
+    "notebook",
+    "notebook.app",
+    "notebook_shim",
+    "notebook_shim.shim",
+    "jupyter_server_proxy",
+    "jupyter_server_terminals",
+    # dask_labextension starts its cluster manager (and an event loop) at import: only what it imports.
+    "dask.distributed",
+    "jupyter_server.services.contents.largefilemanager",
+    "jupyter_server.services.kernels.kernelmanager",
+    "jupyter_server.services.sessions.sessionmanager",
 )
 
 
@@ -173,3 +198,20 @@ def build(
         start_timeout=120.0,
     )
     return [lake, chp, gateway, hub]
+
+
+def warm_sessions(layout: Layout, session_python: str) -> Component:
+    """The process the hub's spawner forks JupyterLab servers from, with none of the hub's secrets in its memory."""
+    socket_path = str(layout.warm_sessions_socket)
+    argv = [session_python, "-m", "gaia_lab.platform.warm_processes", "--socket", socket_path]
+    argv += ["--script", "jupyterhub-singleuser"]
+    for module in SESSION_PRELOAD:
+        argv += ["--preload", module]
+    return Component(
+        name=WARM_SESSIONS,
+        argv=argv,
+        env=server_environment(base_env(layout, session_python), keep=[MARKER]),
+        cwd=layout.hub_dir,
+        log=layout.logs_dir / "warm-sessions.log",
+        health=lambda: ready(socket_path),
+    )

@@ -363,8 +363,9 @@ class PlatformConfig(Configurable):
     stop_clusters_on_shutdown = Bool(True, help="Stop every Dask cluster when the platform stops.").tag(config=True)
     warm_processes = Bool(
         True,
-        help="Fork Dask schedulers and workers from a process that has imported dask once (a cluster's first result "
-        "sooner); off: each starts a new interpreter.",
+        help="Fork JupyterLab servers, Dask schedulers and workers from processes that have imported jupyter_server "
+        "or dask once (a login's server and a cluster's first result sooner, less CPU per start); off: each starts a "
+        "new interpreter.",
     ).tag(config=True)
 
     @validate(*PORT_NAMES)

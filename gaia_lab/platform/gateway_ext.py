@@ -32,8 +32,17 @@ from traitlets import Bool, Float, Integer, List, Unicode
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import Account
 from gaia_lab.platform.gateway_metrics import GatewayMetricsMixin
+from gaia_lab.platform.processes import MARKER
 from gaia_lab.platform.usage_gateway import UsageRecordingMixin
-from gaia_lab.platform.warm_processes import DEFAULT_PRELOAD, Identity, WarmProcessError, ready, spawn, switch_to
+from gaia_lab.platform.warm_processes import (
+    DEFAULT_PRELOAD,
+    Identity,
+    WarmProcessError,
+    ready,
+    server_environment,
+    spawn,
+    switch_to,
+)
 
 
 class HubAuthenticator(JupyterHubAuthenticator):  # type: ignore[misc]
@@ -108,7 +117,8 @@ class WarmProcessesMixin(LocalBackend):  # type: ignore[misc]
             # One BLAS thread in the warm process: schedulers and nannies do no linear algebra, and their forks
             # inherit it (a nanny's worker is a new process with its own settings).
             threads = dict.fromkeys(("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"), "1")
-            self._warm_server = subprocess.Popen(command, env={**os.environ, **threads}, stdin=subprocess.DEVNULL)
+            env = {**server_environment(os.environ, keep=[MARKER]), **threads}
+            self._warm_server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL)
             self._warm_wait = asyncio.ensure_future(self._wait_warm_server())
 
     async def _wait_warm_server(self) -> None:

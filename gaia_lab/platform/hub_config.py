@@ -123,6 +123,11 @@ def hpc_service_lines(config: PlatformConfig, ports: Ports) -> list[str]:
 def server_args(system_accounts: bool) -> list[str]:
     # JupyterLab's update check and news feed call out to the internet; a platform may well have none.
     args = ["--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None"]
+    # A session cannot rebuild JupyterLab (extensions come prebuilt with the environment): the page's build check
+    # would only cost every new session half a second of its server's CPU while the page loads.
+    args.append(
+        f"--ServerApp.tornado_settings={ {'page_config_data': {'buildCheck': False, 'buildAvailable': False}}!r}"
+    )
     disabled = {name: False for name in UNUSED_SERVER_EXTENSIONS}
     args.append(f"--ServerApp.jpserver_extensions={disabled!r}")
     if not system_accounts and os.geteuid() == 0:
@@ -163,6 +168,7 @@ def render(
         # --s3: the state file of the platform's S3 server, from which the hub makes each session's key
         ("ReadyWaitingMixin.s3_state_file", str(layout.data_dir / "s3" / "s3-server.json") if config.s3 else ""),
         ("ReadyWaitingMixin.s3_private_users", list(config.s3_private_users)),
+        ("WarmStartMixin.warm_socket", str(layout.warm_sessions_socket) if config.warm_processes else ""),
         ("JupyterHub.active_server_limit", config.active_server_limit),
         # What usage accounting charges a server for (gaia_lab.platform.usage_hub); None: no limit.
         ("Spawner.cpu_limit", config.session_cpu_limit or None),

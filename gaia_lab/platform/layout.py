@@ -64,6 +64,11 @@ class Layout:
         return self.hub_dir / "jupyterhub_config.py"
 
     @property
+    def warm_sessions_socket(self) -> Path:
+        # The hub's spawner asks the process here to fork JupyterLab servers (gaia_lab.platform.warm_processes).
+        return self.hub_dir / "warm-sessions.sock"
+
+    @property
     def gateway_config_file(self) -> Path:
         return self.gateway_dir / "dask_gateway_config.py"
 

@@ -182,6 +182,13 @@ class Platform:
             phases += [[c] for c in [*hpc_components, *([hub] if hpc_components else []), *metrics_components]]
             for phase in phases:
                 self._start_together(phase)
+            if config.warm_processes:
+                # Not waited for: its imports would only slow the other starts down; until it listens, servers start
+                # the usual way.
+                warm = components.warm_sessions(layout, self.session_python)
+                self.components[warm.name] = warm
+                warm.start()
+                self.out(f"  starting {warm.name:<23} pid {warm.pid:<8} (JupyterLab servers fork from it once ready)")
         except BaseException:
             self.stop(quiet=True)
             raise

@@ -1,13 +1,19 @@
-"""Warm processes for Dask Gateway: one process of the sessions' Python that has already imported dask, distributed
-and dask-gateway forks each scheduler and worker the gateway asks for, instead of a new interpreter importing them
-again (1-3 s per process on a small, busy machine; a cluster's first result waits for a scheduler and a worker).
+"""Warm processes: one process of the sessions' Python that has already imported what a command needs forks each
+process asked for, instead of a new interpreter importing it all again. Dask Gateway's schedulers and workers (dask,
+distributed, dask-gateway: 1-3 s per process on a small, busy machine; a cluster's first result waits for a
+scheduler and a worker) and the hub's JupyterLab servers (jupyter_server, JupyterLab and their extensions: 2-3 s
+of a login) start this way.
 
 The gateway sends, over a Unix socket only its own account can open, the command (a console script of the sessions'
 environment, such as ``dask scheduler ...``), its environment, working directory, the account to run as and the log
 file (as a descriptor). The forked child becomes that process exactly as the gateway's own ``subprocess`` start would
 make it (new session, the account's groups and ids, the working directory, the log as stdout and stderr, the given
-environment, dask's configuration read again from it), then runs the console script's function. The server reaps its
-children, so the gateway's liveness checks by pid see them end.
+environment, dask's configuration read again from it, the account's own user site-packages on ``sys.path``), then
+runs the console script's function. The server reaps its children, so liveness checks by pid see them end.
+
+Some variables are read once, when a module is imported (``JUPYTERHUB_SINGLEUSER_APP`` picks jupyterhub-singleuser's
+application class), and the interpreter reads ``PYTHON*`` variables when it starts: a request whose values of those
+differ from the server's own is refused, and the caller starts the process the usual way.
 
 Run as ``python -m gaia_lab.platform.warm_processes --socket PATH [--preload MODULE ...]``; imports only the standard
 library until it preloads.
@@ -27,7 +33,7 @@ import stat
 import struct
 import sys
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -54,6 +60,20 @@ DEFAULT_PRELOAD = (
     "distributed.http.health",
     "distributed.http.statics",
 )
+# Read at interpreter start-up or at import by the preloaded modules: a forked child would not see another value.
+PINNED_ENV = (
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONUSERBASE",
+    "PYTHONNOUSERSITE",
+    "PYTHONSAFEPATH",
+    "PYTHONOPTIMIZE",
+    "JUPYTERHUB_SINGLEUSER_APP",
+    "JUPYTERHUB_SINGLEUSER_EXTENSION",
+)
+# All a server takes from the environment of the process starting it: whatever else that process holds (the hub's
+# or the gateway's tokens and keys) must not enter the memory every fork inherits, where users' code runs.
+SERVER_ENV = ("PATH", "HOME", "LANG", "LANGUAGE", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", *PINNED_ENV)
 # A request is a command line and an environment: far below this.
 MAX_REQUEST = 1 << 20
 HEADER = struct.Struct("!I")
@@ -107,6 +127,11 @@ def spawn(
     return int(answer["pid"])
 
 
+def server_environment(environ: Mapping[str, str], keep: Sequence[str] = ()) -> dict[str, str]:
+    """The environment to start a server with: ``SERVER_ENV`` and ``keep`` of ``environ``, nothing else."""
+    return {name: environ[name] for name in (*SERVER_ENV, *keep) if name in environ}
+
+
 def ready(socket_path: str, timeout: float = 1.0) -> bool:
     """Whether a server answers at ``socket_path``."""
     try:
@@ -139,6 +164,7 @@ class Server:
         # Console scripts of this environment, by name: the only commands a request may name.
         self.scripts = scripts
         self.bin_dir = os.path.dirname(sys.executable)
+        self.pinned = {name: os.environ.get(name) for name in PINNED_ENV}
 
     def serve(self) -> None:
         with contextlib.suppress(FileNotFoundError):
@@ -174,6 +200,7 @@ class Server:
             request = json.loads(_receive(connection, b"", length))
             argv, env, cwd = list(request["argv"]), dict(request["env"]), str(request["cwd"])
             main = self._script(argv)
+            self._check_pinned(env)
             identity = (
                 Identity(request["identity"][0], request["identity"][1], tuple(request["identity"][2]))
                 if (request.get("identity"))
@@ -199,6 +226,11 @@ class Server:
         if os.path.dirname(command) not in ("", self.bin_dir) or os.path.basename(command) not in self.scripts:
             raise WarmProcessError(f"{command!r} is not one of this environment's commands {sorted(self.scripts)}")
         return self.scripts[os.path.basename(command)]
+
+    def _check_pinned(self, env: dict[str, str]) -> None:
+        differ = sorted(name for name, value in self.pinned.items() if env.get(name) != value)
+        if differ:
+            raise WarmProcessError(f"{', '.join(differ)} differ from this server's (read when it started)")
 
 
 def _receive(connection: socket.socket, start: bytes, size: int) -> bytes:
@@ -249,14 +281,17 @@ def _become(
         os.close(log_fd)
         if identity is not None:
             switch_to(identity)
+        if sys.path and sys.path[0] == os.getcwd():
+            # ``python -m`` put the server's working directory first; a console script has its own directory there.
+            sys.path[0] = os.path.dirname(argv[0]) or sys.path[0]
         os.chdir(cwd)
         os.environ.clear()
         os.environ.update(env)
         _retitle(argv)
-        import dask.config
-
-        # dask read its configuration (DASK_* variables, YAML files) when the server imported it: read it again.
-        dask.config.refresh()
+        _use_own_user_site()
+        if "dask.config" in sys.modules:
+            # dask read its configuration (DASK_* variables, YAML files) when the server imported it: read it again.
+            sys.modules["dask.config"].refresh()
         sys.argv = argv
         result = main()
         code = result if isinstance(result, int) else 0
@@ -269,6 +304,22 @@ def _become(
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def _use_own_user_site() -> None:  # pragma: no cover - runs in the child
+    """The account's user site-packages (under its ``HOME``) on ``sys.path`` in place of the server's, as a new
+    interpreter of this account would have it (nothing to do in a virtual environment, which has none)."""
+    import site
+
+    if not site.ENABLE_USER_SITE:
+        return
+    server_site = site.USER_SITE
+    site.USER_BASE = site.USER_SITE = None
+    own_site = site.getusersitepackages()
+    if server_site in sys.path:
+        sys.path.remove(server_site)
+    if os.path.isdir(own_site):
+        site.addsitedir(own_site)
 
 
 def _retitle(argv: list[str]) -> None:  # pragma: no cover - runs in the child
@@ -290,6 +341,24 @@ def _retitle(argv: list[str]) -> None:  # pragma: no cover - runs in the child
         libc.prctl(pr_set_name, os.path.basename(argv[0]).encode()[:15], 0, 0, 0)
     except (OSError, ValueError, IndexError, AttributeError):
         pass  # a kernel without these fields: the server's command line stays
+
+
+def fork_hazards() -> str:
+    """What this process holds that its forks must not share: other threads (their locks may be held at the fork)
+    or an event loop (an epoll instance and wake-up sockets are shared across a fork: one process's loop then takes
+    another's events, as a module creating its loop at import would cause). Empty when forking is safe."""
+    import threading
+
+    hazards = []
+    if threading.active_count() > 1:
+        hazards.append(f"{threading.active_count() - 1} thread(s) running")
+    with contextlib.suppress(OSError):
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventpoll]":
+                    hazards.append("an event loop (epoll) open")
+                    break
+    return ", ".join(hazards)
 
 
 def console_scripts(names: Sequence[str]) -> dict[str, Callable[[], Any]]:
@@ -315,6 +384,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         except ImportError as error:
             # An optional part (a dashboard without bokeh): the process that needs it imports it, or goes without.
             print(f"warm processes: not preloaded: {module} ({error})", file=sys.stderr, flush=True)
+        if hazards := fork_hazards():
+            raise SystemExit(f"warm processes: importing {module} left {hazards}: forks would share it; not serving")
     scripts = console_scripts(args.script or ["dask"])
     try:
         Server(args.socket, scripts).serve()

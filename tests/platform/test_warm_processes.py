@@ -1,6 +1,7 @@
-"""Warm processes: a server of the environment's Python forks the gateway's schedulers and workers. First the server
-alone (a real server process, real dask commands), then on the session's platform: a Gateway cluster's scheduler and
-workers are the warm server's children and compute."""
+"""Warm processes: a server of the environment's Python forks the gateway's schedulers and workers and the hub's
+JupyterLab servers. First the server alone (a real server process, real dask commands), then on the session's
+platform: a Gateway cluster's scheduler and workers, and users' JupyterLab servers, are warm servers' children and
+work; neither warm server holds a secret of the platform."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from gaia_lab.platform.warm_processes import Identity, WarmProcessError, ready, spawn
+from gaia_lab.platform.processes import MARKER
+from gaia_lab.platform.warm_processes import Identity, WarmProcessError, ready, server_environment, spawn
 
 DASK = str(Path(sys.executable).parent / "dask")
 
@@ -86,6 +88,42 @@ def test_commands_outside_its_environment_are_refused(warm_server, tmp_path: Pat
     _wait_gone(pid)
 
 
+def test_a_request_whose_interpreter_settings_differ_is_refused(warm_server, tmp_path: Path) -> None:
+    """PYTHONPATH and the like were read when the server started: a fork would not honour the request's."""
+    socket_path, _ = warm_server
+    env = {"PATH": os.environ["PATH"], "PYTHONPATH": str(tmp_path)}
+    with pytest.raises(WarmProcessError, match="PYTHONPATH differ"):
+        _run(socket_path, tmp_path, [DASK, "--version"], env)
+
+
+def test_a_server_refuses_to_serve_after_a_module_opened_an_event_loop(tmp_path: Path) -> None:
+    """A module creating its event loop at import (as dask_labextension does) would hand every fork the same epoll
+    instance: forks then steal each other's events (found as a login hanging 20 s on its OAuth callback)."""
+    (tmp_path / "loop_at_import.py").write_text("import asyncio\nLOOP = asyncio.new_event_loop()\n")
+    socket_path = str(tmp_path / "warm.sock")
+    preload = ["--preload", "json", "--preload", "loop_at_import"]
+    done = subprocess.run(
+        [sys.executable, "-m", "gaia_lab.platform.warm_processes", "--socket", socket_path, *preload],
+        env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode != 0
+    assert "importing loop_at_import left an event loop (epoll) open" in done.stderr
+    assert not os.path.exists(socket_path)
+
+
+def test_a_server_starts_with_no_variable_but_the_ones_it_needs() -> None:
+    starter = {"PATH": "/usr/bin", "LANG": "C.UTF-8", "HUB_TOKEN": "secret", MARKER: "/data", "PYTHONPATH": "/x"}
+    assert server_environment(starter, keep=[MARKER]) == {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        MARKER: "/data",
+        "PYTHONPATH": "/x",
+    }
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching accounts needs root")
 def test_a_scheduler_runs_as_the_given_account_in_its_own_session(
     warm_server, tmp_path: Path, request: pytest.FixtureRequest
@@ -146,3 +184,66 @@ def test_gateway_clusters_are_forked_warm_and_compute(platform, make_user) -> No
         (nanny_pid,) = worker_parents.values()
         assert nanny_pid in children
     _wait_gone(scheduler_pid, timeout=60)
+
+
+def _warm_server(socket_path: str, timeout: float = 90.0) -> psutil.Process:
+    """The warm server listening at ``socket_path`` (the platform does not wait for the sessions' one to start)."""
+    deadline = time.monotonic() + timeout
+    while not ready(socket_path):
+        assert time.monotonic() < deadline, f"no warm server at {socket_path}"
+        time.sleep(0.2)
+    servers = [p for p in psutil.process_iter(["cmdline"]) if socket_path in (p.info["cmdline"] or [])]
+    assert len(servers) == 1, servers
+    return servers[0]
+
+
+def _new_child(warm: psutil.Process, before: set[int]) -> psutil.Process:
+    """The one child of ``warm`` not in ``before`` (``/proc/<pid>/environ`` of a fork shows the server's start-up
+    environment, not the user's: the process is told apart by being new)."""
+    new = [p for p in warm.children() if p.pid not in before]
+    assert len(new) == 1, [(p.pid, p.cmdline()[:1]) for p in warm.children()]
+    return new[0]
+
+
+@pytest.mark.platform
+def test_jupyterlab_servers_are_forked_warm_and_serve_their_users(platform, make_user) -> None:
+    warm = _warm_server(str(platform.layout.warm_sessions_socket))
+    names = ["warmlab0", "warmlab1", "warmlab2"]
+    users = [make_user(name) for name in names]
+    servers = []
+    for user in users:
+        before = {child.pid for child in warm.children()}
+        user.start_server(timeout=60)
+        server = _new_child(warm, before)
+        servers.append(server)
+        assert server.cmdline()[0].endswith("jupyterhub-singleuser")
+        # Three in a row through the browser's way in (OAuth with the hub): each server reaches the hub's API on
+        # its own event loop.
+        lab = user.session.get(f"{platform.info.hub_url}user/{user.name}/lab", timeout=15)
+        assert lab.status_code == 200, lab.text[:300]
+    for user, server in zip(users, servers, strict=True):
+        # A kernel of the forked server runs the user's code in the user's home, the server's own directory.
+        home = user.run("import os; print(os.getcwd())").strip()
+        assert server.cwd() == home
+        assert os.getsid(server.pid) == server.pid
+        if os.geteuid() == 0:
+            assert server.username() == platform.accounts.name(user.name)  # type: ignore[union-attr]
+    for user, server in zip(users, servers, strict=True):
+        user.stop_server()
+        _wait_gone(server.pid, timeout=60)
+
+
+@pytest.mark.platform
+def test_warm_servers_hold_none_of_the_platform_secrets(platform, secrets) -> None:
+    """What a warm server holds, every fork inherits, and users' code runs in forks (a Dask worker's tasks, a
+    JupyterLab server's extensions): their environments carry no token, key or password of the platform."""
+    for socket_path in (platform.layout.clusters_dir / "warm.sock", platform.layout.warm_sessions_socket):
+        warm = _warm_server(str(socket_path))
+        environment = warm.environ()
+        assert environment[MARKER] == str(platform.layout.data_dir)
+        held = "\0".join(f"{name}={value}" for name, value in environment.items())
+        leaked = [
+            name for name, value in secrets.items() if isinstance(value, str) and len(value) >= 8 and value in held
+        ]
+        assert not leaked, (socket_path, leaked)
+        assert not any(name.startswith(("JUPYTERHUB_", "DASK_GATEWAY_", "CONFIGPROXY_")) for name in environment)
