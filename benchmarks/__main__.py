@@ -404,6 +404,14 @@ def _platform() -> list[Row]:
             "",
         ),
         (
+            "platform: HTTP login -> /lab answered, median of 3 new users: warm_processes on | off (JupyterLab servers "
+            "forked | started)",
+            f"{result['login_to_lab_median_s']} s | {result['login_to_lab_cold_median_s']} s "
+            f"({result['login_cold_over_warm']}x)",
+            "",
+            "",
+        ),
+        (
             "platform: Dask Gateway request -> first result (warm processes)",
             f"{result['gateway_median_s']} s",
             "< 2 s",

@@ -7,8 +7,9 @@ test_ui_browser.py does): from pressing "Sign in" on the login page of a new use
 The HTTP measure of earlier runs (login POST -> /lab answering 200) is kept as a second row: it stops before the
 browser has loaded and started anything.
 
-The Gateway measure is taken twice: on the platform as configured (schedulers and nannies forked from a warm
-process, docs/platform.md#warm-schedulers-and-workers), then on a second platform with ``warm_processes`` off.
+The Gateway and the HTTP login measures are taken twice: on the platform as configured (JupyterLab servers,
+schedulers and nannies forked from warm processes, docs/platform.md#warm-processes), then on a second platform with
+``warm_processes`` off. Logins start once the sessions' warm process listens (``gaia-lab up`` does not wait for it).
 
 Goals: login -> usable JupyterLab p50 < 3 s, p95 < 5 s; Gateway cluster request -> first result < 2 s.
 Run: python -m benchmarks.platform [--users 10] [--clusters 3]
@@ -37,6 +38,7 @@ from benchmarks import processes
 from benchmarks.common import median, print_table, record
 from gaia_lab.cluster import cluster
 from gaia_lab.platform import Platform, load_config
+from gaia_lab.platform.warm_processes import ready
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from hubclient import HubUser
@@ -167,8 +169,20 @@ def gateway_settings(platform: Platform, name: str, password: str) -> dict[str, 
     }
 
 
-def cold_gateway_first_results(clusters: int) -> list[float]:
-    """The same Gateway measure on a platform whose schedulers and workers each start a new interpreter."""
+def wait_warm_sessions(platform: Platform, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready(str(platform.layout.warm_sessions_socket)):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the sessions' warm process did not listen within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
+HTTP_LOGINS = 3
+
+
+def cold_platform_measures(clusters: int) -> tuple[list[float], list[float]]:
+    """The HTTP login and Gateway measures on a platform whose JupyterLab servers, schedulers and workers each start
+    a new interpreter."""
     with tempfile.TemporaryDirectory(prefix="gaia-lab-bench-cold-") as data_dir:
         settings = {"data_dir": data_dir, "lake_dir": str(lake_dir()), "user_accounts": "shared", **PORTS}
         # Only the hub and the gateway: the services the measure does not touch would only lengthen the run.
@@ -177,8 +191,12 @@ def cold_gateway_first_results(clusters: int) -> list[float]:
         platform.start()
         try:
             assert platform.secrets is not None
-            gateway = gateway_settings(platform, "benchcold", platform.secrets.user_password)
-            return [first_result(gateway) for _ in range(clusters)]
+            base, password = platform.info.hub_url, platform.secrets.user_password
+            names = [f"benchcold{i}" for i in range(HTTP_LOGINS)]
+            logins = [login_to_lab(base, name, password) for name in names]
+            stop_servers(base, names, password)
+            gateway = gateway_settings(platform, "benchcold", password)
+            return logins, [first_result(gateway) for _ in range(clusters)]
         finally:
             platform.stop(quiet=True)
 
@@ -204,7 +222,8 @@ def main(argv: list[str] | None = None, then: Callable[[Platform], None] | None 
         try:
             assert platform.secrets is not None
             base, password = platform.info.hub_url, platform.secrets.user_password
-            http_users = [f"bench{i}" for i in range(min(args.users, 1))]
+            wait_warm_sessions(platform)
+            http_users = [f"bench{i}" for i in range(HTTP_LOGINS)]
             logins = [login_to_lab(base, name, password) for name in http_users]
             in_browser = browser_logins(base, password, args.users)
             stop_servers(base, http_users + [f"browser{i}" for i in range(args.users)], password)
@@ -216,10 +235,10 @@ def main(argv: list[str] | None = None, then: Callable[[Platform], None] | None 
                 then(platform)
         finally:
             platform.stop(quiet=True)
-    cold_times = cold_gateway_first_results(args.clusters)
+    cold_logins, cold_times = cold_platform_measures(args.clusters)
 
     login, gateway, local = median(logins), median(gateway_times), median(local_times)
-    cold = median(cold_times)
+    cold, cold_login = median(cold_times), median(cold_logins)
     lab_page = [visit.lab_page for visit in in_browser]
     lab_ready = [visit.lab_ready for visit in in_browser]
     usable = [visit.kernel_idle for visit in in_browser]
@@ -249,7 +268,9 @@ def main(argv: list[str] | None = None, then: Callable[[Platform], None] | None 
                 "goal p50 < 3 s, p95 < 5 s",
             ),
             *[(f"Chromium, median step: {step}", f"{took:.2f} s", "") for step, took in steps.items()],
-            ("HTTP: login POST -> /lab answers 200 (median)", f"{login:.1f} s", ""),
+            (f"HTTP: login POST -> /lab answers 200 (median of {len(logins)})", f"{login:.2f} s", ""),
+            ("HTTP, warm_processes off: login POST -> /lab answers 200", f"{cold_login:.2f} s", "second platform"),
+            ("HTTP login: cold / warm", f"{cold_login / login:.2f}x", ""),
             ("Gateway: request -> first result (warm processes)", f"{gateway:.1f} s", "goal < 2 s"),
             ("Gateway, warm_processes off: request -> first result", f"{cold:.1f} s", "second platform, same run"),
             ("Gateway: cold / warm", f"{cold / gateway:.2f}x", ""),
@@ -264,6 +285,9 @@ def main(argv: list[str] | None = None, then: Callable[[Platform], None] | None 
         "gateway_first_result_s": [round(t, 2) for t in gateway_times],
         "local_first_result_s": [round(t, 2) for t in local_times],
         "login_to_lab_median_s": round(login, 2),
+        "login_to_lab_cold_s": [round(t, 2) for t in cold_logins],
+        "login_to_lab_cold_median_s": round(cold_login, 2),
+        "login_cold_over_warm": round(cold_login / login, 2),
         "browser_lab_page_s": [round(t, 2) for t in lab_page],
         "browser_lab_ready_s": [round(t, 2) for t in lab_ready],
         "browser_login_steps_median_s": {step: round(took, 2) for step, took in steps.items()},

@@ -48,6 +48,8 @@ ORDER = (
 
 
 WARM_SESSIONS = "warm-sessions"
+# Components whose end does not end the platform: what they speed up is then done the usual way.
+OPTIONAL = frozenset({WARM_SESSIONS})
 # What a JupyterLab server of the hub imports before it answers (jupyterhub-singleuser, jupyter_server, JupyterLab
 # and the server extensions the sessions enable): imported once by the warm process the spawner forks servers from.
 SESSION_PRELOAD = (

@@ -378,14 +378,23 @@ class Platform:
         write_private(self.layout.state_file, json.dumps(state, indent=2))
 
     def check(self) -> None:
-        """PlatformError naming the first component that died."""
-        for name, component in self.components.items():
-            if component.proc is not None and component.proc.poll() is not None:
-                raise PlatformError(
-                    f"exited unexpectedly with code {component.proc.returncode}; last lines of {component.log}:\n"
-                    + log_tail(component.log),
-                    component=name,
+        """PlatformError naming the first component that died. An optional one (the sessions' warm process) is
+        dropped with a message instead: servers then start the usual way."""
+        for name, component in list(self.components.items()):
+            if component.proc is None or component.proc.poll() is None:
+                continue
+            if name in components.OPTIONAL:
+                self.out(
+                    f"  {name} exited with code {component.proc.returncode} (its work is done the usual way from "
+                    f"now on); last lines of {component.log}:\n" + log_tail(component.log)
                 )
+                del self.components[name]
+                continue
+            raise PlatformError(
+                f"exited unexpectedly with code {component.proc.returncode}; last lines of {component.log}:\n"
+                + log_tail(component.log),
+                component=name,
+            )
 
     def restart(self, name: str) -> float:
         """Stop and start one component (user servers and clusters keep running); seconds until healthy."""

@@ -74,3 +74,34 @@ def test_a_component_dying_while_the_others_start_is_named(tmp_path: Path) -> No
     finally:
         fine.stop()
         broken.stop()
+
+
+def _exited(tmp_path: Path, name: str, code: int) -> Component:
+    component = Component(
+        name=name,
+        argv=[sys.executable, "-c", f"print('{name} ends'); raise SystemExit({code})"],
+        env=dict(os.environ),
+        cwd=tmp_path,
+        log=tmp_path / f"{name}.log",
+        health=lambda: True,
+    )
+    component.start()
+    assert component.proc is not None
+    component.proc.wait(timeout=30)
+    return component
+
+
+def test_the_end_of_an_optional_component_is_told_and_the_end_of_another_stops_the_platform(tmp_path: Path) -> None:
+    from gaia_lab.platform import Platform, load_config
+    from gaia_lab.platform.components import WARM_SESSIONS
+
+    lines: list[str] = []
+    platform = Platform(load_config(None, data_dir=str(tmp_path / "data"), user_accounts="shared"), out=lines.append)
+    platform.components[WARM_SESSIONS] = _exited(tmp_path, WARM_SESSIONS, 1)
+    platform.check()
+    assert WARM_SESSIONS not in platform.components
+    assert f"{WARM_SESSIONS} exited with code 1" in lines[0]
+    assert f"{WARM_SESSIONS} ends" in lines[0]
+    platform.components["jupyterhub"] = _exited(tmp_path, "jupyterhub", 3)
+    with pytest.raises(PlatformError, match=r"jupyterhub.*exited unexpectedly with code 3"):
+        platform.check()
