@@ -254,7 +254,9 @@ def test_a_user_cannot_reach_another_user_or_the_platform(platform, secrets, two
         "scheduler": _pid(ben_account.uid, b"dask", b"scheduler"),
         "worker": _pid(ben_account.uid, b"dask", b"worker"),
     }
-    server_env = _environ(ben_pids["server"])
+    # The kernel has its server's environment (a server forked from the warm process shows that process's start-up
+    # environment in /proc/<pid>/environ, the kernel, a new program, its own).
+    server_env = _environ(ben_pids["kernel"])
     ben_token = server_env["JUPYTERHUB_API_TOKEN"]
     kernel_cmdline = _cmdline(ben_pids["kernel"]).split(b"\0")
     connection_file = kernel_cmdline[kernel_cmdline.index(b"-f") + 1].decode()
