@@ -22,6 +22,9 @@ PROXY_INSTALL_HINT = (
     "install it with `npm install -g configurable-http-proxy` (Node.js >= 18), or "
     "`npm install --prefix <data dir>/node configurable-http-proxy`, or set proxy_command in the platform config"
 )
+WARM_SESSIONS = "warm-sessions"
+# Components whose end does not end the platform: what they speed up is then done the usual way.
+OPTIONAL = frozenset({WARM_SESSIONS})
 # With --slurm, the platform's own Slurm and the HPC gateway start after the gateway: stopped before them (reverse
 # order), the HPC gateway cancels its clusters' jobs while Slurm still runs.
 ORDER = (
@@ -40,16 +43,13 @@ ORDER = (
     "openeo",
     "stac",
     "portal",
-    "warm-sessions",
+    WARM_SESSIONS,
     "jupyterhub",
     "metrics-exporter",
     "prometheus",
 )
 
 
-WARM_SESSIONS = "warm-sessions"
-# Components whose end does not end the platform: what they speed up is then done the usual way.
-OPTIONAL = frozenset({WARM_SESSIONS})
 # What a JupyterLab server of the hub imports before it answers (jupyterhub-singleuser, jupyter_server, JupyterLab
 # and the server extensions the sessions enable): imported once by the warm process the spawner forks servers from.
 SESSION_PRELOAD = (

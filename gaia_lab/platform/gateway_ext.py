@@ -38,6 +38,7 @@ from gaia_lab.platform.warm_processes import (
     DEFAULT_PRELOAD,
     Identity,
     WarmProcessError,
+    identity_of,
     ready,
     server_environment,
     spawn,
@@ -202,8 +203,7 @@ class SystemUserLocalBackend(
         return self.accounts.ensure(username)
 
     def warm_identity(self, cluster: Any) -> Identity:
-        account = self.account(cluster.username)
-        return Identity(account.uid, account.gid, tuple(os.getgrouplist(account.name, account.gid)))
+        return identity_of(self.account(cluster.username).name)
 
     async def do_start_cluster(self, cluster: Any) -> AsyncIterator[dict[str, Any]]:
         # A user may ask for a cluster (with an API token) before ever starting a server: make the account here too.

@@ -31,14 +31,9 @@ from traitlets import List, Unicode
 
 from gaia_lab.platform.account_traits import AccountSettings
 from gaia_lab.platform.accounts import prepare_home
-from gaia_lab.platform.warm_processes import Identity, WarmProcessError, spawn
+from gaia_lab.platform.warm_processes import WarmProcessError, identity_of, spawn
 
 READY_POLL_INTERVAL = 0.05
-
-
-def identity_of(account: str) -> Identity:
-    entry = pwd.getpwnam(account)
-    return Identity(entry.pw_uid, entry.pw_gid, tuple(os.getgrouplist(account, entry.pw_gid)))
 
 
 class WarmStartMixin(LocalProcessSpawner):  # type: ignore[misc]

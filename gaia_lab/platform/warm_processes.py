@@ -127,6 +127,14 @@ def spawn(
     return int(answer["pid"])
 
 
+def identity_of(account: str) -> Identity:
+    """The ids and groups of a system account, as a start as that account takes them."""
+    import pwd
+
+    entry = pwd.getpwnam(account)
+    return Identity(entry.pw_uid, entry.pw_gid, tuple(os.getgrouplist(account, entry.pw_gid)))
+
+
 def server_environment(environ: Mapping[str, str], keep: Sequence[str] = ()) -> dict[str, str]:
     """The environment to start a server with: ``SERVER_ENV`` and ``keep`` of ``environ``, nothing else."""
     return {name: environ[name] for name in (*SERVER_ENV, *keep) if name in environ}
