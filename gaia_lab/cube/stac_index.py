@@ -701,16 +701,43 @@ class _IndexedBand:
         copied: RasterSource = stac_load._copy_with(source, uri=href)
         return copied
 
-    def __getitem__(self, key: tuple[slice, ...]) -> np.ndarray:
+    def __getitem__(self, key: Any) -> np.ndarray:
+        """A chunk, or what dask asks once it has fused a selection into the chunk's read (``isel(time=0)`` makes
+        the key an integer, a strided ``isel`` a slice with a step): any key within one tile of the cube."""
+        key = key if isinstance(key, tuple) else (key,)
+        if Ellipsis in key:
+            at = key.index(Ellipsis)
+            key = key[:at] + (slice(None),) * (self.ndim - len(key) + 1) + key[at + 1 :]
+        key = key + (slice(None),) * (self.ndim - len(key))
+        wanted = [_indices(k, n) for k, n in zip(key, self.shape, strict=True)]
+        cy, cx = self.cube.chunk_shape[1], self.cube.chunk_shape[2]
+        rows, columns = wanted[1], wanted[2]
+        tile = (int(rows.min()) // cy, int(columns.min()) // cx) if rows.size and columns.size else (0, 0)
+        if rows.size and columns.size and (int(rows.max()) // cy, int(columns.max()) // cx) != tile:
+            raise ValueError(f"{key} spans more than one of the cube's tiles {self.cube.chunk_shape}")
+        times = wanted[0]
+        first, last = (int(times.min()), int(times.max()) + 1) if times.size else (0, 0)
+        block = self._read(first, last, tile)
+        origin = (first, tile[0] * cy, tile[1] * cx)
+        if all(isinstance(k, slice) for k in key) and all(
+            w.size == n and (n == 0 or (w[0] == o and bool(np.all(np.diff(w) == 1))))
+            for w, n, o in zip(wanted, block.shape, origin, strict=True)
+        ):
+            return block
+        out = block
+        for axis in reversed(range(self.ndim)):
+            index: Any = wanted[axis] - origin[axis]
+            out = np.take(out, int(index[0]) if isinstance(key[axis], int | np.integer) else index, axis=axis)
+        return out
+
+    def _read(self, first: int, last: int, tile: tuple[int, int]) -> np.ndarray:
+        """Time steps ``first`` to ``last`` of one tile."""
         cube = self.cube
-        t_slice, y_slice, x_slice = key
-        cy, cx = cube.chunk_shape[1], cube.chunk_shape[2]
-        tile = (y_slice.start // cy, x_slice.start // cx)
         dst_gbox = cube.tiles[tile]
         assert isinstance(dst_gbox, GeoBox)
         height, width = dst_gbox.shape.yx
         layers: list[list[RasterSource]] = []
-        for step in range(t_slice.start, t_slice.stop):
+        for step in range(first, last):
             items = cube.step_items(step)
             sources = []
             for item in items:
@@ -730,9 +757,19 @@ class _IndexedBand:
                 readers = [rdr.open(source, ctx) for source in sources]
                 # through the module: gaia_lab.cube.reads puts its single-source path there
                 odc_builder._fill_nd_slice(readers, dst_gbox, cfg, out[index])
-        if (y_slice.stop - y_slice.start, x_slice.stop - x_slice.start) != (height, width):
-            raise ValueError(f"{key} is not a chunk of the cube's tiles {cube.chunk_shape}")
         return out
+
+
+def _indices(key: Any, length: int) -> np.ndarray:
+    """The positions along one axis that an integer or a slice selects."""
+    if isinstance(key, slice):
+        return np.arange(*key.indices(length))
+    if isinstance(key, int | np.integer):
+        position = int(key) + length if key < 0 else int(key)
+        if not 0 <= position < length:
+            raise IndexError(f"index {key} is out of bounds for an axis of {length}")
+        return np.array([position])
+    raise TypeError(f"cannot select with {type(key).__name__} on an indexed cube")
 
 
 def open_index(

@@ -63,6 +63,58 @@ def test_reprojection_geometry_is_reused_across_reads(lake_dir):
     assert len(reads._reproject_infos) == 1
 
 
+def test_pasting_sources_skip_odc_loader_s_nested_environment(lake_dir, monkeypatch):
+    """Same-grid reads go straight to ``_do_read``; a warp keeps odc-loader's path (its nested Env); both give
+    odc-stac's pixels."""
+    band = "sst"
+    items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")[:4]
+    nested = []
+    upstream_env = reads.odc_rio.rio_env
+
+    def counting_env(*args, **kwargs):
+        nested.append(kwargs)
+        return upstream_env(*args, **kwargs)
+
+    monkeypatch.setattr(reads.odc_rio, "rio_env", counting_env)
+    for query in ({}, {"crs": "EPSG:3857", "resolution": 50_000}):
+        nested.clear()
+        ours = stac_load.load(as_items(items), [band], chunks={"time": 2}, driver=reads.HrefNamingDriver(), **query)
+        reference = odc.stac.load(items, [band], groupby="time", chunks={"time": 2}, **query)
+        with dask.config.set(scheduler="sync"):
+            np.testing.assert_array_equal(ours[band].values, reference[band].values)
+        per_read = [kw for kw in nested if kw == {"VSI_CACHE": False}]
+        if query:
+            assert len(per_read) == 2 * len(items), "warped reads left odc-loader's path"
+        else:
+            # only odc-stac's own reads (the reference) entered it, once per file
+            assert len(per_read) == len(items)
+
+
+def test_a_damaged_file_read_leniently_is_left_out_with_a_warning(tmp_path, caplog):
+    import rasterio
+    from odc.geo.geobox import GeoBox
+    from odc.loader.types import RasterLoadParams, RasterSource
+
+    path = tmp_path / "damaged.tif"
+    profile = {"driver": "GTiff", "width": 64, "height": 64, "count": 1, "dtype": "float32", "crs": "EPSG:4326"}
+    profile |= {"transform": rasterio.transform.from_origin(0, 1, 1 / 64, 1 / 64), "tiled": True}
+    profile |= {"blockxsize": 16, "blockysize": 16, "compress": "deflate"}
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(np.random.default_rng(0).random((1, 64, 64), dtype="float32"))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with rasterio.open(path) as src:
+        geobox = GeoBox((64, 64), src.transform, src.crs)
+    reader = reads.HrefNamingReader(RasterSource(str(path), band=1), None)
+    out = np.full((64, 64), -1, "float32")
+    lenient = RasterLoadParams(dtype="float32", fill_value=float("nan"), fail_on_error=False)
+    _roi, pixels = reader.read(lenient, geobox, dst=out)
+    assert pixels.size == 0
+    assert "Ignoring read failure" in caplog.text
+    with pytest.raises(reads.AssetError, match=r"damaged\.tif"):
+        reader.read(RasterLoadParams(dtype="float32", fill_value=float("nan")), geobox, dst=out)
+
+
 def test_odc_stac_used_directly_keeps_its_own_reads(lake_dir):
     items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
     reads._reproject_infos.clear()

@@ -157,3 +157,27 @@ def test_a_pickled_cube_reads_the_same_values(lake_dir, tmp_path):
         expected = ds["sst"].isel(time=slice(6, 12)).values
         copy = pickle.loads(pickle.dumps(ds))
         np.testing.assert_array_equal(copy["sst"].isel(time=slice(6, 12)).values, expected)
+
+
+@pytest.mark.parametrize(
+    "selection",
+    [
+        {"time": 0},
+        {"time": -1},
+        {"time": slice(1, 11, 3)},
+        {"time": 5, "latitude": 10, "longitude": slice(None, None, 7)},
+        {"time": slice(None, None, -5)},
+    ],
+    ids=["first step", "last step", "strided", "a row of one step", "reversed"],
+)
+def test_selections_dask_fuses_into_the_read_give_the_cube_s_values(lake_dir, tmp_path, selection):
+    """dask folds a selection on a freshly opened cube into its chunks' reads (an integer key for ``isel(time=0)``,
+    a step for a strided slice): the indexed band answers any key within one tile."""
+    items = lake_items(lake_dir, "odatis", "ostia-sst-monthly")
+    index = stac_index.write_index(items, tmp_path / "items.parquet")
+    cube = stac_index.open_index(str(index), CubeRequest.parse(chunks={"time": 4}), entry_id="lake/test")["sst"]
+    with dask.config.set(scheduler="sync"):
+        whole = cube.values
+        selected = cube.isel(selection).values
+    assert np.isfinite(selected).any()
+    np.testing.assert_array_equal(selected, whole[tuple(selection.get(d, slice(None)) for d in cube.dims)])
