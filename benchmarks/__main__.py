@@ -186,6 +186,19 @@ def _read_throughput() -> list[Row]:
             _yes(goals["cog_ge_1_0_of_limit_cold"]),
         ),
         (
+            "read + mean limit, same: best hand-written read + NaN-aware mean (plain | fused) / decode limit",
+            f"{main_row['read_mean_limit_over_decode_limit']} ({main_row['plain_hand_written_s']} s | "
+            f"{main_row['fused_s']} s)",
+            "",
+            "",
+        ),
+        (
+            "read + mean, same: GAIA Lab / read + mean limit, warm",
+            f"{main_row['gaia_cog_over_read_mean_limit']}",
+            "",
+            "",
+        ),
+        (
             "read only (every chunk read, no mean), same: GAIA Lab / decode limit, warm | cold",
             f"{main_row['gaia_cog_load_only_over_limit']} | {main_row['cold_gaia_cog_load_only_over_limit']}",
             "",
