@@ -62,3 +62,33 @@ def test_a_caller_that_stops_early_stops_the_fetching():
     settled = len(fetched)
     time.sleep(0.3)
     assert len(fetched) == settled < 10
+
+
+def test_what_a_paused_block_keeps_waits_for_a_full_collection():
+    import gc
+
+    from gaia_lab.bulk import paused_gc
+
+    with paused_gc():
+        assert not gc.isenabled()
+        kept = [[n] for n in range(50_000)]
+    assert gc.isenabled()
+    # The first young collection after the block would otherwise walk all 50,000 lists.
+    young = {id(o) for o in gc.get_objects(generation=0)}
+    assert not any(id(item) in young for item in kept[::1000])
+    assert any(item is kept[-1] for item in gc.get_objects(generation=2))
+
+
+def test_objects_the_process_froze_stay_frozen():
+    import gc
+
+    from gaia_lab.bulk import paused_gc
+
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        with paused_gc():
+            [[n] for n in range(1000)]
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
