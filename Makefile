@@ -37,6 +37,7 @@ imagecheck:
 test: setup lint typecheck pytest benchsmoke imagecheck
 
 bench: setup
+	bash scripts/setup-lazycogs.sh
 	$(VENV)/python -m benchmarks
 
 clean:
