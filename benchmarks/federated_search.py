@@ -110,7 +110,9 @@ def eodag_warm_up(dag: Any, names: list[str], pool: ThreadPoolExecutor) -> None:
     as in a first full search, without paying a whole search (15-40 s here) for it."""
 
     def one(index: int) -> None:
-        found = dag.search(collection=f"bench-{index}", provider=names[index], limit=1, validate=False, raise_errors=True)
+        found = dag.search(
+            collection=f"bench-{index}", provider=names[index], limit=1, validate=False, raise_errors=True
+        )
         assert len(found) == 1, f"EODAG warm-up: {len(found)} items from {names[index]}"
 
     list(pool.map(one, range(len(names))))
