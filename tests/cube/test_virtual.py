@@ -261,3 +261,31 @@ def test_refresh_brings_changed_sources_back(sources: Sources, tmp_path: Path) -
     np.testing.assert_array_equal(ds["time"].values, expected["time"].values)
     xr.testing.assert_equal(ds["sst"].load(), expected["sst"].load())
     assert check_virtual(out, storage_options=sources.storage_options)[1] == []
+
+
+def test_an_icechunk_store_is_named_by_its_snapshot_not_pickled(
+    archive: tuple[list[Path], Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dask names the cube after the store's repository and snapshot: the same snapshot opens under the same
+    names, a new commit under new ones, and the store (the Icechunk session) is never pickled to find them."""
+    import os
+
+    import dask.tokenize
+
+    from gaia_lab.virtual_refresh import refresh
+
+    files = [Path(shutil.copy2(f, tmp_path / f.name)) for f in archive[0]]
+    out = _store(tmp_path, "icechunk")
+    virtualize([str(p) for p in files], out)
+    pickled: list[str] = []
+    pickle = dask.tokenize._normalize_pickle
+    monkeypatch.setattr(dask.tokenize, "_normalize_pickle", lambda o: pickled.append(type(o).__name__) or pickle(o))
+    names = {open_virtual(out, chunks={"time": 1})["sst"].data.name for _ in range(2)}
+    assert len(names) == 1
+    assert not [name for name in pickled if "Store" in name or "Session" in name], pickled
+    stat = files[0].stat()
+    os.utime(files[0], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
+    assert refresh(out).changed
+    reopened = open_virtual(out, chunks={"time": 1})["sst"]
+    assert reopened.data.name not in names
+    xr.testing.assert_equal(reopened.load(), reference(files)["sst"].load())
