@@ -157,7 +157,7 @@ def _codes(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
 
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
-_TEMPLATE_BATCH = 4096
+_HEAD_BATCH_ROWS = (256, 65_536)  # rows decoded at a time to reach the templates: fewest, most
 
 
 def _group_rows(columns: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -203,6 +203,8 @@ class IndexedCube:
         self.entry_id = entry_id
         try:
             self.dataset = pads.dataset(href, format="parquet")
+            with pq.ParquetFile(href) as parquet:
+                self._footer: pq.FileMetaData | None = parquet.metadata  # read once for the open, not pickled
         except (OSError, pa.ArrowInvalid) as error:
             raise AssetError(href, f"cannot read the item index: {error}", entry_id=entry_id) from None
         top, asset_fields = _schema_fields(self.dataset.schema)
@@ -214,6 +216,7 @@ class IndexedCube:
                 entry_id=entry_id,
             )
         self.top, self.asset_fields = top, asset_fields
+        self._head: pa.Table | None = None
         first = self._documents(np.array([0]))
         if not first:
             raise EmptyResult(entry_id, "items", "the item index has no rows")
@@ -222,6 +225,7 @@ class IndexedCube:
         self.keys = list(dict.fromkeys(band.key for band in self.bands))
         self.columns = self._read(request)
         self._build(request, resampling)
+        self._head = self._footer = None
 
     # -- reading -------------------------------------------------------------------------------------------------
 
@@ -234,22 +238,26 @@ class IndexedCube:
     def _documents(self, rows: np.ndarray) -> list[dict[str, Any]]:
         """Whole item documents of a few rows (templates), through stac-geoparquet's reader of its own layout.
 
-        The file is decoded batch by batch up to the last row wanted: a grid's first item is usually among the
-        first rows (the first date of a tiled archive), and a row group may hold a million rows."""
+        The file is decoded from its start up to the last row wanted, and what was decoded is kept for the next
+        call of the open (the first row, then the templates): a grid's first item is usually among the first rows
+        (the first date of a tiled archive), and a row group may hold a million rows."""
         from stac_geoparquet.arrow import stac_table_to_items
 
         wanted = np.asarray(rows, dtype=np.int64)
         last = int(wanted.max()) if len(wanted) else -1
-        batches = []
-        seen = 0
-        with pq.ParquetFile(self.href) as parquet:
-            for batch in parquet.iter_batches(batch_size=_TEMPLATE_BATCH):
-                batches.append(batch)
-                seen += batch.num_rows
-                if seen > last:
-                    break
-        table = pa.Table.from_batches(batches).take(pa.array(wanted))
-        return list(stac_table_to_items(table))
+        if self._head is None or self._head.num_rows <= last:
+            fewest, most = _HEAD_BATCH_ROWS
+            batches = []
+            seen = 0
+            with pq.ParquetFile(self.href, metadata=self._footer) as parquet:
+                for batch in parquet.iter_batches(batch_size=min(max(fewest, last + 1), most)):
+                    batches.append(batch)
+                    seen += batch.num_rows
+                    if seen > last:
+                        break
+                schema = parquet.schema_arrow
+            self._head = pa.Table.from_batches(batches, schema=schema)
+        return list(stac_table_to_items(self._head.take(pa.array(wanted))))
 
     def _select_bands(self, request: CubeRequest) -> list[cog.Band]:
         carriers = [self.first]
@@ -332,22 +340,24 @@ class IndexedCube:
         """Per leaf column of the file: its null count and its min and max over all row groups (None when a row
         group has no statistics for it)."""
         found: dict[str, tuple[int | None, Any, Any]] = {}
-        with pq.ParquetFile(self.href) as parquet:
-            metadata = parquet.metadata
-            for group in range(metadata.num_row_groups):
-                row_group = metadata.row_group(group)
-                for index in range(row_group.num_columns):
-                    chunk = row_group.column(index)
-                    path = chunk.path_in_schema
-                    stats = chunk.statistics
-                    previous = found.get(path, (0, None, None))
-                    if stats is None or not stats.has_null_count or previous[0] is None:
-                        found[path] = (None, None, None)
-                        continue
-                    low, high = (stats.min, stats.max) if stats.has_min_max else (None, None)
-                    if group and (previous[1] != low or previous[2] != high):
-                        low = high = None
-                    found[path] = (previous[0] + stats.null_count, low, high)
+        metadata = self._footer
+        if metadata is None:
+            with pq.ParquetFile(self.href) as parquet:
+                metadata = parquet.metadata
+        for group in range(metadata.num_row_groups):
+            row_group = metadata.row_group(group)
+            for index in range(row_group.num_columns):
+                chunk = row_group.column(index)
+                path = chunk.path_in_schema
+                stats = chunk.statistics
+                previous = found.get(path, (0, None, None))
+                if stats is None or not stats.has_null_count or previous[0] is None:
+                    found[path] = (None, None, None)
+                    continue
+                low, high = (stats.min, stats.max) if stats.has_min_max else (None, None)
+                if group and (previous[1] != low or previous[2] != high):
+                    low = high = None
+                found[path] = (previous[0] + stats.null_count, low, high)
         return found
 
     def _statistics(self, path: str) -> tuple[int | None, Any, Any]:

@@ -181,3 +181,20 @@ def test_selections_dask_fuses_into_the_read_give_the_cube_s_values(lake_dir, tm
         selected = cube.isel(selection).values
     assert np.isfinite(selected).any()
     np.testing.assert_array_equal(selected, whole[tuple(selection.get(d, slice(None)) for d in cube.dims)])
+
+
+def test_templates_beyond_the_rows_decoded_for_the_first_item_are_read(lake_dir, tmp_path, monkeypatch):
+    """The rows decoded for the first item are kept for the templates; a grid whose first item lies beyond them
+    is decoded then, in as many batches as it takes."""
+    monkeypatch.setattr(stac_index, "_HEAD_BATCH_ROWS", (1, 2))
+    items = lake_items(lake_dir, "theia", "land-mask-europe")
+    index = stac_index.write_index(items, tmp_path / "items.parquet")
+    query = {"crs": "EPSG:3035", "resolution": 5000.0}
+    ours = stac_index.open_index(str(index), CubeRequest.parse(chunks={"time": 1}, **query), entry_id="lake/test")
+    reference = odc.stac.load(items, ["land"], groupby="time", chunks={"time": 1}, **query)
+    assert len({tuple(item.properties["proj:transform"]) for item in items}) == 4
+    assert ours.odc.geobox == reference.odc.geobox
+    with dask.config.set(scheduler="sync"):
+        values, expected = ours["land"].values, reference["land"].values
+    expected = np.where(expected == reference["land"].attrs["nodata"], np.nan, expected).astype(values.dtype)
+    np.testing.assert_array_equal(values, expected)
