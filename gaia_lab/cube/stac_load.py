@@ -37,6 +37,7 @@ from odc.stac.model import ParsedItem, RasterCollectionMetadata
 
 from gaia_lab.bulk import paused_gc
 from gaia_lab.cube.chunk_graph import chunked_load
+from gaia_lab.cube.footprints import footprints_bbox
 from gaia_lab.cube.reads import COPY_FUSER
 from gaia_lab.stac_item import StacItem
 
@@ -249,6 +250,13 @@ def output_geobox_of_grids(
             return None
         crs = crs if crs is not None else (auto_crs if auto_crs is not None else geopolygon.crs)
         resolution = resolution if resolution is not None else auto_resolution
+    if bbox is None and geopolygon is None and resolution is not None:
+        # output_geobox's own last step, with the footprints' union computed once per CRS (see footprints.py)
+        union = footprints_bbox(representatives, crs)
+        if union is not None:
+            return GeoBox.from_bbox(
+                union, resolution=resolution, anchor=anchor if anchor is not None else AnchorEnum.EDGE
+            )
     return output_geobox(
         representatives, bands=bands, crs=crs, resolution=resolution, anchor=anchor, bbox=bbox, geopolygon=geopolygon
     )
