@@ -121,6 +121,33 @@ def _archive_read() -> list[Row]:
     ]
 
 
+def _index_search() -> list[Row]:
+    from benchmarks import index_search
+
+    result = index_search.main()
+    rows: list[Row] = []
+    for row in result["rows"]:
+        rustac = "rustac_s" in row
+        rows.append(
+            (
+                f"item search over a stac-geoparquet index, {row['search']}, {row['items']:,} items "
+                f"({row['found']} found): GAIA Lab | "
+                + ("rustac (DuckDB) | " if rustac else "")
+                + "pyarrow + stac-geoparquet; same items",
+                f"{row['gaia_s']} s | "
+                + (f"{row['rustac_s']} s | " if rustac else "")
+                + f"{row['pyarrow_s']} s; "
+                + (f"{row['rustac_same_items']}, " if rustac else "")
+                + f"{row['same_items_as_pyarrow']}",
+                "",
+                "",
+            )
+        )
+    if not isinstance(result["rustac"], dict):
+        rows.append(("item search over a stac-geoparquet index: rustac", result["rustac"], "", ""))
+    return rows
+
+
 def _index_open() -> list[Row]:
     from benchmarks import index_open
 
@@ -553,6 +580,7 @@ BENCHMARKS: dict[str, Callable[[], list[Row]]] = {
     "archive_open": _archive_open,
     "archive_read": _archive_read,
     "index_open": _index_open,
+    "index_search": _index_search,
     "read_throughput": _read_throughput,
     "federated_search": _federated_search,
     "federated_catalogues": _federated_catalogues,
@@ -569,6 +597,7 @@ QUICK: dict[str, dict[str, Any]] = {
     "archive_open": {"DATES": 5, "REPEAT": 1},
     "archive_read": {"DATES": 5, "STEPS": 5, "REPEAT": 1},
     "index_open": {"DATES": 5, "SIZES": (500, 5_000), "REPEAT": 1, "LAZYCOGS": False},
+    "index_search": {"DATES": 5, "SIZES": (500, 5_000), "REPEAT": 1, "LAZYCOGS": False},
     "read_throughput": {"ITEMS": (100,), "THREADS": (2,), "REPEAT": 1},
     "federated_search": {"ITEMS": 200, "ROUNDS": 1, "REPEAT": 1},
     "federated_catalogues": {"RECORDS": 40, "ROUNDS": 1},

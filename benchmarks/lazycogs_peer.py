@@ -13,6 +13,8 @@ Requests (every answer carries ``"ok": true`` or an ``"error"``):
   ``steps`` dates of ``band`` with a dask threaded scheduler of ``threads`` workers, timed here (the open is not:
   it is made once per set of arguments and kept). Saved to ``out`` (.npy) for the caller to compare.
   ``mode`` ``"workaround"``: ``nodata=-9999`` and ``.where(da != -9999)``; ``"released"``: lazycogs as released.
+- ``{"op": "search", "path", "bbox", "datetime", "limit"}``: rustac's search of a stac-geoparquet file with the
+  session's DuckDB client (``DuckdbClient.search``), timed here; answers the seconds and the items' ids.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ DUCKDB_VERSION = "v1.5.5"  # the DuckDB that rustac 0.9.17 embeds
 # NaN outside its footprint wins over the items after it. A sentinel it can compare, masked again before the mean,
 # is what a user can do without patching lazycogs.
 SENTINEL = -9999.0
-OPS = ("hello", "open", "mean")
+OPS = ("hello", "open", "mean", "search")
 
 # Run as a script, its folder comes first on sys.path, and benchmarks/platform.py would shadow the standard
 # library's platform module for numpy and cloudpickle (the caller also passes -P).
@@ -115,6 +117,14 @@ class Worker:
         took = time.perf_counter() - started
         np.save(request["out"], values)
         return {"seconds": took, "shape": list(values.shape), "times": [str(t)[:19] for t in part.time.values]}
+
+    def search(self, request: dict[str, Any]) -> dict[str, Any]:
+        started = time.perf_counter()
+        items = self.shared.search(
+            request["path"], bbox=request.get("bbox"), datetime=request.get("datetime"), limit=request.get("limit")
+        )
+        took = time.perf_counter() - started
+        return {"seconds": took, "ids": [item["id"] for item in items]}
 
 
 def main() -> None:

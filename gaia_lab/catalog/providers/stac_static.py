@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from threading import Lock
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import pystac
@@ -17,7 +18,7 @@ from gaia_lab.catalog.providers.stac_io import ProviderStacIO
 from gaia_lab.catalog.providers.static_items import read_item_records
 from gaia_lab.errors import EntryNotFound, ProviderError
 from gaia_lab.query import CubeRequest, Query
-from gaia_lab.stac_item import StacItem, opens_items
+from gaia_lab.stac_item import StacItem, index_asset, opens_items
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -87,13 +88,51 @@ class StaticStacProvider(Provider):
         for collection in self.collections.values():
             if query.collections and collection.id not in query.collections:
                 continue
-            for item in self.items(collection):
-                entry = item_entry(self, item, collection_id=collection.id)
+
+            def accept(item: StacItem, collection_id: str = collection.id) -> Entry | None:
+                entry = item_entry(self, item, collection_id=collection_id)
                 if entry.matches(query) and (not filter or predicate(item.properties)):
-                    found.append(entry)
-                    if query.limit is not None and len(found) >= query.limit:
-                        return found
+                    return entry
+                return None
+
+            index = self.index_href(collection)
+            if index is not None:
+                left = None if query.limit is None else query.limit - len(found)
+                found.extend(
+                    self._index_items(index).search_index(index, query, accept, provider=self.name, limit=left)
+                )
+            else:
+                for item in self.items(collection):
+                    entry = accept(item)
+                    if entry is not None:
+                        found.append(entry)
+                        if query.limit is not None and len(found) >= query.limit:
+                            return found
+            if query.limit is not None and len(found) >= query.limit:
+                return found
         return found
+
+    def _index_items(self, href: str) -> ModuleType:
+        """``index_items``, imported when an indexed collection is first searched (pyarrow and stac-geoparquet are
+        the ``index`` extra)."""
+        try:
+            from gaia_lab.catalog.providers import index_items
+        except ImportError as error:
+            raise ProviderError(
+                self.name, f"searching the item index {href} needs {error.name}: pip install 'gaia-lab[index]'"
+            ) from None
+        return index_items
+
+    def index_href(self, collection: pystac.Collection) -> str | None:
+        """The local stac-geoparquet file listing ``collection``'s items (an asset of role ``stac-items``), if any:
+        its items are then searched there (``index_items``), not in item files."""
+        key = index_asset({k: a.to_dict() for k, a in collection.assets.items()})
+        if key is None:
+            return None
+        href = collection.assets[key].get_absolute_href() or collection.assets[key].href
+        if "://" in href and not href.startswith("file://"):
+            return None  # a local href of a remote collection: not a file here
+        return href.removeprefix("file://")
 
     def get(self, local_id: str) -> Entry:
         collection_id, _, item_id = local_id.partition("/")
@@ -105,6 +144,12 @@ class StaticStacProvider(Provider):
             )
         if not item_id:
             return collection_entry(self, collection)
+        index = self.index_href(collection)
+        if index is not None:
+            record = self._index_items(index).find_item(index, item_id, provider=self.name)
+            if record is None:
+                raise EntryNotFound(f"{self.name}/{local_id}", f"no item {item_id!r} in the index of {collection_id!r}")
+            return item_entry(self, record, collection_id=collection_id)
         item = collection.get_item(item_id, recursive=True)
         if item is None:
             raise EntryNotFound(f"{self.name}/{local_id}", f"no item {item_id!r} in collection {collection_id!r}")
