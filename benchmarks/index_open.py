@@ -40,6 +40,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -255,13 +256,25 @@ def lazycogs_open(lazycogs: Lazycogs, request: dict[str, Any], client: str, seco
     return action
 
 
-def main() -> dict[str, Any]:
-    lazycogs = Lazycogs() if LAZYCOGS and LAZYCOGS_PYTHON.exists() else None
+def with_lazycogs(enabled: bool, measure: Callable[[Lazycogs | None], dict[str, Any]]) -> dict[str, Any]:
+    """``measure`` given a running lazycogs worker (None when off or not set up), stopped after."""
+    lazycogs = Lazycogs() if enabled and LAZYCOGS_PYTHON.exists() else None
     try:
         return measure(lazycogs)
     finally:
         if lazycogs is not None:
             lazycogs.stop()
+
+
+def indexes(index: Path, sizes: Sequence[int]) -> dict[int, Path]:
+    """An index of each of ``sizes`` not below the corpus' own item count, and the corpus' own, smallest first."""
+    base_items = pq.ParquetFile(index).metadata.num_rows
+    wanted = sorted({base_items, *(s for s in sizes if s >= base_items)})
+    return {n: index if n == base_items else repeated(index, n) for n in wanted}
+
+
+def main() -> dict[str, Any]:
+    return with_lazycogs(LAZYCOGS, measure)
 
 
 def measure(lazycogs: Lazycogs | None) -> dict[str, Any]:
@@ -270,9 +283,9 @@ def measure(lazycogs: Lazycogs | None) -> dict[str, Any]:
     started = time.perf_counter()
     index = index_of(catalog_path)
     write_s = time.perf_counter() - started
-    base_items = pq.ParquetFile(index).metadata.num_rows
-    sizes = sorted({base_items, *(s for s in SIZES if s >= base_items)})
-    paths = {n: index if n == base_items else repeated(index, n) for n in sizes}
+    paths = indexes(index, SIZES)
+    sizes = list(paths)
+    base_items = sizes[0]
     warm = open_index(index, None)  # warm: imports, PROJ database
     hello: dict[str, Any] = {}
     if lazycogs:

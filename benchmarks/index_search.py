@@ -30,13 +30,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
-import pyarrow.parquet as pq
 
 import gaia_lab as gl
 from benchmarks import archive_corpus
 from benchmarks.archive_open import BBOX
 from benchmarks.common import demo_lake, interleaved, print_table, record, spread
-from benchmarks.index_open import LAZYCOGS_PYTHON, NOT_SET_UP, Lazycogs, index_of, repeated
+from benchmarks.index_open import NOT_SET_UP, Lazycogs, index_of, indexes, with_lazycogs
 
 DATES = archive_corpus.DATES
 SIZES = (10_000, 100_000, 1_000_000)
@@ -125,20 +124,14 @@ def rustac_search(lazycogs: Lazycogs, path: Path, search: dict[str, Any], second
 
 
 def main() -> dict[str, Any]:
-    lazycogs = Lazycogs() if LAZYCOGS and LAZYCOGS_PYTHON.exists() else None
-    try:
-        return measure(lazycogs)
-    finally:
-        if lazycogs is not None:
-            lazycogs.stop()
+    return with_lazycogs(LAZYCOGS, measure)
 
 
 def measure(lazycogs: Lazycogs | None) -> dict[str, Any]:
     lake = demo_lake()
-    index = index_of(archive_corpus.collection(lake, DATES))
-    base_items = pq.ParquetFile(index).metadata.num_rows
-    sizes = sorted({base_items, *(s for s in SIZES if s >= base_items)})
-    paths = {n: index if n == base_items else repeated(index, n) for n in sizes}
+    paths = indexes(index_of(archive_corpus.collection(lake, DATES)), SIZES)
+    sizes = list(paths)
+    base_items = sizes[0]
     catalogs = {
         n: gl.open_catalog({"providers": [{"name": "indexed", "hub": "land", "url": str(collection_of(paths[n]))}]})
         for n in sizes
