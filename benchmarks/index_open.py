@@ -142,6 +142,17 @@ class Lazycogs:
             raise RuntimeError(f"lazycogs worker, {request['op']}: {answer['error']}")
         return answer
 
+    def timed(self, seconds: list[float], **request: Any) -> Callable[[], dict[str, Any]]:
+        """An action for ``interleaved`` asking ``request``: the worker's own time of it goes to ``seconds`` (not
+        the pipe's)."""
+
+        def action() -> dict[str, Any]:
+            answer = self.ask(**request)
+            seconds.append(answer["seconds"])
+            return answer
+
+        return action
+
     def stop(self) -> None:
         if self.process.stdin is not None:
             self.process.stdin.close()
@@ -245,17 +256,6 @@ def open_request(path: Path, cube: Any) -> dict[str, Any]:
     }
 
 
-def lazycogs_open(lazycogs: Lazycogs, request: dict[str, Any], client: str, seconds: list[float]) -> Any:
-    """An action for ``interleaved``: the worker's own time of the open goes to ``seconds`` (not the pipe's)."""
-
-    def action() -> dict[str, Any]:
-        answer = lazycogs.ask(**request, client=client)
-        seconds.append(answer["seconds"])
-        return answer
-
-    return action
-
-
 def with_lazycogs(enabled: bool, measure: Callable[[Lazycogs | None], dict[str, Any]]) -> dict[str, Any]:
     """``measure`` given a running lazycogs worker (None when off or not set up), stopped after."""
     lazycogs = Lazycogs() if enabled and LAZYCOGS_PYTHON.exists() else None
@@ -301,9 +301,9 @@ def measure(lazycogs: Lazycogs | None) -> dict[str, Any]:
             if lazycogs:
                 # GAIA Lab's grid of this case, untimed: lazycogs gets its bounds
                 request = open_request(paths[n], open_index(paths[n], bbox))
-                actions[f"lazycogs {n}"] = lazycogs_open(lazycogs, request, "shared", lazycogs_s[n])
+                actions[f"lazycogs {n}"] = lazycogs.timed(lazycogs_s[n], **request, client="shared")
                 if n == base_items:  # a new client adds its construction, the same at every size
-                    actions[f"lazycogs new client {n}"] = lazycogs_open(lazycogs, request, "new", new_client_s[n])
+                    actions[f"lazycogs new client {n}"] = lazycogs.timed(new_client_s[n], **request, client="new")
         runs = interleaved(REPEAT, actions, once=[name for name in actions if "new client" in name])
         for n in sizes:
             times, cube = runs[str(n)]

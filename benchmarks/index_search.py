@@ -105,22 +105,15 @@ def _timestamp(moment: str) -> Any:
     return pa.scalar(datetime.fromisoformat(moment.replace("Z", "+00:00")), type=pa.timestamp("us", tz="UTC"))
 
 
-def rustac_search(lazycogs: Lazycogs, path: Path, search: dict[str, Any], seconds: list[float]) -> Any:
-    """An action for ``interleaved``: the worker's own time of the search goes to ``seconds``."""
-    request = {
+def rustac_request(path: Path, search: dict[str, Any]) -> dict[str, Any]:
+    """The worker's request for rustac's search of ``path``."""
+    return {
         "op": "search",
         "path": str(path),
         "bbox": list(search["bbox"]),
         "datetime": "/".join(search["datetime"]) if search["datetime"] else None,
         "limit": search["limit"],
     }
-
-    def action() -> list[str]:
-        answer = lazycogs.ask(**request)
-        seconds.append(answer["seconds"])
-        return list(answer["ids"])
-
-    return action
 
 
 def main() -> dict[str, Any]:
@@ -145,7 +138,7 @@ def measure(lazycogs: Lazycogs | None) -> dict[str, Any]:
             actions[f"gaia {n}"] = lambda c=catalogs[n], s=search: gaia_search(c, s)
             actions[f"pyarrow {n}"] = lambda p=paths[n], s=search: pyarrow_search(p, s)
             if lazycogs:
-                actions[f"rustac {n}"] = rustac_search(lazycogs, paths[n], search, rustac_s[n])
+                actions[f"rustac {n}"] = lazycogs.timed(rustac_s[n], **rustac_request(paths[n], search))
         for action in actions.values():  # warm: imports, the catalogue's collection, the files' footers
             action()
         for times in rustac_s.values():
@@ -164,7 +157,7 @@ def measure(lazycogs: Lazycogs | None) -> dict[str, Any]:
                 "same_items_as_pyarrow": sorted(gaia_ids) == sorted(arrow_ids),
             }
             if lazycogs:
-                rustac_ids = runs[f"rustac {n}"][1]
+                rustac_ids = runs[f"rustac {n}"][1]["ids"]
                 row |= {
                     "rustac_s": round(min(rustac_s[n]), 4),
                     "rustac_found": len(rustac_ids),

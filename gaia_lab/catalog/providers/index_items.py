@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -87,41 +87,37 @@ def candidate_rows(parquet: pq.ParquetFile, query: Query) -> np.ndarray:
     return np.flatnonzero(keep)
 
 
+def _documents(parquet: pq.ParquetFile, rows: np.ndarray) -> Iterator[dict[str, Any]]:
+    """The documents of the index's sorted ``rows``, decoded batch by batch, none past the batch of the last row
+    taken: a caller that stops early decodes no further."""
+    if not len(rows):
+        return
+    start = 0
+    for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
+        stop = start + batch.num_rows
+        lo, hi = np.searchsorted(rows, [start, stop])
+        if hi > lo:
+            chosen = pa.Table.from_batches([batch]).take(pa.array(rows[lo:hi] - start))
+            yield from stac_geoparquet.arrow.stac_table_to_items(chosen)
+        if hi >= len(rows):
+            return
+        start = stop
+
+
 def search_index(
-    href: str,
-    query: Query,
-    accept: Callable[[StacItem], Accepted | None],
-    *,
-    provider: str,
-    limit: int | None,
+    href: str, query: Query, accept: Callable[[StacItem], Accepted | None], *, provider: str
 ) -> Iterator[Accepted]:
-    """What ``accept`` makes of the items of the index at ``href`` (None: not taken), in the index's order, at most
-    ``limit``."""
+    """What ``accept`` makes of the items of the index at ``href`` that may match ``query`` (None: not taken), in
+    the index's order, decoded as they are asked for."""
     try:
         parquet = pq.ParquetFile(href)
     except (OSError, pa.ArrowInvalid) as error:
         raise ProviderError(provider, f"cannot read the item index {href}: {error}") from None
     with parquet:
-        rows = candidate_rows(parquet, query)
-        if not len(rows) or limit == 0:
-            return
-        found = 0
-        start = 0
-        for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
-            stop = start + batch.num_rows
-            lo, hi = np.searchsorted(rows, [start, stop])
-            if hi > lo:
-                chosen = pa.Table.from_batches([batch]).take(pa.array(rows[lo:hi] - start))
-                for document in stac_geoparquet.arrow.stac_table_to_items(chosen):
-                    taken = accept(StacItem.from_dict(document, base_href=href))
-                    if taken is not None:
-                        yield taken
-                        found += 1
-                        if limit is not None and found >= limit:
-                            return
-            if hi >= len(rows):
-                return
-            start = stop
+        for document in _documents(parquet, candidate_rows(parquet, query)):
+            taken = accept(StacItem.from_dict(document, base_href=href))
+            if taken is not None:
+                yield taken
 
 
 def find_item(href: str, item_id: str, *, provider: str) -> StacItem | None:
@@ -130,17 +126,7 @@ def find_item(href: str, item_id: str, *, provider: str) -> StacItem | None:
         with pq.ParquetFile(href) as parquet:
             ids = parquet.read(columns=["id"])["id"]
             rows = np.flatnonzero(np.asarray(pc.equal(ids, item_id).to_numpy(zero_copy_only=False), dtype=bool))
-            if not len(rows):
-                return None
-            row = int(rows[0])
-            start = 0
-            for batch in parquet.iter_batches(batch_size=_BATCH_ROWS):
-                if row < start + batch.num_rows:
-                    chosen = pa.Table.from_batches([batch]).take(pa.array([row - start]))
-                    return StacItem.from_dict(
-                        next(iter(stac_geoparquet.arrow.stac_table_to_items(chosen))), base_href=href
-                    )
-                start += batch.num_rows
+            document = next(_documents(parquet, rows[:1]), None)
     except (OSError, pa.ArrowInvalid, KeyError) as error:
         raise ProviderError(provider, f"cannot read the item index {href}: {error}") from None
-    return None
+    return None if document is None else StacItem.from_dict(document, base_href=href)

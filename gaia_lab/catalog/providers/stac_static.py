@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from functools import cached_property
+from itertools import islice
 from threading import Lock
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -96,18 +97,11 @@ class StaticStacProvider(Provider):
                 return None
 
             index = self.index_href(collection)
-            if index is not None:
-                left = None if query.limit is None else query.limit - len(found)
-                found.extend(
-                    self._index_items(index).search_index(index, query, accept, provider=self.name, limit=left)
-                )
+            if index is not None:  # decoded lazily: islice stops the index's reading at the limit
+                accepted = self._index_items(index).search_index(index, query, accept, provider=self.name)
             else:
-                for item in self.items(collection):
-                    entry = accept(item)
-                    if entry is not None:
-                        found.append(entry)
-                        if query.limit is not None and len(found) >= query.limit:
-                            return found
+                accepted = (entry for entry in map(accept, self.items(collection)) if entry is not None)
+            found.extend(islice(accepted, None if query.limit is None else query.limit - len(found)))
             if query.limit is not None and len(found) >= query.limit:
                 return found
         return found
